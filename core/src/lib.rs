@@ -1,0 +1,43 @@
+//! hearth-core: the cluster's state and every rule that changes it.
+//!
+//! Owns: ids and their formats ([`ids`]), the replicated [`ClusterState`], the replicated
+//! [`Command`] enum and [`apply`], the scheduler ([`schedule`]), executor-failure and
+//! supervise accounting (inside `apply`), liveness decisions ([`liveness`]) and the
+//! recovery state machine ([`recovery`]).
+//!
+//! Must not: do IO, read a clock, draw random numbers, or depend on tokio, tonic, rocksdb,
+//! openraft or rand. Time ([`Millis`]) and seeds are arguments, so every function here is
+//! deterministic and every replica that applies the same commands holds the same state.
+//! Servers move bytes and call into this crate; they do not decide.
+//!
+//! # Layout
+//! - [`state`]: `ClusterState` and its parts, the resource bookkeeping, `check_invariants`.
+//! - [`command`]: `Command`, `Applied` (outcome + [`Action`]s for the leader to send),
+//!   `Rejection`.
+//! - [`mod@apply`]: validation and the state transitions.
+//! - [`mod@schedule`]: Spark's placement rules as a pure function, with `Policy`.
+//! - [`recovery`]: begin / reconcile a worker's report / complete, and when to complete.
+//! - [`liveness`]: worker and client-app timeouts from leader-local "last heard" times.
+
+pub mod apply;
+pub mod command;
+pub mod ids;
+pub mod liveness;
+pub mod recovery;
+pub mod rng;
+pub mod schedule;
+pub mod state;
+pub mod time;
+
+pub use apply::apply;
+pub use command::{
+    Action, Applied, Command, Outcome, Rejection, ReportedExecutor, WorkerRegistration,
+};
+pub use ids::{AppId, DriverId, ExecutorId, WorkerId};
+pub use liveness::{liveness_commands, LastHeard, LivenessConfig};
+pub use schedule::{schedule, Placement, Policy, WorkerSelection};
+pub use state::{
+    AppDescription, AppInfo, AppState, ClusterConfig, ClusterState, DriverDescription, DriverInfo,
+    DriverState, ExecutorInfo, ExecutorState, MasterRole, ProcessSpec, WorkerInfo, WorkerState,
+};
+pub use time::Millis;

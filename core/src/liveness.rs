@@ -1,0 +1,118 @@
+//! Liveness decisions: which workers timed out, which DEAD workers to forget, which
+//! client-mode apps lost their submitter.
+//!
+//! When each worker or app was last heard from is leader-local soft state, never
+//! replicated: the leader passes it in. Everything counts as heard at `leader_since`, the
+//! moment this master began to lead, so a new leader gives everyone a fresh grace period
+//! and never declares mass loss because it has not listened long enough (peers.md #1).
+
+use crate::command::Command;
+use crate::ids::{AppId, WorkerId};
+use crate::state::{AppState, ClusterState, WorkerState};
+use crate::time::Millis;
+use std::collections::BTreeMap;
+
+/// The timeouts the liveness checks use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivenessConfig {
+    /// A worker unheard for longer is DEAD (Spark's `spark.worker.timeout`, 60 s).
+    pub worker_timeout_ms: u64,
+    /// A DEAD worker stays listed for this many further worker timeouts (Spark: 15).
+    pub dead_worker_persistence: u32,
+    /// A client-mode app whose submitter is unheard for longer is FAILED.
+    pub app_timeout_ms: u64,
+}
+
+impl Default for LivenessConfig {
+    fn default() -> Self {
+        LivenessConfig {
+            worker_timeout_ms: 60_000,
+            dead_worker_persistence: 15,
+            app_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// When the leader last heard from each worker and client-mode app.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LastHeard {
+    /// When this master began to lead; nothing is older than this.
+    pub leader_since: Millis,
+    pub workers: BTreeMap<WorkerId, Millis>,
+    pub apps: BTreeMap<AppId, Millis>,
+}
+
+impl LastHeard {
+    pub fn new(leader_since: Millis) -> Self {
+        LastHeard {
+            leader_since,
+            ..Default::default()
+        }
+    }
+
+    fn worker(&self, id: &WorkerId) -> Millis {
+        self.workers
+            .get(id)
+            .copied()
+            .unwrap_or_default()
+            .max(self.leader_since)
+    }
+
+    fn app(&self, id: &AppId) -> Millis {
+        self.apps
+            .get(id)
+            .copied()
+            .unwrap_or_default()
+            .max(self.leader_since)
+    }
+}
+
+/// The commands the liveness rules call for at `now`, in a stable order: lost workers,
+/// forgotten workers, then failed apps.
+pub fn liveness_commands(
+    state: &ClusterState,
+    heard: &LastHeard,
+    now: Millis,
+    cfg: &LivenessConfig,
+) -> Vec<Command> {
+    let mut out = Vec::new();
+    for w in state.workers.values() {
+        let live = matches!(w.state, WorkerState::Alive | WorkerState::Decommissioned);
+        let silent_ms = now.since(heard.worker(&w.id));
+        if live && silent_ms > cfg.worker_timeout_ms {
+            out.push(Command::WorkerLost {
+                worker: w.id.clone(),
+                reason: format!(
+                    "no heartbeat for {} ms (worker timeout {} ms)",
+                    silent_ms, cfg.worker_timeout_ms
+                ),
+                at: now,
+            });
+        }
+    }
+    let forget_after = cfg
+        .worker_timeout_ms
+        .saturating_mul(u64::from(cfg.dead_worker_persistence) + 1);
+    for w in state.workers.values() {
+        if let (WorkerState::Dead, Some(since)) = (w.state, w.dead_since) {
+            if now.since(since) > forget_after {
+                out.push(Command::ForgetWorker {
+                    worker: w.id.clone(),
+                });
+            }
+        }
+    }
+    for a in state.apps.values() {
+        let client_mode = a.driver.is_none();
+        let silent_ms = now.since(heard.app(&a.id));
+        if client_mode && a.state != AppState::Unknown && silent_ms > cfg.app_timeout_ms {
+            out.push(Command::FinishApp {
+                app: a.id.clone(),
+                state: AppState::Failed,
+                reason: format!("its driver stopped heartbeating {silent_ms} ms ago"),
+                at: now,
+            });
+        }
+    }
+    out
+}

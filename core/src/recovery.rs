@@ -1,0 +1,333 @@
+//! The recovery protocol of DESIGN.md §3 as pure functions.
+//!
+//! 1. A new leader proposes [`Command::BeginRecovery`]: every ALIVE worker, every placed
+//!    driver and every app that must check in becomes UNKNOWN.
+//! 2. Workers re-register with what they run ([`Command::RegisterWorker`]); the report is
+//!    reconciled: what the state does not know is killed, what it expects but the worker
+//!    lacks is LOST (executors) or relaunched/ERROR (drivers), what matches is re-adopted
+//!    (same process, not relaunched). Client-mode apps check in with
+//!    [`Command::AppReconnected`]; a cluster-mode app checks in when its driver is reported.
+//! 3. [`next_step`] says when to propose [`Command::CompleteRecovery`]: as soon as nothing
+//!    is UNKNOWN, or once the recovery timeout has passed. Completing settles whatever did
+//!    not answer and makes the master ALIVE.
+//!
+//! The same reconcile runs on every registration, not only during recovery, so a worker
+//! that re-registers at any time converges to what the state says.
+
+use crate::apply::{driver_gone, finish_app, lose_worker};
+use crate::command::{Action, Command, Outcome, Rejection, WorkerRegistration};
+use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
+use crate::state::{
+    AppState, ClusterState, DriverState, ExecutorState, MasterRole, WorkerInfo, WorkerState,
+};
+use crate::time::Millis;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Step 1: mark everything that must answer UNKNOWN. With nothing to wait for, the master
+/// is ALIVE at once.
+pub(crate) fn begin_recovery(state: &mut ClusterState, at: Millis) -> Outcome {
+    for w in state.workers.values_mut() {
+        if w.state == WorkerState::Alive {
+            w.state = WorkerState::Unknown;
+        }
+    }
+    let mut placed_drivers = BTreeSet::new();
+    for d in state.drivers.values_mut() {
+        if d.worker.is_some() {
+            d.state = DriverState::Unknown;
+            placed_drivers.insert(d.id.clone());
+        }
+    }
+    for a in state.apps.values_mut() {
+        let must_answer = match &a.driver {
+            None => true,
+            Some(d) => placed_drivers.contains(d),
+        };
+        if must_answer {
+            a.state = AppState::Unknown;
+        }
+    }
+    if awaiting(state).is_empty() {
+        state.role = MasterRole::Alive;
+        state.recovery_started_at = None;
+    } else {
+        state.role = MasterRole::Recovering;
+        state.recovery_started_at = Some(at);
+    }
+    Outcome::Done
+}
+
+/// Step 3: whatever has not answered is settled, then ALIVE.
+pub(crate) fn complete_recovery(
+    state: &mut ClusterState,
+    at: Millis,
+    actions: &mut Vec<Action>,
+) -> Outcome {
+    if state.role != MasterRole::Recovering {
+        return Outcome::Unchanged;
+    }
+    state.role = MasterRole::CompletingRecovery;
+    let silent = awaiting(state);
+    for w in &silent.workers {
+        lose_worker(
+            state,
+            w,
+            "it did not re-register within the recovery timeout",
+            at,
+            actions,
+        );
+    }
+    // Placed drivers still UNKNOWN sit on workers that answered without them is not
+    // possible (the report settles those); any left are on workers just lost above, which
+    // relaunched or ended them. Anything else UNKNOWN is settled here.
+    let unknown_drivers: Vec<DriverId> = state
+        .drivers
+        .values()
+        .filter(|d| d.state == DriverState::Unknown)
+        .map(|d| d.id.clone())
+        .collect();
+    for d in unknown_drivers {
+        state.detach_driver(&d);
+        driver_gone(
+            state,
+            &d,
+            "it was not reported by any worker during recovery",
+            at,
+            actions,
+        );
+    }
+    let unknown_apps: Vec<AppId> = state
+        .apps
+        .values()
+        .filter(|a| a.state == AppState::Unknown)
+        .map(|a| a.id.clone())
+        .collect();
+    for a in unknown_apps {
+        finish_app(
+            state,
+            &a,
+            AppState::Failed,
+            "its driver did not reconnect within the recovery timeout after the master changed",
+            at,
+            actions,
+        );
+    }
+    state.role = MasterRole::Alive;
+    state.recovery_started_at = None;
+    Outcome::Done
+}
+
+/// Who the leader is still waiting for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Awaiting {
+    pub workers: Vec<WorkerId>,
+    pub apps: Vec<AppId>,
+}
+
+impl Awaiting {
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty() && self.apps.is_empty()
+    }
+}
+
+/// The workers and apps that are still UNKNOWN.
+pub fn awaiting(state: &ClusterState) -> Awaiting {
+    Awaiting {
+        workers: state
+            .workers
+            .values()
+            .filter(|w| w.state == WorkerState::Unknown)
+            .map(|w| w.id.clone())
+            .collect(),
+        apps: state
+            .apps
+            .values()
+            .filter(|a| a.state == AppState::Unknown)
+            .map(|a| a.id.clone())
+            .collect(),
+    }
+}
+
+/// The recovery decision: `Some(CompleteRecovery)` once everyone answered or `timeout_ms`
+/// has passed since recovery began; `None` while waiting or when not recovering.
+pub fn next_step(state: &ClusterState, now: Millis, timeout_ms: u64) -> Option<Command> {
+    if state.role != MasterRole::Recovering {
+        return None;
+    }
+    let started = state.recovery_started_at.unwrap_or(now);
+    if awaiting(state).is_empty() || now.since(started) >= timeout_ms {
+        Some(Command::CompleteRecovery { at: now })
+    } else {
+        None
+    }
+}
+
+fn validate_registration(reg: &WorkerRegistration) -> Result<(), Rejection> {
+    if reg.id.as_str().trim().is_empty() {
+        return Err(Rejection::invalid("worker id", "is empty"));
+    }
+    if reg.host.trim().is_empty() {
+        return Err(Rejection::invalid("host", "is empty"));
+    }
+    if reg.port == 0 {
+        return Err(Rejection::invalid("port", "a worker must listen on a port"));
+    }
+    if reg.cores == 0 {
+        return Err(Rejection::invalid(
+            "cores",
+            "a worker must offer at least 1 core",
+        ));
+    }
+    if reg.memory_mb == 0 {
+        return Err(Rejection::invalid(
+            "memory",
+            "a worker must offer at least 1 MiB",
+        ));
+    }
+    Ok(())
+}
+
+/// Step 2, and every registration: admit the worker, then reconcile its report.
+pub(crate) fn register_worker(
+    state: &mut ClusterState,
+    reg: &WorkerRegistration,
+    at: Millis,
+    actions: &mut Vec<Action>,
+) -> Result<Outcome, Rejection> {
+    validate_registration(reg)?;
+    let duplicate = match state.workers.get_mut(&reg.id) {
+        None => {
+            state.workers.insert(
+                reg.id.clone(),
+                WorkerInfo {
+                    id: reg.id.clone(),
+                    host: reg.host.clone(),
+                    port: reg.port,
+                    http_port: reg.http_port,
+                    cores: reg.cores,
+                    memory_mb: reg.memory_mb,
+                    cores_used: 0,
+                    memory_used_mb: 0,
+                    state: WorkerState::Alive,
+                    registered_at: at,
+                    dead_since: None,
+                    executors: BTreeSet::new(),
+                    drivers: BTreeSet::new(),
+                },
+            );
+            false
+        }
+        Some(w) => {
+            let duplicate = w.state == WorkerState::Alive;
+            if matches!(w.state, WorkerState::Unknown | WorkerState::Dead) {
+                w.state = WorkerState::Alive;
+                w.dead_since = None;
+            }
+            // A worker may come back on another address (same id, new host:port).
+            w.host = reg.host.clone();
+            w.port = reg.port;
+            w.http_port = reg.http_port;
+            duplicate
+        }
+    };
+    reconcile_report(state, reg, at, actions);
+    Ok(Outcome::WorkerRegistered { duplicate })
+}
+
+/// Diffs what a worker runs against what the state placed on it.
+fn reconcile_report(
+    state: &mut ClusterState,
+    reg: &WorkerRegistration,
+    at: Millis,
+    actions: &mut Vec<Action>,
+) {
+    let worker = &reg.id;
+    let (expected_execs, expected_drivers) = match state.workers.get(worker) {
+        Some(w) => (w.executors.clone(), w.drivers.clone()),
+        None => return,
+    };
+    let mut reported: BTreeMap<(AppId, ExecutorId), ExecutorState> = BTreeMap::new();
+    for r in reg.executors.iter().filter(|r| !r.state.is_terminal()) {
+        reported.insert((r.app.clone(), r.executor), r.state);
+    }
+    for ((app, id), st) in &reported {
+        if expected_execs.contains(&(app.clone(), *id)) {
+            if let Some(a) = state.apps.get_mut(app) {
+                if let Some(e) = a.executors.get_mut(id) {
+                    if *st == ExecutorState::Running {
+                        e.state = ExecutorState::Running;
+                    }
+                }
+                if a.state == AppState::Waiting {
+                    a.state = AppState::Running;
+                }
+            }
+        } else {
+            actions.push(Action::KillExecutor {
+                worker: worker.clone(),
+                app: app.clone(),
+                executor: *id,
+            });
+        }
+    }
+    for (app, id) in &expected_execs {
+        if !reported.contains_key(&(app.clone(), *id)) {
+            state.remove_executor(app, *id); // LOST: not the app's fault
+        }
+    }
+    let reported_drivers: BTreeSet<&DriverId> = reg.drivers.iter().collect();
+    for d in &reported_drivers {
+        if !expected_drivers.contains(*d) {
+            actions.push(Action::KillDriver {
+                worker: worker.clone(),
+                driver: (*d).clone(),
+            });
+            continue;
+        }
+        let Some(info) = state.drivers.get_mut(*d) else {
+            continue;
+        };
+        info.state = DriverState::Running;
+        let app_id = info.app.clone();
+        if let Some(a) = state.apps.get_mut(&app_id) {
+            if a.state == AppState::Unknown && a.driver.as_ref() == Some(*d) {
+                a.state = if a.executors.is_empty() {
+                    AppState::Waiting
+                } else {
+                    AppState::Running
+                };
+            }
+        }
+    }
+    for d in &expected_drivers {
+        if !reported_drivers.contains(d) {
+            state.detach_driver(d);
+            let why = format!("worker {worker} re-registered without it");
+            driver_gone(state, d, &why, at, actions);
+        }
+    }
+}
+
+/// A client-mode app's submitter is back.
+pub(crate) fn app_reconnected(state: &mut ClusterState, app: &AppId) -> Result<Outcome, Rejection> {
+    if let Some(done) = state.completed_apps.iter().find(|a| &a.id == app) {
+        return Err(Rejection::wrong_state(
+            app,
+            done.state,
+            "the app has ended; stop its driver",
+        ));
+    }
+    let a = state
+        .apps
+        .get_mut(app)
+        .ok_or_else(|| Rejection::UnknownApp(app.clone()))?;
+    if a.state != AppState::Unknown {
+        return Ok(Outcome::Unchanged);
+    }
+    a.state = if a.executors.is_empty() {
+        AppState::Waiting
+    } else {
+        AppState::Running
+    };
+    Ok(Outcome::Done)
+}

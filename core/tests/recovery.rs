@@ -1,0 +1,378 @@
+//! The recovery protocol (DESIGN.md §3) and the liveness rules, step by step.
+
+mod common;
+use common::*;
+use hearth_core::recovery::{awaiting, next_step, Awaiting};
+use hearth_core::*;
+
+const TIMEOUT: u64 = 60_000;
+
+/// Two workers; a client-mode app with one executor on each; a supervised cluster-mode
+/// app whose driver runs on worker 1 with one executor on worker 2. Then a new leader
+/// takes over at `at(10_000)`.
+fn recovering() -> (ClusterState, AppId, AppId, DriverId) {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 8192);
+    add_worker(&mut s, 2, 4, 8192);
+    let client = client_app(&mut s, app_desc(Some(1), 256, Some(2)), 0);
+    let policy = Policy {
+        spread_out_drivers: false,
+        ..Policy::default()
+    };
+    schedule_and_place(&mut s, &policy, 0);
+    let (cluster, driver) = cluster_app(
+        &mut s,
+        app_desc(Some(1), 256, Some(1)),
+        driver_desc(1, 256, true),
+    );
+    schedule_and_place(&mut s, &policy, 0);
+    ok(
+        &mut s,
+        Command::DriverStateChanged {
+            worker: wid(1),
+            driver: driver.clone(),
+            state: DriverState::Running,
+            driver_url: Some("127.0.0.1:5050".into()),
+            exit_code: None,
+            message: String::new(),
+            at: at(1),
+        },
+    );
+    schedule_and_place(&mut s, &policy, 0);
+    assert_eq!(spread(&s, &client), vec![(wid(1), 1), (wid(2), 1)]);
+    assert_eq!(spread(&s, &cluster), vec![(wid(2), 1)]);
+    ok(&mut s, Command::BeginRecovery { at: at(10_000) });
+    (s, client, cluster, driver)
+}
+
+fn report(n: u32, executors: &[(&AppId, u32)], drivers: &[&DriverId]) -> Command {
+    let mut reg = registration(n, 4, 8192);
+    reg.executors = executors
+        .iter()
+        .map(|(app, executor)| ReportedExecutor {
+            app: (*app).clone(),
+            executor: *executor,
+            state: ExecutorState::Running,
+        })
+        .collect();
+    reg.drivers = drivers.iter().map(|d| (*d).clone()).collect();
+    Command::RegisterWorker {
+        reg,
+        at: at(10_100),
+    }
+}
+
+#[test]
+fn begin_marks_everything_that_must_answer_unknown() {
+    let (s, client, cluster, driver) = recovering();
+    assert_eq!(s.role, MasterRole::Recovering);
+    assert_eq!(s.recovery_started_at, Some(at(10_000)));
+    assert_eq!(
+        awaiting(&s),
+        Awaiting {
+            workers: vec![wid(1), wid(2)],
+            apps: vec![client.clone(), cluster.clone()]
+        }
+    );
+    assert_eq!(s.drivers[&driver].state, DriverState::Unknown);
+    // Executors and resources are kept while waiting: nothing is reported as zero workers.
+    assert_eq!(s.workers[&wid(1)].cores_used, 2);
+    assert_eq!(next_step(&s, at(10_000 + TIMEOUT - 1), TIMEOUT), None);
+    assert!(schedule(&s, &Policy::default(), 0).is_empty());
+}
+
+#[test]
+fn a_master_with_nothing_to_recover_is_alive_at_once() {
+    let mut s = ClusterState::default();
+    assert_eq!(s.role, MasterRole::Standby);
+    ok(&mut s, Command::BeginRecovery { at: T0 });
+    assert_eq!(s.role, MasterRole::Alive);
+    assert_eq!(next_step(&s, T0, TIMEOUT), None);
+}
+
+#[test]
+fn reports_are_reconciled_and_recovery_completes_as_soon_as_all_answered() {
+    let (mut s, client, cluster, driver) = recovering();
+    // Worker 1 runs the client app's executor 0 and the driver, plus a stray executor the
+    // state does not know (placed by a deposed leader): it is killed.
+    let w1 = ok(&mut s, report(1, &[(&client, 0), (&client, 7)], &[&driver]));
+    assert_eq!(w1.outcome, Outcome::WorkerRegistered { duplicate: false });
+    assert_eq!(
+        w1.actions,
+        vec![Action::KillExecutor {
+            worker: wid(1),
+            app: client.clone(),
+            executor: 7
+        }]
+    );
+    assert_eq!(s.drivers[&driver].state, DriverState::Running);
+    assert_eq!(
+        s.apps[&cluster].state,
+        AppState::Running,
+        "the cluster app answered through its driver"
+    );
+    // Worker 2 lost the client app's executor 1 (the process died while the master was
+    // away) but still runs the cluster app's executor 0, re-adopted with its id.
+    let w2 = ok(&mut s, report(2, &[(&cluster, 0)], &[]));
+    assert_eq!(w2.actions, vec![]);
+    assert_eq!(
+        s.apps[&client]
+            .executors
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![0]
+    );
+    assert_eq!(s.apps[&cluster].executors[&0].state, ExecutorState::Running);
+    assert_eq!(
+        s.apps[&client].retry_count, 0,
+        "LOST in recovery is not a failure"
+    );
+    // The client-mode app is still waiting for its submitter.
+    assert_eq!(
+        awaiting(&s),
+        Awaiting {
+            workers: vec![],
+            apps: vec![client.clone()]
+        }
+    );
+    assert_eq!(next_step(&s, at(10_200), TIMEOUT), None);
+    ok(
+        &mut s,
+        Command::AppReconnected {
+            app: client.clone(),
+        },
+    );
+    assert_eq!(s.apps[&client].state, AppState::Running);
+    // Everyone answered: complete now, not at the timeout.
+    let step = next_step(&s, at(10_300), TIMEOUT);
+    assert_eq!(step, Some(Command::CompleteRecovery { at: at(10_300) }));
+    let done = ok(&mut s, step.unwrap());
+    assert_eq!(done.actions, vec![]);
+    assert_eq!(s.role, MasterRole::Alive);
+    // The lost executor is replaced.
+    let (placed, _) = schedule_and_place(&mut s, &Policy::default(), 0);
+    assert_eq!(placed.len(), 1);
+}
+
+#[test]
+fn at_the_timeout_silent_workers_die_supervised_drivers_relaunch_silent_apps_fail() {
+    let (mut s, client, cluster, driver) = recovering();
+    ok(&mut s, report(2, &[(&client, 1), (&cluster, 0)], &[]));
+    assert_eq!(next_step(&s, at(10_000 + TIMEOUT - 1), TIMEOUT), None);
+    let step = next_step(&s, at(10_000 + TIMEOUT), TIMEOUT).expect("timeout passed");
+    let done = ok(&mut s, step);
+    assert_eq!(s.role, MasterRole::Alive);
+    assert_eq!(s.workers[&wid(1)].state, WorkerState::Dead);
+    // The supervised driver on the silent worker is relaunched; the cluster app's old
+    // executor (on worker 2) served the dead driver and is killed.
+    assert_eq!(
+        s.find_driver(&driver).unwrap().state,
+        DriverState::Relaunching
+    );
+    assert_eq!(s.apps[&cluster].state, AppState::Waiting);
+    let new_driver = s.apps[&cluster].driver.clone().unwrap();
+    assert_eq!(s.drivers[&new_driver].state, DriverState::Submitted);
+    // The client app never reconnected: FAILED, its surviving executor killed.
+    let c = s.find_app(&client).unwrap();
+    assert_eq!(c.state, AppState::Failed);
+    assert_eq!(
+        c.end_reason.as_deref(),
+        Some("its driver did not reconnect within the recovery timeout after the master changed")
+    );
+    assert_eq!(
+        done.actions,
+        vec![
+            Action::KillExecutor {
+                worker: wid(2),
+                app: cluster.clone(),
+                executor: 0
+            },
+            Action::KillExecutor {
+                worker: wid(2),
+                app: client.clone(),
+                executor: 1
+            },
+        ]
+    );
+    assert_eq!(s.workers[&wid(2)].cores_used, 0);
+    let (placed, _) = schedule_and_place(&mut s, &Policy::default(), 0);
+    assert_eq!(
+        placed,
+        vec![Placement::Driver {
+            driver: new_driver,
+            worker: wid(2)
+        }]
+    );
+}
+
+#[test]
+fn a_worker_that_answers_without_an_expected_driver_gets_it_relaunched_and_strays_killed() {
+    let (mut s, client, cluster, driver) = recovering();
+    let stray = DriverId::from("driver-19990101000000-0042");
+    let w1 = ok(&mut s, report(1, &[(&client, 0)], &[&stray]));
+    assert_eq!(
+        w1.actions,
+        vec![
+            Action::KillDriver {
+                worker: wid(1),
+                driver: stray
+            },
+            Action::KillExecutor {
+                worker: wid(2),
+                app: cluster.clone(),
+                executor: 0
+            },
+        ]
+    );
+    assert_eq!(
+        s.find_driver(&driver).unwrap().state,
+        DriverState::Relaunching
+    );
+    assert_eq!(
+        s.apps[&cluster].state,
+        AppState::Waiting,
+        "relaunching answers for the app"
+    );
+}
+
+#[test]
+fn a_second_leader_change_during_recovery_starts_over() {
+    let (mut s, client, _, driver) = recovering();
+    ok(&mut s, report(1, &[(&client, 0)], &[&driver]));
+    ok(&mut s, Command::BeginRecovery { at: at(20_000) });
+    assert_eq!(s.recovery_started_at, Some(at(20_000)));
+    assert_eq!(awaiting(&s).workers, vec![wid(1), wid(2)]);
+    assert_eq!(next_step(&s, at(20_000 + TIMEOUT - 1), TIMEOUT), None);
+}
+
+#[test]
+fn completing_when_not_recovering_changes_nothing() {
+    let mut s = alive();
+    let before = s.clone();
+    assert_eq!(
+        ok(&mut s, Command::CompleteRecovery { at: T0 }).outcome,
+        Outcome::Unchanged
+    );
+    assert_eq!(s, before);
+}
+
+#[test]
+fn a_dead_worker_that_comes_back_has_its_old_executors_killed() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 8192);
+    let app = client_app(&mut s, app_desc(Some(1), 256, Some(1)), 0);
+    schedule_and_place(&mut s, &Policy::default(), 0);
+    ok(
+        &mut s,
+        Command::WorkerLost {
+            worker: wid(1),
+            reason: "partition".into(),
+            at: at(70_000),
+        },
+    );
+    let back = ok(&mut s, report(1, &[(&app, 0)], &[]));
+    assert_eq!(back.outcome, Outcome::WorkerRegistered { duplicate: false });
+    assert_eq!(
+        back.actions,
+        vec![Action::KillExecutor {
+            worker: wid(1),
+            app: app.clone(),
+            executor: 0
+        }]
+    );
+    assert_eq!(s.workers[&wid(1)].state, WorkerState::Alive);
+    assert_eq!(s.workers[&wid(1)].dead_since, None);
+}
+
+// ---- liveness ----
+
+fn cfg() -> LivenessConfig {
+    LivenessConfig {
+        worker_timeout_ms: TIMEOUT,
+        dead_worker_persistence: 15,
+        app_timeout_ms: 30_000,
+    }
+}
+
+#[test]
+fn a_worker_times_out_strictly_after_the_timeout() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 4096);
+    let mut heard = LastHeard::new(T0);
+    heard.workers.insert(wid(1), at(1_000));
+    assert_eq!(
+        liveness_commands(&s, &heard, at(1_000 + TIMEOUT), &cfg()),
+        vec![]
+    );
+    assert_eq!(
+        liveness_commands(&s, &heard, at(1_001 + TIMEOUT), &cfg()),
+        vec![Command::WorkerLost {
+            worker: wid(1),
+            reason: "no heartbeat for 60001 ms (worker timeout 60000 ms)".into(),
+            at: at(1_001 + TIMEOUT),
+        }]
+    );
+}
+
+#[test]
+fn a_new_leader_gives_every_worker_a_fresh_grace_period() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 4096);
+    let mut heard = LastHeard::new(at(500_000));
+    heard.workers.insert(wid(1), T0); // long ago, heard by the previous leader
+    assert_eq!(
+        liveness_commands(&s, &heard, at(500_000 + TIMEOUT), &cfg()),
+        vec![]
+    );
+    assert_eq!(
+        liveness_commands(&s, &heard, at(500_001 + TIMEOUT), &cfg()).len(),
+        1
+    );
+}
+
+#[test]
+fn dead_workers_are_forgotten_after_the_persistence_period() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 4096);
+    ok(
+        &mut s,
+        Command::WorkerLost {
+            worker: wid(1),
+            reason: "x".into(),
+            at: T0,
+        },
+    );
+    let heard = LastHeard::new(T0);
+    assert_eq!(
+        liveness_commands(&s, &heard, at(16 * TIMEOUT), &cfg()),
+        vec![]
+    );
+    assert_eq!(
+        liveness_commands(&s, &heard, at(16 * TIMEOUT + 1), &cfg()),
+        vec![Command::ForgetWorker { worker: wid(1) }]
+    );
+}
+
+#[test]
+fn a_client_mode_app_whose_submitter_vanished_fails() {
+    let mut s = alive();
+    let app = client_app(&mut s, app_desc(Some(1), 256, None), 0);
+    cluster_app(
+        &mut s,
+        app_desc(Some(1), 256, None),
+        driver_desc(1, 256, false),
+    );
+    let mut heard = LastHeard::new(T0);
+    heard.apps.insert(app.clone(), at(5_000));
+    assert_eq!(liveness_commands(&s, &heard, at(35_000), &cfg()), vec![]);
+    assert_eq!(
+        liveness_commands(&s, &heard, at(35_001), &cfg()),
+        vec![Command::FinishApp {
+            app,
+            state: AppState::Failed,
+            reason: "its driver stopped heartbeating 30001 ms ago".into(),
+            at: at(35_001),
+        }]
+    );
+}
