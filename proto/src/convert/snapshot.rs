@@ -1,0 +1,177 @@
+//! The `GetState` reply ([`pb::ClusterStatus`]) as core values: [`ClusterSnapshot`].
+
+use super::{state, ConvertError};
+use crate::pb;
+use hearth_core::{AppInfo, DriverInfo, MasterRole, Millis, WorkerInfo};
+use std::fmt;
+use std::str::FromStr;
+
+/// A master's place in the Raft group, as `/json`'s `masters[].role` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemberRole {
+    Leader,
+    Follower,
+    Learner,
+    /// The answering master cannot reach it.
+    Unreachable,
+}
+
+impl MemberRole {
+    /// Every value, in declaration order.
+    pub const ALL: &'static [MemberRole] = &[
+        MemberRole::Leader,
+        MemberRole::Follower,
+        MemberRole::Learner,
+        MemberRole::Unreachable,
+    ];
+
+    /// The lower-case name used on the wire and in `/json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Leader => "leader",
+            MemberRole::Follower => "follower",
+            MemberRole::Learner => "learner",
+            MemberRole::Unreachable => "unreachable",
+        }
+    }
+}
+
+impl fmt::Display for MemberRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MemberRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        MemberRole::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown member role {s:?}"))
+    }
+}
+
+/// One master of the Raft group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its Raft node id (`hearth master --id`).
+    pub id: u64,
+    /// Its gRPC address, `host:port`.
+    pub address: String,
+    pub role: MemberRole,
+}
+
+/// A worker's replicated record plus when the answering master last heard from it
+/// (leader-local soft state, so it is not in [`WorkerInfo`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerStatus {
+    pub info: WorkerInfo,
+    pub last_heartbeat: Option<Millis>,
+}
+
+/// Everything `GET /json` shows (DESIGN.md §4), as core values. The totals of `/json`
+/// are derived from `workers`; durations from `now`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSnapshot {
+    /// The answering master's status: its recovery role when it leads, else STANDBY.
+    pub status: MasterRole,
+    /// The leader's gRPC address, when known.
+    pub leader: Option<String>,
+    pub term: u64,
+    pub masters: Vec<Member>,
+    pub workers: Vec<WorkerStatus>,
+    pub active_apps: Vec<AppInfo>,
+    pub completed_apps: Vec<AppInfo>,
+    pub active_drivers: Vec<DriverInfo>,
+    pub completed_drivers: Vec<DriverInfo>,
+    /// The answering master's clock when it took the snapshot.
+    pub now: Millis,
+}
+
+impl From<&Member> for pb::MasterMember {
+    fn from(v: &Member) -> Self {
+        pb::MasterMember {
+            id: v.id,
+            address: v.address.clone(),
+            role: v.role.as_str().to_owned(),
+        }
+    }
+}
+
+impl TryFrom<pb::MasterMember> for Member {
+    type Error = ConvertError;
+    fn try_from(v: pb::MasterMember) -> Result<Self, ConvertError> {
+        Ok(Member {
+            id: v.id,
+            address: v.address,
+            role: state("MasterMember.role", &v.role)?,
+        })
+    }
+}
+
+impl From<&WorkerStatus> for pb::WorkerInfo {
+    fn from(v: &WorkerStatus) -> Self {
+        pb::WorkerInfo {
+            last_heartbeat_ms: v.last_heartbeat.map(|t| t.0),
+            ..(&v.info).into()
+        }
+    }
+}
+
+impl TryFrom<pb::WorkerInfo> for WorkerStatus {
+    type Error = ConvertError;
+    fn try_from(v: pb::WorkerInfo) -> Result<Self, ConvertError> {
+        let last_heartbeat = v.last_heartbeat_ms.map(Millis);
+        Ok(WorkerStatus {
+            info: v.try_into()?,
+            last_heartbeat,
+        })
+    }
+}
+
+impl From<&ClusterSnapshot> for pb::ClusterStatus {
+    fn from(v: &ClusterSnapshot) -> Self {
+        pb::ClusterStatus {
+            status: v.status.as_str().to_owned(),
+            leader: v.leader.clone(),
+            term: v.term,
+            masters: v.masters.iter().map(Into::into).collect(),
+            workers: v.workers.iter().map(Into::into).collect(),
+            active_apps: v.active_apps.iter().map(Into::into).collect(),
+            completed_apps: v.completed_apps.iter().map(Into::into).collect(),
+            active_drivers: v.active_drivers.iter().map(Into::into).collect(),
+            completed_drivers: v.completed_drivers.iter().map(Into::into).collect(),
+            now_ms: v.now.0,
+        }
+    }
+}
+
+impl TryFrom<pb::ClusterStatus> for ClusterSnapshot {
+    type Error = ConvertError;
+    fn try_from(v: pb::ClusterStatus) -> Result<Self, ConvertError> {
+        Ok(ClusterSnapshot {
+            status: state("ClusterStatus.status", &v.status)?,
+            leader: v.leader,
+            term: v.term,
+            masters: decode_all(v.masters)?,
+            workers: decode_all(v.workers)?,
+            active_apps: decode_all(v.active_apps)?,
+            completed_apps: decode_all(v.completed_apps)?,
+            active_drivers: decode_all(v.active_drivers)?,
+            completed_drivers: decode_all(v.completed_drivers)?,
+            now: Millis(v.now_ms),
+        })
+    }
+}
+
+super::encode_owned!(
+    Member => pb::MasterMember,
+    WorkerStatus => pb::WorkerInfo,
+    ClusterSnapshot => pb::ClusterStatus,
+);
+
+fn decode_all<P, T: TryFrom<P, Error = ConvertError>>(v: Vec<P>) -> Result<Vec<T>, ConvertError> {
+    v.into_iter().map(T::try_from).collect()
+}

@@ -1,0 +1,33 @@
+//! hearth-proto: hearth's wire format.
+//!
+//! Owns: the `.proto` files under `proto/` (package `hearth.v1`), the tonic/prost code
+//! generated from them at build time ([`pb`]), and the conversions between those types
+//! and hearth-core's ([`convert`]), plus the mapping of refusals to gRPC statuses and the
+//! "not the leader" hint ([`status`]). Every other crate converts here, once, at its
+//! boundary, and works with core types inside.
+//!
+//! Must not: hold logic. Nothing here validates beyond what decoding needs (a known state
+//! name, a present required field, a port that fits `u16`), decides, schedules, or keeps
+//! state; that lives in hearth-core and the servers. Decoding never panics: malformed
+//! input yields a [`ConvertError`] naming the field and the bad value.
+//!
+//! # Layout
+//! - `proto/hearth.proto`: the services. `MasterService` (workers, apps and the CLI call
+//!   any master), `WorkerControl` (the leader calls a worker; every request carries the
+//!   leader's term as a fencing token), `RaftService` (master to master, opaque payloads).
+//! - [`pb`]: the generated messages, clients (`pb::master_service_client`, ...) and server
+//!   traits (`pb::master_service_server`, ...).
+//! - [`convert`]: `From`/`TryFrom` between `pb` and core types; master requests into core
+//!   `Command`s; core `Action`s into `WorkerControl` requests; the `GetState` snapshot.
+//! - [`status`]: `Rejection` and [`ConvertError`] to `tonic::Status`; the not-leader
+//!   status and its `x-hearth-leader` hint.
+
+pub mod convert;
+pub mod status;
+
+/// Generated from `proto/hearth.proto` by `tonic-prost-build` (see `build.rs`).
+pub mod pb {
+    tonic::include_proto!("hearth.v1");
+}
+
+pub use convert::ConvertError;
