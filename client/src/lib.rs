@@ -1,8 +1,13 @@
-//! hearth-client: talking to a hearth cluster (the single-master issue fills it).
+//! hearth-client: talking to a hearth cluster from outside the masters.
 //!
-//! Owns (when built): leader discovery over a master list, retry on `NotLeader` hints,
-//! app registration and heartbeats for client-mode drivers, submission, status.
+//! Owns: master lists (`hearth://h1:7077,h2:7077`), finding the leader and following its
+//! `NotLeader` hints ([`MasterClient`]), retry policy (what may be sent again after a
+//! failure and what may not), and the client-side requests the CLI and the worker make.
 //!
-//! Must not: hold cluster rules; it only carries requests.
-//!
-//! Status: empty. Nothing here works yet and nothing pretends to.
+//! Must not: hold cluster rules (those live in hearth-core) or retry a non-idempotent
+//! request when it may already have been applied: a duplicate submission is worse than
+//! a clear error.
+
+mod masters;
+
+pub use masters::{parse_masters, ClientError, Idempotency, MasterClient};

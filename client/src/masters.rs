@@ -1,0 +1,271 @@
+//! The master list and leader following.
+
+use hearth_proto::pb::master_service_client::MasterServiceClient;
+use hearth_proto::status::leader_hint;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+/// The default master gRPC port.
+pub const DEFAULT_PORT: u16 = 7077;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid master list {0:?}: {1}")]
+    InvalidMasters(String, String),
+    /// No master answered as leader before the deadline.
+    #[error("no leading master answered within {waited:?} (tried {tried}); last error: {last}")]
+    NoLeader { waited: Duration, tried: String, last: String },
+    /// The leader answered and refused the request.
+    #[error("{}", .0.message())]
+    Refused(Status),
+    /// The leader may have applied the request, but the answer was lost; retrying could
+    /// apply it twice, so the caller must check (e.g. `hearth app list`).
+    #[error("the outcome of {what} is unknown ({}); check before retrying", .status.message())]
+    Unknown { what: String, status: Status },
+    #[error("malformed answer from the master: {0}")]
+    Malformed(#[from] hearth_proto::ConvertError),
+}
+
+impl ClientError {
+    /// The gRPC code of a refusal, if this is one.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            ClientError::Refused(s) => Some(s.code()),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a request may be sent again after its answer was lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Sending it twice has the effect of sending it once (kills, state reports,
+    /// registrations of a worker, heartbeats, reads).
+    Idempotent,
+    /// Sending it twice could apply it twice (a submission): retried only when it surely
+    /// did not reach a leader.
+    AtMostOnce,
+}
+
+/// Parses `hearth://h1:7077,h2:7077` (the scheme is optional, a missing port is 7077)
+/// into `host:port` addresses.
+pub fn parse_masters(url: &str) -> Result<Vec<String>, ClientError> {
+    let bad = |why: &str| ClientError::InvalidMasters(url.to_owned(), why.to_owned());
+    let list = url.trim();
+    let list = list.strip_prefix("hearth://").unwrap_or(list);
+    if list.contains("://") {
+        return Err(bad("expected hearth://host:port[,host:port...]"));
+    }
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (host, port) = match part.rsplit_once(':') {
+            Some((h, p)) => {
+                let port: u16 = p.parse().map_err(|_| bad(&format!("{p:?} is not a port")))?;
+                (h, port)
+            }
+            None => (part, DEFAULT_PORT),
+        };
+        if host.is_empty() || port == 0 {
+            return Err(bad(&format!("{part:?} is not host:port")));
+        }
+        out.push(format!("{host}:{port}"));
+    }
+    if out.is_empty() {
+        return Err(bad("no master address in it"));
+    }
+    Ok(out)
+}
+
+struct Cache {
+    /// Where the last successful call went, or the last leader hint.
+    preferred: Option<String>,
+    channels: HashMap<String, Channel>,
+}
+
+/// A handle on the cluster's masters that sends each request to the leader, following
+/// `NotLeader` hints and trying the other masters when one cannot be reached.
+pub struct MasterClient {
+    masters: Vec<String>,
+    cache: Mutex<Cache>,
+    /// Time allowed for one attempt on one master.
+    pub attempt_timeout: Duration,
+    /// Time allowed to find a leader across all attempts.
+    pub deadline: Duration,
+}
+
+impl MasterClient {
+    pub fn new(masters: Vec<String>) -> Self {
+        MasterClient {
+            masters,
+            cache: Mutex::new(Cache { preferred: None, channels: HashMap::new() }),
+            attempt_timeout: Duration::from_secs(5),
+            deadline: Duration::from_secs(30),
+        }
+    }
+
+    /// From a master URL (`hearth://h1:7077,h2:7077`).
+    pub fn from_url(url: &str) -> Result<Self, ClientError> {
+        Ok(Self::new(parse_masters(url)?))
+    }
+
+    pub fn masters(&self) -> &[String] {
+        &self.masters
+    }
+
+    /// The master the next call goes to first.
+    pub fn preferred(&self) -> Option<String> {
+        self.cache.lock().expect("cache lock").preferred.clone()
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, Status> {
+        let mut cache = self.cache.lock().expect("cache lock");
+        if let Some(c) = cache.channels.get(addr) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| Status::invalid_argument(format!("bad master address {addr}: {e}")))?
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true);
+        let channel = endpoint.connect_lazy();
+        cache.channels.insert(addr.to_owned(), channel.clone());
+        Ok(channel)
+    }
+
+    fn forget(&self, addr: &str) {
+        let mut cache = self.cache.lock().expect("cache lock");
+        cache.channels.remove(addr);
+        if cache.preferred.as_deref() == Some(addr) {
+            cache.preferred = None;
+        }
+    }
+
+    fn prefer(&self, addr: String) {
+        self.cache.lock().expect("cache lock").preferred = Some(addr);
+    }
+
+    /// Sends a request to the leader. `call` is invoked once per attempt with a client
+    /// for the master being tried. `what` names the request in errors.
+    pub async fn call<T, F, Fut>(&self, what: &str, idem: Idempotency, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(MasterServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let start = Instant::now();
+        let mut next = 0usize;
+        let mut backoff = Duration::from_millis(25);
+        let mut last;
+        let mut tried = Vec::new();
+        loop {
+            let addr = match self.preferred() {
+                Some(a) => a,
+                None => {
+                    let a = self.masters[next % self.masters.len()].clone();
+                    next += 1;
+                    a
+                }
+            };
+            if !tried.contains(&addr) {
+                tried.push(addr.clone());
+            }
+            let outcome = match self.channel(&addr) {
+                Ok(ch) => tokio::time::timeout(self.attempt_timeout, call(MasterServiceClient::new(ch)))
+                    .await
+                    .unwrap_or_else(|_| Err(Status::deadline_exceeded("no answer in time"))),
+                Err(s) => Err(s),
+            };
+            let status = match outcome {
+                Ok(resp) => {
+                    self.prefer(addr);
+                    return Ok(resp.into_inner());
+                }
+                Err(s) => s,
+            };
+            last = format!("{addr}: {}", status.message());
+            match classify(&status) {
+                Failure::Refused => return Err(ClientError::Refused(status)),
+                Failure::NotLeader => {
+                    self.forget(&addr);
+                    if let Some(leader) = leader_hint(&status).filter(|l| *l != addr) {
+                        tracing::debug!(from = %addr, to = %leader, "following the leader hint");
+                        self.prefer(leader);
+                        continue;
+                    }
+                }
+                Failure::Unreachable => self.forget(&addr),
+                Failure::MaybeApplied => {
+                    self.forget(&addr);
+                    if idem == Idempotency::AtMostOnce {
+                        return Err(ClientError::Unknown { what: what.to_owned(), status });
+                    }
+                }
+            }
+            if start.elapsed() >= self.deadline {
+                return Err(ClientError::NoLeader {
+                    waited: start.elapsed(),
+                    tried: tried.join(", "),
+                    last,
+                });
+            }
+            // After a full round of the list without a leader, back off a little.
+            if next % self.masters.len() == 0 {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+enum Failure {
+    /// The leader answered no: return it to the caller.
+    Refused,
+    /// A master that does not lead answered; nothing was applied.
+    NotLeader,
+    /// The request did not reach a master (connection refused, DNS, ...).
+    Unreachable,
+    /// The request may have reached the leader and been applied.
+    MaybeApplied,
+}
+
+fn classify(status: &Status) -> Failure {
+    match status.code() {
+        Code::Unavailable if status.metadata().contains_key(hearth_proto::status::LEADER_KEY) => {
+            Failure::NotLeader
+        }
+        Code::Unavailable if status.message().starts_with("not the leader") => Failure::NotLeader,
+        // tonic reports a connection that could not be made as Unavailable with a
+        // transport error; the request never left.
+        Code::Unavailable => Failure::Unreachable,
+        Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::Aborted | Code::Internal => {
+            Failure::MaybeApplied
+        }
+        _ => Failure::Refused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_master_lists() {
+        assert_eq!(
+            parse_masters("hearth://a:7077,b:7078, c").unwrap(),
+            vec!["a:7077", "b:7078", "c:7077"]
+        );
+        assert_eq!(parse_masters("127.0.0.1:9").unwrap(), vec!["127.0.0.1:9"]);
+        assert_eq!(
+            parse_masters("http://a:1").unwrap_err().to_string(),
+            "invalid master list \"http://a:1\": expected hearth://host:port[,host:port...]"
+        );
+        assert_eq!(
+            parse_masters("hearth://a:x").unwrap_err().to_string(),
+            "invalid master list \"hearth://a:x\": \"x\" is not a port"
+        );
+        assert!(parse_masters("hearth://").is_err());
+    }
+}
