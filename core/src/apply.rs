@@ -699,6 +699,7 @@ fn place(
                     app: d.app.clone(),
                     cores: d.desc.cores,
                     memory_mb: d.desc.memory_mb,
+                    supervise: d.desc.supervise,
                     command: d.desc.command.clone(),
                 });
             }

@@ -156,6 +156,8 @@ pub enum Action {
         app: AppId,
         cores: u32,
         memory_mb: u64,
+        /// Restart on a non-zero exit (the worker does this itself, with backoff).
+        supervise: bool,
         command: ProcessSpec,
     },
     KillDriver {

@@ -409,6 +409,7 @@ fn cluster_mode_executors_wait_for_their_driver() {
             app: app.clone(),
             cores: 1,
             memory_mb: 256,
+            supervise: false,
             command: cmd(&["sh", "-c", "sleep 1000"]),
         }]
     );

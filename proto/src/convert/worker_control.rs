@@ -63,6 +63,7 @@ impl WorkerCommand {
                 app,
                 cores,
                 memory_mb,
+                supervise,
                 command,
             } => WorkerCommand::LaunchDriver(pb::LaunchDriverRequest {
                 term,
@@ -72,6 +73,7 @@ impl WorkerCommand {
                 app_id: app.0.clone(),
                 cores: *cores,
                 memory_mb: *memory_mb,
+                supervise: *supervise,
                 command: Some(command.into()),
             }),
             Action::KillDriver { worker, driver } => {
@@ -159,6 +161,7 @@ impl TryFrom<pb::LaunchDriverRequest> for Action {
             app: id("LaunchDriverRequest.app_id", r.app_id)?,
             cores: r.cores,
             memory_mb: r.memory_mb,
+            supervise: r.supervise,
             command: required("LaunchDriverRequest.command", r.command)?.into(),
         })
     }

@@ -226,6 +226,7 @@ pub fn actions() -> Vec<Action> {
             app: app_id(1),
             cores: 1,
             memory_mb: 512,
+            supervise: true,
             command: driver_desc().command,
         },
         Action::KillDriver {
