@@ -1,9 +1,260 @@
-//! hearth-worker: the worker agent (the single-master issue fills it).
+//! hearth-worker: the worker agent. It offers a machine's cores and memory to the
+//! masters and runs the executors and drivers the leader places on it.
 //!
-//! Owns (when built): registration and heartbeats, re-registration with a new leader,
-//! process runners for executors and drivers (process groups, parent-death signal, logs,
-//! kill with grace, supervise), term fencing, idempotent launches by id.
+//! Owns: registration and heartbeats, re-registration with a new leader (reporting what
+//! it really runs), at-least-once state reports, the `WorkerControl` gRPC service, term
+//! fencing (the highest obeyed term, durable in `WORK_DIR/worker-term`), idempotent
+//! launches by `(app, executor)` / driver id, and the process runners: process groups
+//! behind a guard with a parent-death signal, logs, kill with grace, supervise, memory
+//! limits through cgroup v2 where the machine allows it.
 //!
-//! Must not: trust a command carrying a term older than the highest it has obeyed.
+//! Must not: trust a command from an older term than the highest it has obeyed (it
+//! refuses it and starts and kills nothing); start a second process for an id it runs or
+//! ran; leave a process behind when it stops or dies (even when SIGKILLed, even a
+//! grandchild); give up on the masters (it retries forever, with backoff); decide
+//! anything about placement (that is the leader's, through hearth-core).
 //!
-//! Status: empty. Nothing here works yet and nothing pretends to.
+//! # Layout
+//! - [`run`]: wires everything together and serves until `shutdown`.
+//! - `control`: the `WorkerControl` service; `fence`: the term store.
+//! - `link`: registration, heartbeats, the report queue (uses hearth-client's
+//!   `MasterClient`, which follows `NotLeader` hints).
+//! - `table`: what runs and ran (idempotency, kills, the registration report).
+//! - `plan`: a launch request to a directory + environment; `runner`: one task per
+//!   process (LAUNCHING → RUNNING → EXITED/FAILED/KILLED, supervise); `spawn`: the
+//!   dedicated spawner thread and process-group signals; [`guard`]: the process guard
+//!   (`hearth __guard`, or the `hearth-guard` test binary); `cgroup`: memory limits.
+//!
+//! # Process tree
+//! ```text
+//! worker ──(spawner thread)── guard  [leader of group G, PDEATHSIG → kill(0, SIGKILL)]
+//!                               └── command [group G]
+//!                                     └── its children [group G]
+//! ```
+//! The worker kills a process with `kill(-G, SIGTERM)`, then `kill(-G, SIGKILL)` after
+//! `kill_grace`; when the worker dies, each guard gets SIGUSR1 and kills its group. A
+//! process that leaves its group (`setsid`) escapes this; with cgroups it is still
+//! killed through `cgroup.kill` when the worker stops it.
+
+mod backoff;
+mod cgroup;
+mod control;
+mod error;
+mod fence;
+pub mod guard;
+mod link;
+mod plan;
+mod runner;
+mod spawn;
+mod table;
+
+pub use cgroup::{detect_memory_enforcement, MemoryEnforcement};
+pub use error::WorkerError;
+pub use fence::TERM_FILE;
+
+use control::Control;
+use hearth_core::{ids, Millis, WorkerId};
+use hearth_proto::pb::worker_control_server::WorkerControlServer;
+use link::{Identity, Link};
+use runner::{Runner, RunnerConfig};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::{info, info_span, Instrument};
+
+/// File in the work dir holding the id of the worker that runs there now (for people and
+/// tests; the worker never reads it).
+pub const WORKER_ID_FILE: &str = "worker-id";
+
+/// How a worker is set up. Every field is needed; the `DEFAULT_*` constants give the
+/// usual values.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// `host:port` gRPC addresses of all masters; the worker finds the leader itself.
+    pub masters: Vec<String>,
+    /// The address the worker advertises: masters call it there, and drivers'
+    /// `HEARTH_DRIVER_URL` carries it.
+    pub host: String,
+    /// Cores offered to the masters.
+    pub cores: u32,
+    /// Memory offered, in MiB.
+    pub memory_mb: u64,
+    /// Where processes run (`<app>/<executor>/`, `<driver>/`) and the term file lives.
+    pub work_dir: PathBuf,
+    /// How often a registered worker tells the leader it lives; the leader's worker
+    /// timeout should be several of these ([`Self::DEFAULT_HEARTBEAT_INTERVAL`]).
+    pub heartbeat_interval: Duration,
+    /// Time between SIGTERM and SIGKILL when stopping a process.
+    pub kill_grace: Duration,
+    /// argv prefix that runs the process guard, e.g. `[current_exe, "__guard"]`.
+    pub guard: Vec<String>,
+    /// HTTP port advertised to the masters (0: none).
+    pub http_port: u16,
+}
+
+impl WorkerConfig {
+    /// A quarter of the default 60 s worker timeout, as in Spark.
+    pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+    pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
+
+    fn validate(&self) -> Result<(), WorkerError> {
+        let bad = |field, reason: &str| {
+            Err(WorkerError::Config {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.masters.is_empty() {
+            return bad("masters", "no master address given");
+        }
+        if self.guard.first().is_none_or(|g| g.is_empty()) {
+            return bad("guard", "no process guard command given");
+        }
+        if self.heartbeat_interval.is_zero() {
+            return bad("heartbeat_interval", "must be above zero");
+        }
+        if self.host.is_empty() {
+            return bad("host", "no address to advertise");
+        }
+        Ok(())
+    }
+}
+
+fn now() -> Millis {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Millis(since.as_millis() as u64)
+}
+
+/// Runs a worker: serves `WorkerControl` on `listener`, registers with the masters and
+/// heartbeats, runs what the leader asks. When `shutdown` completes it stops serving,
+/// stops every process it started (SIGTERM, `kill_grace`, SIGKILL) and returns.
+///
+/// Fails at startup if the work dir cannot be used or its term file is corrupt; once
+/// serving, masters being unreachable is never an error (it keeps trying).
+pub async fn run(
+    config: WorkerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let port = listener.local_addr()?.port();
+    let id = ids::worker_id(now(), &config.host, port);
+    let span = info_span!("worker", worker_id = %id);
+    serve(config, id, port, listener, shutdown)
+        .instrument(span)
+        .await
+}
+
+async fn serve(
+    config: WorkerConfig,
+    id: WorkerId,
+    port: u16,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Parts {
+        control,
+        runner,
+        link,
+        reports,
+    } = assemble(&config, id, port).await?;
+    let link_task = tokio::spawn(link.run(reports).in_current_span());
+    let served = tonic::transport::Server::builder()
+        .add_service(WorkerControlServer::new(control))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await;
+    info!("shutting down: stopping every process");
+    link_task.abort();
+    runner.shutdown().await;
+    info!("worker stopped");
+    served.map_err(|e| anyhow::anyhow!("serving WorkerControl failed: {e}"))
+}
+
+/// What a running worker is made of.
+struct Parts {
+    control: Control,
+    runner: Arc<Runner>,
+    link: Arc<Link>,
+    reports: tokio::sync::mpsc::UnboundedReceiver<link::Report>,
+}
+
+/// Opens the work dir and its term file, finds out about cgroups, starts the spawner
+/// thread and wires the parts together.
+async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Parts, WorkerError> {
+    let work_dir = prepare_work_dir(&config.work_dir)?;
+    let fence = Arc::new(fence::TermStore::open(&work_dir)?);
+    fence::write_atomic(&work_dir.join(WORKER_ID_FILE), &format!("{id}\n"))?;
+    let memory = detect_memory_enforcement();
+    let highest_term = fence.highest().await;
+    info!(
+        host = %config.host, port, cores = config.cores, memory_mb = config.memory_mb,
+        work_dir = %work_dir.display(), highest_term, "worker starting; {memory}"
+    );
+    let cgroups = match memory {
+        MemoryEnforcement::Enforced { parent } => Some(parent),
+        MemoryEnforcement::NotEnforced { .. } => None,
+    };
+    let table = Arc::new(table::Table::default());
+    let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();
+    let spawner =
+        spawn::Spawner::start(tokio::runtime::Handle::current()).map_err(WorkerError::Spawner)?;
+    let runner_config = RunnerConfig {
+        worker_id: id.clone(),
+        guard: config.guard.clone(),
+        kill_grace: config.kill_grace,
+        cgroups,
+        span: tracing::Span::current(),
+    };
+    let runner = Arc::new(Runner::new(
+        runner_config,
+        Arc::clone(&table),
+        reports_tx,
+        spawner,
+    ));
+    let identity = Identity {
+        id: id.clone(),
+        host: config.host.clone(),
+        port,
+        http_port: config.http_port,
+        cores: config.cores,
+        memory_mb: config.memory_mb,
+    };
+    let link = Link::new(
+        config.masters.clone(),
+        identity,
+        Arc::clone(&table),
+        config.heartbeat_interval,
+    );
+    let plans = plan::PlanContext {
+        work_dir,
+        masters_url: format!("hearth://{}", config.masters.join(",")),
+        host: config.host.clone(),
+    };
+    let control = Control {
+        id,
+        fence,
+        plans,
+        table,
+        runner: Arc::clone(&runner),
+        link: Arc::clone(&link),
+        span: tracing::Span::current(),
+    };
+    Ok(Parts {
+        control,
+        runner,
+        link,
+        reports,
+    })
+}
+
+/// Creates the work dir and returns its absolute path.
+fn prepare_work_dir(dir: &Path) -> Result<PathBuf, WorkerError> {
+    std::fs::create_dir_all(dir).map_err(|e| WorkerError::io("create", dir, e))?;
+    std::fs::canonicalize(dir).map_err(|e| WorkerError::io("resolve", dir, e))
+}

@@ -1,0 +1,184 @@
+//! The `WorkerControl` gRPC service: the leader's launches and kills, fenced by term.
+//!
+//! Every request goes through [`Control::obey`]: it must be addressed to this worker's
+//! id, and its term must be at least the highest this worker has obeyed (see
+//! [`crate::fence`]). A refused request starts and kills nothing and is answered
+//! `WorkerAck { refused: Some(why), highest_term, duplicate: false }`. An obeyed launch
+//! of an id the worker runs or ran, and a kill of an id it does not run, are answered
+//! `duplicate: true`.
+
+use crate::error::WorkerError;
+use crate::fence::{Admission, TermStore};
+use crate::link::Link;
+use crate::plan::{DriverLaunch, ExecutorLaunch, PlanContext};
+use crate::runner::Runner;
+use crate::table::{KillAck, KillReason, ProcId, Table};
+use hearth_core::{Action, WorkerId};
+use hearth_proto::convert::Fence;
+use hearth_proto::pb;
+use hearth_proto::pb::worker_control_server::WorkerControl;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+use tracing::{info, Instrument};
+
+pub(crate) struct Control {
+    pub id: WorkerId,
+    pub fence: Arc<TermStore>,
+    pub plans: PlanContext,
+    pub table: Arc<Table>,
+    pub runner: Arc<Runner>,
+    pub link: Arc<Link>,
+    /// The worker's span: tonic runs handlers outside it.
+    pub span: tracing::Span,
+}
+
+fn ack(highest_term: u64, duplicate: bool) -> Response<pb::WorkerAck> {
+    Response::new(pb::WorkerAck {
+        refused: None,
+        highest_term,
+        duplicate,
+    })
+}
+
+fn refuse(why: String, highest_term: u64) -> Response<pb::WorkerAck> {
+    Response::new(pb::WorkerAck {
+        refused: Some(why),
+        highest_term,
+        duplicate: false,
+    })
+}
+
+/// A short description of an action for logs.
+fn describe(action: &Action) -> String {
+    match action {
+        Action::LaunchExecutor { app, executor, .. } => format!("LaunchExecutor {app}/{executor}"),
+        Action::KillExecutor { app, executor, .. } => format!("KillExecutor {app}/{executor}"),
+        Action::LaunchDriver { driver, .. } => format!("LaunchDriver {driver}"),
+        Action::KillDriver { driver, .. } => format!("KillDriver {driver}"),
+    }
+}
+
+impl Control {
+    /// Checks the fence and carries `action` out. Holds the fence while accepting the
+    /// action, so no command of a lower term can be accepted after a higher one.
+    async fn obey(&self, fence: Fence, action: Action) -> Result<Response<pb::WorkerAck>, Status> {
+        self.obey_in_span(fence, action)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    async fn obey_in_span(
+        &self,
+        fence: Fence,
+        action: Action,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        let what = describe(&action);
+        if action.worker() != &self.id {
+            let highest = self.fence.highest().await;
+            let why = format!(
+                "addressed to worker {}, but this is {} (the worker restarted?)",
+                action.worker(),
+                self.id
+            );
+            info!(%what, term = fence.term, master_id = fence.master_id, %why, "refused");
+            return Ok(refuse(why, highest));
+        }
+        let guard = match self.fence.admit(fence.term).await? {
+            Admission::Obey(guard) => guard,
+            Admission::Stale { highest } => {
+                let why = format!(
+                    "stale term {} < {highest}: this worker has obeyed a newer leader",
+                    fence.term
+                );
+                info!(%what, term = fence.term, master_id = fence.master_id, %why, "refused");
+                return Ok(refuse(why, highest));
+            }
+        };
+        let highest = *guard;
+        self.link.saw_term(fence.term);
+        let duplicate = self.carry_out(action)?;
+        drop(guard);
+        info!(%what, term = fence.term, master_id = fence.master_id, duplicate, "obeyed");
+        Ok(ack(highest, duplicate))
+    }
+
+    /// Does what `action` says. Returns true for a duplicate (nothing new done).
+    fn carry_out(&self, action: Action) -> Result<bool, WorkerError> {
+        let kill = |id: ProcId| self.table.kill(&id, KillReason::Master) == KillAck::Duplicate;
+        Ok(match action {
+            Action::LaunchExecutor {
+                app,
+                executor,
+                cores,
+                memory_mb,
+                command,
+                driver_url,
+                ..
+            } => !self.runner.launch(self.plans.executor(ExecutorLaunch {
+                app,
+                executor,
+                cores,
+                memory_mb,
+                command,
+                driver_url,
+            })?),
+            Action::LaunchDriver {
+                driver,
+                app,
+                cores,
+                memory_mb,
+                supervise,
+                command,
+                ..
+            } => !self.runner.launch(self.plans.driver(DriverLaunch {
+                driver,
+                app,
+                cores,
+                memory_mb,
+                supervise,
+                command,
+            })?),
+            Action::KillExecutor { app, executor, .. } => kill(ProcId::Executor { app, executor }),
+            Action::KillDriver { driver, .. } => kill(ProcId::Driver(driver)),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl WorkerControl for Control {
+    async fn launch_executor(
+        &self,
+        request: Request<pb::LaunchExecutorRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        let r = request.into_inner();
+        let fence = r.fence();
+        self.obey(fence, r.try_into()?).await
+    }
+
+    async fn kill_executor(
+        &self,
+        request: Request<pb::KillExecutorRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        let r = request.into_inner();
+        let fence = r.fence();
+        self.obey(fence, r.try_into()?).await
+    }
+
+    async fn launch_driver(
+        &self,
+        request: Request<pb::LaunchDriverRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        let r = request.into_inner();
+        let fence = r.fence();
+        self.obey(fence, r.try_into()?).await
+    }
+
+    async fn kill_driver(
+        &self,
+        request: Request<pb::WorkerKillDriverRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        let r = request.into_inner();
+        let fence = r.fence();
+        self.obey(fence, r.try_into()?).await
+    }
+}

@@ -1,0 +1,248 @@
+//! The process guard: a tiny parent between the worker and every command it runs, so
+//! that nothing a worker started can outlive it, even when the worker is SIGKILLed and
+//! even for the command's own children.
+//!
+//! The worker spawns `GUARD... [--cgroup DIR] [--status-fd N] -- PROGRAM ARGS...` as the
+//! leader of a new process group G (`process_group(0)`); the command the guard starts
+//! stays in G. The guard:
+//! 1. handles SIGUSR1 with `kill(0, SIGKILL)` (its whole group, itself included; the
+//!    handler is async-signal-safe) and asks for SIGUSR1 when its parent dies
+//!    (`PR_SET_PDEATHSIG`), then checks that the parent did not die before that (the
+//!    worker passes its pid in [`PARENT_ENV`]);
+//! 2. handles SIGTERM with a no-op, so a `kill(-G, SIGTERM)` stops the command but leaves
+//!    the guard alive to report its exit. Handlers reset to the default on `exec`, so the
+//!    command gets the ordinary SIGTERM (SIG_IGN would survive `exec`; it is not used);
+//! 3. joins the cgroup `DIR` (writes its pid to `DIR/cgroup.procs`) when `--cgroup` is
+//!    given, so the command is held to that cgroup's `memory.max`; failing to join is
+//!    logged to stderr and does not stop the launch;
+//! 4. starts the command and writes `ok PID` (or `error WHY` when it cannot be started)
+//!    on the status descriptor, then closes it;
+//! 5. waits for the command and exits with its exit code, or 128 + the signal that
+//!    ended it.
+//!
+//! Exit codes of its own: 2 for bad usage, 126 when the worker was already gone, 127
+//! when the command could not be started.
+
+use std::ffi::c_int;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+
+/// Environment variable in which the worker passes its pid to the guard (and which the
+/// guard removes before starting the command).
+pub const PARENT_ENV: &str = "HEARTH_GUARD_PARENT";
+
+const USAGE: &str = "usage: hearth-guard [--cgroup DIR] [--status-fd N] -- PROGRAM [ARGS...]";
+
+/// What the guard was asked to do.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Args {
+    cgroup: Option<PathBuf>,
+    status_fd: Option<c_int>,
+    argv: Vec<String>,
+}
+
+/// Runs the guard and exits. `args` are the arguments after the program name (and after
+/// the `__guard` subcommand of the `hearth` binary): `[--cgroup DIR] [--status-fd N] --
+/// PROGRAM [ARGS...]`.
+pub fn main(args: &[String]) -> ! {
+    let args = match parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("hearth-guard: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    std::process::exit(guard(args))
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut out = Args::default();
+    let mut it = args.iter();
+    loop {
+        match it.next().map(String::as_str) {
+            Some("--cgroup") => {
+                let dir = it.next().ok_or("--cgroup needs a directory")?;
+                out.cgroup = Some(PathBuf::from(dir));
+            }
+            Some("--status-fd") => {
+                let fd = it.next().ok_or("--status-fd needs a descriptor number")?;
+                let fd = fd
+                    .parse::<c_int>()
+                    .ok()
+                    .filter(|fd| *fd > 2)
+                    .ok_or_else(|| format!("--status-fd {fd:?} is not a descriptor above 2"))?;
+                out.status_fd = Some(fd);
+            }
+            Some("--") => break,
+            Some(other) => return Err(format!("unexpected argument {other:?}")),
+            None => return Err("missing `-- PROGRAM [ARGS...]`".to_owned()),
+        }
+    }
+    out.argv = it.cloned().collect();
+    if out.argv.is_empty() {
+        return Err("no program after `--`".to_owned());
+    }
+    Ok(out)
+}
+
+fn guard(args: Args) -> i32 {
+    // SAFETY: the worker hands this descriptor to the guard and nothing else in this
+    // process uses it; taking ownership closes it on drop.
+    let mut status = args.status_fd.map(|fd| unsafe { File::from_raw_fd(fd) });
+    if let Some(f) = &status {
+        set_cloexec(f); // the command must not inherit it
+    }
+    if let Err(e) = arm_parent_death() {
+        let msg = format!("not starting {:?}: {e}", args.argv[0]);
+        eprintln!("hearth-guard: {msg}");
+        tell(&mut status, &format!("error {msg}"));
+        return 126;
+    }
+    if let Some(dir) = &args.cgroup {
+        if let Err(e) = std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string()) {
+            eprintln!(
+                "hearth-guard: memory limit not applied: cannot join cgroup {}: {e}",
+                dir.display()
+            );
+        }
+    }
+    let mut command = Command::new(&args.argv[0]);
+    command.args(&args.argv[1..]).env_remove(PARENT_ENV);
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = format!("cannot start {:?}: {e}", args.argv[0]);
+            eprintln!("hearth-guard: {msg}");
+            tell(&mut status, &format!("error {msg}"));
+            return 127;
+        }
+    };
+    tell(&mut status, &format!("ok {}", child.id()));
+    drop(status);
+    match child.wait() {
+        Ok(st) => exit_code(st),
+        Err(e) => {
+            eprintln!("hearth-guard: waiting for the command failed: {e}");
+            1
+        }
+    }
+}
+
+/// The exit code of a process as a shell reports it: its code, or 128 + its signal.
+pub(crate) fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+fn tell(status: &mut Option<File>, line: &str) {
+    if let Some(f) = status {
+        // The worker reads this; if it is gone there is nobody to tell.
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+fn set_cloexec(f: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain fcntl on a descriptor we own.
+    unsafe {
+        libc::fcntl(f.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+}
+
+extern "C" fn kill_own_group(_: c_int) {
+    // SAFETY: kill(2) is async-signal-safe.
+    unsafe {
+        libc::kill(0, libc::SIGKILL);
+    }
+}
+
+extern "C" fn ignore_signal(_: c_int) {}
+
+fn set_handler(signal: c_int, handler: extern "C" fn(c_int)) -> io::Result<()> {
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handlers
+    // only call async-signal-safe functions.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Installs the handlers and the parent-death signal; fails when the parent is already
+/// gone (it died between forking us and the `prctl`).
+fn arm_parent_death() -> io::Result<()> {
+    // SAFETY: getppid and prctl have no memory-safety preconditions.
+    let expected = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<libc::pid_t>().ok())
+        .unwrap_or_else(|| unsafe { libc::getppid() });
+    set_handler(libc::SIGUSR1, kill_own_group)?;
+    set_handler(libc::SIGTERM, ignore_signal)?;
+    // SAFETY: as above.
+    unsafe {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGUSR1 as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let parent = libc::getppid();
+        if parent != expected {
+            return Err(io::Error::other(format!(
+                "the worker (pid {expected}) exited before the command started"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_options_and_command() {
+        let a = parse(&strings(&[
+            "--cgroup",
+            "/cg/x",
+            "--status-fd",
+            "3",
+            "--",
+            "sh",
+            "-c",
+            "echo --",
+        ]))
+        .unwrap();
+        assert_eq!(a.cgroup, Some(PathBuf::from("/cg/x")));
+        assert_eq!(a.status_fd, Some(3));
+        assert_eq!(a.argv, strings(&["sh", "-c", "echo --"]));
+        assert_eq!(parse(&strings(&["--", "true"])).unwrap().argv, ["true"]);
+    }
+
+    #[test]
+    fn refuses_bad_usage() {
+        assert!(parse(&strings(&["sh"])).unwrap_err().contains("unexpected"));
+        assert!(parse(&strings(&["--"])).unwrap_err().contains("no program"));
+        assert!(parse(&strings(&[])).unwrap_err().contains("missing"));
+        assert!(parse(&strings(&["--status-fd", "1", "--", "x"])).is_err());
+        assert!(parse(&strings(&["--cgroup"])).is_err());
+    }
+}

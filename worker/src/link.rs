@@ -1,0 +1,326 @@
+//! The worker's link to the masters: registration, heartbeats, re-registration with a
+//! new leader, and at-least-once delivery of state reports.
+//!
+//! Two loops share one [`MasterClient`] (which follows `NotLeader` hints itself):
+//! - *sessions*: register (retrying forever with capped exponential backoff, 100 ms
+//!   doubling to 5 s, every failure logged at WARN), then heartbeat every interval until
+//!   a heartbeat fails, the answer says `reregister`, or a re-registration is asked for
+//!   (a command from a newer term, an undeliverable report); then register again. Each
+//!   registration carries what the worker runs at that moment, read from the [`Table`].
+//! - *deliver*: takes state reports in order from one queue and sends each until a
+//!   master answers; a refusal counts as delivered (and is logged). While no session is
+//!   up, reports wait; a report that cannot be delivered asks for a re-registration and
+//!   is sent again after it. One consumer, so reports keep their order.
+
+use crate::backoff::Backoff;
+use crate::table::Table;
+use hearth_client::{ClientError, Idempotency, MasterClient};
+use hearth_core::{DriverId, DriverState, ExecutorId, ExecutorState, WorkerId, WorkerRegistration};
+use hearth_proto::pb;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tonic::Code;
+use tracing::{debug, info, warn};
+
+/// A state change to tell the leader about.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Report {
+    Executor(pb::ExecutorStateChangedRequest),
+    Driver(pb::DriverStateChangedRequest),
+}
+
+impl Report {
+    pub fn executor(
+        worker: &WorkerId,
+        app: &hearth_core::AppId,
+        executor: ExecutorId,
+        state: ExecutorState,
+    ) -> Self {
+        Report::Executor(pb::ExecutorStateChangedRequest {
+            worker_id: worker.0.clone(),
+            app_id: app.0.clone(),
+            executor_id: executor,
+            state: state.as_str().to_owned(),
+            exit_code: None,
+            message: String::new(),
+        })
+    }
+
+    pub fn driver(worker: &WorkerId, driver: &DriverId, state: DriverState) -> Self {
+        Report::Driver(pb::DriverStateChangedRequest {
+            worker_id: worker.0.clone(),
+            driver_id: driver.0.clone(),
+            state: state.as_str().to_owned(),
+            driver_url: None,
+            exit_code: None,
+            message: String::new(),
+        })
+    }
+
+    pub fn with_driver_url(mut self, url: Option<String>) -> Self {
+        if let Report::Driver(r) = &mut self {
+            r.driver_url = url;
+        }
+        self
+    }
+
+    pub fn with_exit(mut self, code: Option<i32>, message: String) -> Self {
+        match &mut self {
+            Report::Executor(r) => (r.exit_code, r.message) = (code, message),
+            Report::Driver(r) => (r.exit_code, r.message) = (code, message),
+        }
+        self
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Report::Executor(r) => write!(f, "executor {}/{} {}", r.app_id, r.executor_id, r.state),
+            Report::Driver(r) => write!(f, "driver {} {}", r.driver_id, r.state),
+        }
+    }
+}
+
+/// Who the worker is, as it registers.
+pub(crate) struct Identity {
+    pub id: WorkerId,
+    pub host: String,
+    pub port: u16,
+    pub http_port: u16,
+    pub cores: u32,
+    pub memory_mb: u64,
+}
+
+pub(crate) struct Link {
+    masters: Vec<String>,
+    me: Identity,
+    table: Arc<Table>,
+    heartbeat_interval: Duration,
+    /// Time allowed for one call on one master.
+    attempt_timeout: Duration,
+    client: Mutex<Arc<MasterClient>>,
+    /// `Some(generation)` while registered; a new generation per registration.
+    session: watch::Sender<Option<u64>>,
+    /// Bumped to ask the session loop to register again.
+    reregister: watch::Sender<u64>,
+    /// The highest leader term heard of (registration answers and commands).
+    known_term: AtomicU64,
+}
+
+impl Link {
+    pub fn new(
+        masters: Vec<String>,
+        me: Identity,
+        table: Arc<Table>,
+        heartbeat_interval: Duration,
+    ) -> Arc<Self> {
+        let attempt_timeout =
+            heartbeat_interval.clamp(Duration::from_secs(1), Duration::from_secs(5));
+        let link = Link {
+            client: Mutex::new(Arc::new(MasterClient::new(Vec::new()))),
+            masters,
+            me,
+            table,
+            heartbeat_interval,
+            attempt_timeout,
+            session: watch::Sender::new(None),
+            reregister: watch::Sender::new(0),
+            known_term: AtomicU64::new(0),
+        };
+        *link.client.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(link.new_client(0));
+        Arc::new(link)
+    }
+
+    /// Runs both loops until dropped (the worker's shutdown drops it).
+    pub async fn run(self: Arc<Self>, reports: mpsc::UnboundedReceiver<Report>) {
+        tokio::join!(Arc::clone(&self).sessions(), self.deliver(reports));
+    }
+
+    /// A command of `term` was obeyed: if it is newer than any leader this worker
+    /// registered with, the leader changed, so register with it now rather than at the
+    /// next failed heartbeat.
+    pub fn saw_term(&self, term: u64) {
+        let before = self.known_term.fetch_max(term, Ordering::SeqCst);
+        if term > before {
+            info!(
+                term,
+                before, "a command came from a newer leader term; registering again"
+            );
+            self.request_reregister();
+        }
+    }
+
+    fn request_reregister(&self) {
+        self.reregister.send_modify(|n| *n += 1);
+    }
+
+    fn client(&self) -> Arc<MasterClient> {
+        Arc::clone(&self.client.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A client whose list starts at the `rotation`-th master, so that successive
+    /// attempts do not all begin with the same (perhaps hung) master.
+    fn new_client(&self, rotation: usize) -> MasterClient {
+        let mut masters = self.masters.clone();
+        if !masters.is_empty() {
+            let n = rotation % masters.len();
+            masters.rotate_left(n);
+        }
+        let tries = masters.len() as u32 + 1;
+        let mut client = MasterClient::new(masters);
+        client.attempt_timeout = self.attempt_timeout;
+        client.deadline = self.attempt_timeout * tries + Duration::from_secs(1);
+        client
+    }
+
+    async fn sessions(self: Arc<Self>) {
+        let mut asks = self.reregister.subscribe();
+        let mut generation = 0;
+        loop {
+            asks.borrow_and_update();
+            self.register().await;
+            generation += 1;
+            self.session.send_replace(Some(generation));
+            self.heartbeat(&mut asks).await;
+            self.session.send_replace(None);
+        }
+    }
+
+    fn registration(&self) -> pb::RegisterWorkerRequest {
+        let (executors, drivers) = self.table.snapshot();
+        let reg = WorkerRegistration {
+            id: self.me.id.clone(),
+            host: self.me.host.clone(),
+            port: self.me.port,
+            http_port: self.me.http_port,
+            cores: self.me.cores,
+            memory_mb: self.me.memory_mb,
+            executors,
+            drivers,
+        };
+        pb::RegisterWorkerRequest::from(&reg)
+    }
+
+    /// Registers, retrying until a leader answers yes. Never gives up.
+    async fn register(&self) {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        for attempt in 1usize.. {
+            // The first attempt keeps the client that knows the last leader.
+            let client = match attempt {
+                1 => self.client(),
+                n => Arc::new(self.new_client(n - 1)),
+            };
+            let request = self.registration();
+            let (executors, drivers) = (request.executors.len(), request.driver_ids.len());
+            let answer = client
+                .call("RegisterWorker", Idempotency::Idempotent, |mut c| {
+                    let r = request.clone();
+                    async move { c.register_worker(r).await }
+                })
+                .await;
+            match answer {
+                Ok(a) => {
+                    self.known_term.fetch_max(a.term, Ordering::SeqCst);
+                    info!(
+                        attempt, term = a.term, master_id = a.master_id, duplicate = a.duplicate,
+                        leader = ?client.preferred(), executors, drivers,
+                        "registered with the leading master"
+                    );
+                    *self.client.lock().unwrap_or_else(|p| p.into_inner()) = client;
+                    return;
+                }
+                Err(e) => {
+                    let retry_in = backoff.next_delay();
+                    warn!(attempt, error = %e, ?retry_in, "registration failed; retrying");
+                    tokio::time::sleep(retry_in).await;
+                }
+            }
+        }
+    }
+
+    /// Heartbeats until the session is over.
+    async fn heartbeat(&self, asks: &mut watch::Receiver<u64>) {
+        let client = self.client();
+        let request = pb::HeartbeatRequest {
+            worker_id: self.me.id.0.clone(),
+        };
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.heartbeat_interval) => {}
+                _ = asks.changed() => return,
+            }
+            let answer = client
+                .call("Heartbeat", Idempotency::Idempotent, |mut c| {
+                    let r = request.clone();
+                    async move { c.heartbeat(r).await }
+                })
+                .await;
+            match answer {
+                Ok(a) if a.reregister => {
+                    info!("the master asked this worker to register again");
+                    return;
+                }
+                Ok(_) => debug!("heartbeat answered"),
+                Err(e) => {
+                    warn!(error = %e, "heartbeat failed; registering again");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Delivers reports in order, each at least once.
+    async fn deliver(self: Arc<Self>, mut reports: mpsc::UnboundedReceiver<Report>) {
+        let mut session = self.session.subscribe();
+        while let Some(report) = reports.recv().await {
+            for attempt in 1u64.. {
+                let Ok(generation) = session.wait_for(Option::is_some).await.map(|g| *g) else {
+                    return;
+                };
+                match self.send(&report).await {
+                    Ok(()) => {
+                        debug!(%report, attempt, "state report delivered");
+                        break;
+                    }
+                    Err(ClientError::Refused(status)) => {
+                        info!(%report, error = %status.message(), "the master refused a state report; not sending it again");
+                        if status.code() == Code::NotFound {
+                            self.request_reregister();
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        warn!(%report, attempt, error = %e, "state report not delivered; sending it again after registering");
+                        self.request_reregister();
+                        let _ = session.wait_for(|s| *s != generation).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&self, report: &Report) -> Result<(), ClientError> {
+        let client = self.client();
+        let idem = Idempotency::Idempotent;
+        match report {
+            Report::Executor(r) => client
+                .call("ExecutorStateChanged", idem, |mut c| {
+                    let r = r.clone();
+                    async move { c.executor_state_changed(r).await }
+                })
+                .await
+                .map(drop),
+            Report::Driver(r) => client
+                .call("DriverStateChanged", idem, |mut c| {
+                    let r = r.clone();
+                    async move { c.driver_state_changed(r).await }
+                })
+                .await
+                .map(drop),
+        }
+    }
+}
