@@ -9,5 +9,6 @@
 //! a clear error.
 
 mod masters;
+mod ops;
 
 pub use masters::{parse_masters, ClientError, Idempotency, MasterClient};

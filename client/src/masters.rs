@@ -19,7 +19,11 @@ pub enum ClientError {
     InvalidMasters(String, String),
     /// No master answered as leader before the deadline.
     #[error("no leading master answered within {waited:?} (tried {tried}); last error: {last}")]
-    NoLeader { waited: Duration, tried: String, last: String },
+    NoLeader {
+        waited: Duration,
+        tried: String,
+        last: String,
+    },
     /// The leader answered and refused the request.
     #[error("{}", .0.message())]
     Refused(Status),
@@ -65,7 +69,9 @@ pub fn parse_masters(url: &str) -> Result<Vec<String>, ClientError> {
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (host, port) = match part.rsplit_once(':') {
             Some((h, p)) => {
-                let port: u16 = p.parse().map_err(|_| bad(&format!("{p:?} is not a port")))?;
+                let port: u16 = p
+                    .parse()
+                    .map_err(|_| bad(&format!("{p:?} is not a port")))?;
                 (h, port)
             }
             None => (part, DEFAULT_PORT),
@@ -102,7 +108,10 @@ impl MasterClient {
     pub fn new(masters: Vec<String>) -> Self {
         MasterClient {
             masters,
-            cache: Mutex::new(Cache { preferred: None, channels: HashMap::new() }),
+            cache: Mutex::new(Cache {
+                preferred: None,
+                channels: HashMap::new(),
+            }),
             attempt_timeout: Duration::from_secs(5),
             deadline: Duration::from_secs(30),
         }
@@ -150,7 +159,12 @@ impl MasterClient {
 
     /// Sends a request to the leader. `call` is invoked once per attempt with a client
     /// for the master being tried. `what` names the request in errors.
-    pub async fn call<T, F, Fut>(&self, what: &str, idem: Idempotency, call: F) -> Result<T, ClientError>
+    pub async fn call<T, F, Fut>(
+        &self,
+        what: &str,
+        idem: Idempotency,
+        call: F,
+    ) -> Result<T, ClientError>
     where
         F: Fn(MasterServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -173,9 +187,11 @@ impl MasterClient {
                 tried.push(addr.clone());
             }
             let outcome = match self.channel(&addr) {
-                Ok(ch) => tokio::time::timeout(self.attempt_timeout, call(MasterServiceClient::new(ch)))
-                    .await
-                    .unwrap_or_else(|_| Err(Status::deadline_exceeded("no answer in time"))),
+                Ok(ch) => {
+                    tokio::time::timeout(self.attempt_timeout, call(MasterServiceClient::new(ch)))
+                        .await
+                        .unwrap_or_else(|_| Err(Status::deadline_exceeded("no answer in time")))
+                }
                 Err(s) => Err(s),
             };
             let status = match outcome {
@@ -200,7 +216,10 @@ impl MasterClient {
                 Failure::MaybeApplied => {
                     self.forget(&addr);
                     if idem == Idempotency::AtMostOnce {
-                        return Err(ClientError::Unknown { what: what.to_owned(), status });
+                        return Err(ClientError::Unknown {
+                            what: what.to_owned(),
+                            status,
+                        });
                     }
                 }
             }
@@ -212,7 +231,7 @@ impl MasterClient {
                 });
             }
             // After a full round of the list without a leader, back off a little.
-            if next % self.masters.len() == 0 {
+            if next.is_multiple_of(self.masters.len()) {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_millis(500));
             }
@@ -233,16 +252,22 @@ enum Failure {
 
 fn classify(status: &Status) -> Failure {
     match status.code() {
-        Code::Unavailable if status.metadata().contains_key(hearth_proto::status::LEADER_KEY) => {
+        Code::Unavailable
+            if status
+                .metadata()
+                .contains_key(hearth_proto::status::LEADER_KEY) =>
+        {
             Failure::NotLeader
         }
         Code::Unavailable if status.message().starts_with("not the leader") => Failure::NotLeader,
         // tonic reports a connection that could not be made as Unavailable with a
         // transport error; the request never left.
         Code::Unavailable => Failure::Unreachable,
-        Code::DeadlineExceeded | Code::Cancelled | Code::Unknown | Code::Aborted | Code::Internal => {
-            Failure::MaybeApplied
-        }
+        Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::Aborted
+        | Code::Internal => Failure::MaybeApplied,
         _ => Failure::Refused,
     }
 }

@@ -12,9 +12,11 @@
 //!   requests that become a core `Command`.
 //! - [`worker_control`]: core `Action` to and from the `WorkerControl` requests.
 //! - [`snapshot`]: the `GetState` reply.
+//! - [`json`]: the `GET /json` document rendered from that reply.
 
 pub mod desc;
 pub mod info;
+pub mod json;
 pub mod requests;
 pub mod snapshot;
 pub mod worker_control;

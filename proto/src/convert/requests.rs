@@ -197,6 +197,7 @@ impl pb::RegisterAppResponse {
         pb::RegisterAppResponse {
             app_id: app.0.clone(),
             driver_id: driver.map(|d| d.0.clone()),
+            heartbeat_interval_ms: 0,
         }
     }
 

@@ -1,0 +1,149 @@
+//! Typed requests on top of [`MasterClient`]: what the CLI, a client-mode driver and the
+//! benchmarks send. Each says whether it may be retried after a lost answer.
+
+use crate::masters::{ClientError, Idempotency, MasterClient};
+use hearth_core::{AppDescription, AppId, AppState, DriverDescription, DriverId, WorkerId};
+use hearth_proto::convert::ClusterSnapshot;
+use hearth_proto::pb;
+
+use Idempotency::{AtMostOnce, Idempotent};
+
+impl MasterClient {
+    /// Registers an app: client mode with `driver_url`, cluster mode with `driver`.
+    /// Not retried once it may have reached the leader (a retry could register twice).
+    pub async fn register_app(
+        &self,
+        app: &AppDescription,
+        driver: Option<&DriverDescription>,
+        driver_url: Option<&str>,
+    ) -> Result<(AppId, Option<DriverId>), ClientError> {
+        let (app, driver, _) = self.register_app_advised(app, driver, driver_url).await?;
+        Ok((app, driver))
+    }
+
+    /// [`register_app`](Self::register_app), also returning how often the master wants
+    /// a client-mode app's heartbeat (`None` if it does not say).
+    pub async fn register_app_advised(
+        &self,
+        app: &AppDescription,
+        driver: Option<&DriverDescription>,
+        driver_url: Option<&str>,
+    ) -> Result<(AppId, Option<DriverId>, Option<std::time::Duration>), ClientError> {
+        let req = pb::RegisterAppRequest {
+            app: Some(app.into()),
+            driver: driver.map(Into::into),
+            driver_url: driver_url.map(str::to_owned),
+        };
+        let resp = self
+            .call("app registration", AtMostOnce, |mut c| {
+                let req = req.clone();
+                async move { c.register_app(req).await }
+            })
+            .await?;
+        let every = (resp.heartbeat_interval_ms > 0)
+            .then(|| std::time::Duration::from_millis(resp.heartbeat_interval_ms));
+        let (app, driver) = resp.into_core()?;
+        Ok((app, driver, every))
+    }
+
+    /// The cluster's status as the leader sees it.
+    pub async fn state(&self) -> Result<ClusterSnapshot, ClientError> {
+        let resp = self
+            .call("status", Idempotent, |mut c| async move {
+                c.get_state(pb::GetStateRequest {}).await
+            })
+            .await?;
+        Ok(resp.try_into()?)
+    }
+
+    /// Keeps a client-mode app alive; `false` when the master no longer has it active.
+    pub async fn app_heartbeat(&self, app: &AppId) -> Result<bool, ClientError> {
+        let req = pb::AppHeartbeatRequest {
+            app_id: app.0.clone(),
+        };
+        let resp = self
+            .call("app heartbeat", Idempotent, |mut c| {
+                let req = req.clone();
+                async move { c.app_heartbeat(req).await }
+            })
+            .await?;
+        Ok(resp.exists)
+    }
+
+    /// Ends an app in `state` (FINISHED, FAILED or KILLED). `true` if it changed anything.
+    pub async fn finish_app(
+        &self,
+        app: &AppId,
+        state: AppState,
+        reason: &str,
+    ) -> Result<bool, ClientError> {
+        let req = pb::FinishAppRequest {
+            app_id: app.0.clone(),
+            state: state.as_str().to_owned(),
+            reason: reason.to_owned(),
+        };
+        let ack = self
+            .call("finishing the app", Idempotent, |mut c| {
+                let req = req.clone();
+                async move { c.finish_app(req).await }
+            })
+            .await?;
+        Ok(!ack.unchanged)
+    }
+
+    /// Kills an app: its executors and, in cluster mode, its driver.
+    pub async fn kill_app(&self, app: &AppId) -> Result<bool, ClientError> {
+        let req = pb::KillAppRequest {
+            app_id: app.0.clone(),
+        };
+        let ack = self
+            .call("killing the app", Idempotent, |mut c| {
+                let req = req.clone();
+                async move { c.kill_app(req).await }
+            })
+            .await?;
+        Ok(!ack.unchanged)
+    }
+
+    /// Sets an app's executor target.
+    pub async fn scale_app(&self, app: &AppId, executors: u32) -> Result<(), ClientError> {
+        let req = pb::ScaleAppRequest {
+            app_id: app.0.clone(),
+            target_executors: executors,
+        };
+        self.call("scaling the app", Idempotent, |mut c| {
+            let req = req.clone();
+            async move { c.scale_app(req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Kills a driver (and so its app).
+    pub async fn kill_driver(&self, driver: &DriverId) -> Result<bool, ClientError> {
+        let req = pb::KillDriverRequest {
+            driver_id: driver.0.clone(),
+        };
+        let ack = self
+            .call("killing the driver", Idempotent, |mut c| {
+                let req = req.clone();
+                async move { c.kill_driver(req).await }
+            })
+            .await?;
+        Ok(!ack.unchanged)
+    }
+
+    /// Stops placing anything new on a worker.
+    pub async fn decommission_worker(&self, worker: &WorkerId) -> Result<bool, ClientError> {
+        let req = pb::DecommissionWorkerRequest {
+            worker_id: worker.0.clone(),
+        };
+        let ack = self
+            .call("decommissioning the worker", Idempotent, |mut c| {
+                let req = req.clone();
+                async move { c.decommission_worker(req).await }
+            })
+            .await?;
+        Ok(!ack.unchanged)
+    }
+}
