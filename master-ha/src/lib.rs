@@ -1,12 +1,68 @@
-//! hearth-master: the master server (the single-master issue fills it).
+//! hearth-master: the master server.
 //!
-//! Owns (when built): the persistence backend (none / filesystem / raft) behind one trait,
-//! leadership, the gRPC services of hearth-proto, worker liveness (leader-local last-heard
-//! times fed to `hearth_core::liveness`), the recovery protocol driver, the scheduling loop
-//! (`hearth_core::schedule` → `Command::Place` → send the resulting actions), and HTTP
-//! (status page, `/json`, `/readyz`).
+//! Owns: the gRPC `MasterService` (workers, apps, CLI), delivery of the leader's launches
+//! and kills to workers (term-stamped, in order, retried), worker and client-app liveness
+//! (leader-local "last heard" times fed to `hearth_core::liveness`), the recovery driver
+//! (`BeginRecovery` when it takes over, `recovery::next_step` until ALIVE), the
+//! scheduling loop (`hearth_core::schedule` → `Command::Place` → send the resulting
+//! actions), persistence behind the [`Journal`] trait, and HTTP (`/`, `/json`, `/readyz`).
 //!
-//! Must not: hold scheduling or state rules; they live in hearth-core and this crate only
-//! moves messages and bytes.
+//! Must not: hold scheduling or state rules. They live in hearth-core; this crate reads
+//! the clock, moves messages and bytes, and calls into the core.
 //!
-//! Status: empty. Nothing here works yet and nothing pretends to.
+//! # Layout
+//! - [`node`]: [`Master`], the single writer: `propose` applies a command, journals it,
+//!   and hands the resulting actions to [`dispatch`].
+//! - [`dispatch`]: one ordered, retrying delivery queue per worker.
+//! - [`service`]: the `MasterService` gRPC shim.
+//! - [`loops`]: scheduling, liveness and recovery loops.
+//! - [`http`]: status page, `/json`, `/readyz`.
+
+pub mod dispatch;
+pub mod http;
+pub mod loops;
+pub mod node;
+pub mod service;
+
+pub use node::{Journal, Master, MasterConfig, NoJournal};
+
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Runs a master until `shutdown` resolves: gRPC on `grpc`, HTTP on `http`.
+pub async fn run(
+    config: MasterConfig,
+    journal: Box<dyn Journal>,
+    grpc: TcpListener,
+    http: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let advertised = format!("{}:{}", config.host, grpc.local_addr()?.port());
+    let master = Arc::new(Master::new(config, journal, advertised));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    master.take_over().await;
+    let loops = loops::spawn(master.clone(), stop_rx.clone());
+    let http_task = tokio::spawn(http::serve(master.clone(), http, stopped(stop_rx.clone())));
+    let grpc_result = service::serve(master.clone(), grpc, stopped(stop_rx)).await;
+    for l in loops {
+        l.abort();
+    }
+    http_task.abort();
+    master.dispatcher().close_all();
+    tracing::info!("master stopped");
+    grpc_result
+}
+
+/// Resolves once the stop flag is set.
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Delivery of the leader's actions to workers: one queue and one task per worker, so a
+//! worker receives its launches and kills in commit order; each request is stamped with
+//! the leader's fence (term) and retried with backoff until the worker answers or the
+//! worker is dropped (lost or forgotten). Launches are idempotent on the worker, so a
+//! retry after a lost answer never starts a second process.
+
+use hearth_core::{Action, WorkerId};
+use hearth_proto::convert::{Fence, WorkerCommand};
+use hearth_proto::pb::worker_control_client::WorkerControlClient;
+use hearth_proto::pb::WorkerAck;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+
+struct Link {
+    addr: String,
+    tx: mpsc::UnboundedSender<WorkerCommand>,
+}
+
+pub struct Dispatcher {
+    fence: Fence,
+    links: Mutex<HashMap<WorkerId, Link>>,
+}
+
+impl Dispatcher {
+    pub fn new(fence: Fence) -> Self {
+        Dispatcher {
+            fence,
+            links: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Queues `action` for the worker at `addr` (a worker that moved gets a new link).
+    pub fn send(&self, worker: &WorkerId, addr: &str, action: &Action) {
+        let cmd = WorkerCommand::new(action, self.fence);
+        let mut links = self.links.lock().expect("links lock");
+        let usable = links
+            .get(worker)
+            .is_some_and(|l| l.addr == addr && !l.tx.is_closed());
+        if !usable {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(deliver(worker.clone(), addr.to_owned(), rx));
+            links.insert(
+                worker.clone(),
+                Link {
+                    addr: addr.to_owned(),
+                    tx,
+                },
+            );
+        }
+        let _ = links[worker].tx.send(cmd);
+    }
+
+    /// Stops delivering to a worker (its pending commands are dropped).
+    pub fn remove(&self, worker: &WorkerId) {
+        self.links.lock().expect("links lock").remove(worker);
+    }
+
+    pub fn close_all(&self) {
+        self.links.lock().expect("links lock").clear();
+    }
+}
+
+async fn call(
+    client: &mut WorkerControlClient<Channel>,
+    cmd: WorkerCommand,
+) -> Result<WorkerAck, tonic::Status> {
+    let ack = match cmd {
+        WorkerCommand::LaunchExecutor(r) => client.launch_executor(r).await?,
+        WorkerCommand::KillExecutor(r) => client.kill_executor(r).await?,
+        WorkerCommand::LaunchDriver(r) => client.launch_driver(r).await?,
+        WorkerCommand::KillDriver(r) => client.kill_driver(r).await?,
+    };
+    Ok(ack.into_inner())
+}
+
+fn describe(cmd: &WorkerCommand) -> String {
+    match cmd {
+        WorkerCommand::LaunchExecutor(r) => format!("launch {}/{}", r.app_id, r.executor_id),
+        WorkerCommand::KillExecutor(r) => format!("kill {}/{}", r.app_id, r.executor_id),
+        WorkerCommand::LaunchDriver(r) => format!("launch {}", r.driver_id),
+        WorkerCommand::KillDriver(r) => format!("kill {}", r.driver_id),
+    }
+}
+
+async fn deliver(worker: WorkerId, addr: String, mut rx: mpsc::UnboundedReceiver<WorkerCommand>) {
+    let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
+        Ok(e) => e
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true),
+        Err(e) => {
+            tracing::error!(%worker, %addr, error = %e, "worker address is not usable; its commands are dropped");
+            return;
+        }
+    };
+    let mut client = WorkerControlClient::new(endpoint.connect_lazy());
+    while let Some(cmd) = rx.recv().await {
+        let what = describe(&cmd);
+        let mut backoff = Duration::from_millis(20);
+        let mut attempt = 1u32;
+        loop {
+            let sent = tokio::time::timeout(Duration::from_secs(5), call(&mut client, cmd.clone()))
+                .await
+                .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer within 5 s")));
+            match sent {
+                Ok(ack) => {
+                    match ack.refused {
+                        Some(why) => {
+                            tracing::warn!(%worker, %what, %why, highest_term = ack.highest_term, "worker refused")
+                        }
+                        None => {
+                            tracing::debug!(%worker, %what, duplicate = ack.duplicate, "delivered")
+                        }
+                    }
+                    break;
+                }
+                Err(status) => {
+                    if rx.is_closed() {
+                        tracing::info!(%worker, %what, "worker dropped; not retrying");
+                        return;
+                    }
+                    tracing::warn!(%worker, %addr, %what, attempt, error = %status.message(), "delivery failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The master's HTTP side: the status page at `/`, `GET /json` (DESIGN.md §4, rendered by
+//! `hearth_proto::convert::json` so `hearth status --json` prints the same document) and
+//! `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body).
+
+use crate::node::Master;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hearth_core::{MasterRole, Millis};
+use hearth_proto::convert::json::status_json;
+use hearth_proto::convert::ClusterSnapshot;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub fn router(master: Arc<Master>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/json", get(json))
+        .route("/json/", get(json))
+        .route("/readyz", get(readyz))
+        .with_state(master)
+}
+
+pub async fn serve(
+    master: Arc<Master>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    if let Err(e) = axum::serve(listener, router(master))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
+}
+
+async fn json(State(master): State<Arc<Master>>) -> Json<serde_json::Value> {
+    Json(status_json(&master.snapshot().await))
+}
+
+async fn readyz(State(master): State<Arc<Master>>) -> Response {
+    let role = master.role().await;
+    let code = if role == MasterRole::Alive {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain")],
+        format!("{role}\n"),
+    )
+        .into_response()
+}
+
+async fn page(State(master): State<Arc<Master>>) -> Html<String> {
+    Html(render(&master.snapshot().await))
+}
+
+/// Escapes text for HTML (app names and commands come from users).
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn time(t: Option<Millis>) -> String {
+    t.map_or_else(|| "-".to_owned(), |t| t.rfc3339_utc())
+}
+
+fn table(out: &mut String, title: &str, head: &[&str], rows: Vec<Vec<String>>) {
+    let _ = write!(out, "<h2>{} ({})</h2><table><tr>", esc(title), rows.len());
+    for h in head {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr>");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td>{}</td>", esc(&cell));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+}
+
+/// The status page: workers, apps with their executors, drivers.
+pub fn render(s: &ClusterSnapshot) -> String {
+    let mut out = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>hearth master</title>\
+         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}\
+         td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#eee}</style></head><body>",
+    );
+    let _ = write!(
+        out,
+        "<h1>hearth master at {}</h1><p>Status: <b>{}</b> &middot; term {} &middot; leader {}</p>",
+        esc(s.leader.as_deref().unwrap_or("-")),
+        s.status,
+        s.term,
+        esc(s.leader.as_deref().unwrap_or("unknown"))
+    );
+    let workers = s
+        .workers
+        .iter()
+        .map(|w| {
+            let i = &w.info;
+            vec![
+                i.id.to_string(),
+                format!("{}:{}", i.host, i.port),
+                i.state.to_string(),
+                format!("{} ({} used)", i.cores, i.cores_used),
+                format!("{} MiB ({} used)", i.memory_mb, i.memory_used_mb),
+                time(w.last_heartbeat),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Workers",
+        &[
+            "id",
+            "address",
+            "state",
+            "cores",
+            "memory",
+            "last heartbeat",
+        ],
+        workers,
+    );
+    for (title, apps) in [
+        ("Running apps", &s.active_apps),
+        ("Completed apps", &s.completed_apps),
+    ] {
+        let rows = apps
+            .iter()
+            .map(|a| {
+                vec![
+                    a.id.to_string(),
+                    a.desc.name.clone(),
+                    a.state.to_string(),
+                    a.cores_granted().to_string(),
+                    a.desc.memory_per_executor_mb.to_string(),
+                    a.submitted_at.rfc3339_utc(),
+                    a.end_reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            title,
+            &[
+                "id",
+                "name",
+                "state",
+                "cores",
+                "MiB per executor",
+                "submitted",
+                "end reason",
+            ],
+            rows,
+        );
+    }
+    let executors = s
+        .active_apps
+        .iter()
+        .flat_map(|a| {
+            a.executors.values().map(move |e| {
+                vec![
+                    a.id.to_string(),
+                    e.id.to_string(),
+                    e.worker.to_string(),
+                    e.state.to_string(),
+                    e.cores.to_string(),
+                    e.memory_mb.to_string(),
+                ]
+            })
+        })
+        .collect();
+    table(
+        &mut out,
+        "Executors",
+        &["app", "executor", "worker", "state", "cores", "MiB"],
+        executors,
+    );
+    for (title, drivers) in [
+        ("Running drivers", &s.active_drivers),
+        ("Completed drivers", &s.completed_drivers),
+    ] {
+        let rows = drivers
+            .iter()
+            .map(|d| {
+                vec![
+                    d.id.to_string(),
+                    d.app.to_string(),
+                    d.state.to_string(),
+                    d.worker
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    d.desc.cores.to_string(),
+                    d.desc.memory_mb.to_string(),
+                    d.end_reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            title,
+            &["id", "app", "state", "worker", "cores", "MiB", "end reason"],
+            rows,
+        );
+    }
+    out.push_str("</body></html>");
+    out
+}

@@ -1,0 +1,45 @@
+//! The master's background loops: scheduling (woken after every commit) and the
+//! liveness/recovery tick.
+
+use crate::node::Master;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub fn spawn(master: Arc<Master>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(scheduling(master.clone())),
+        tokio::spawn(liveness(master, stop)),
+    ]
+}
+
+async fn scheduling(master: Arc<Master>) {
+    loop {
+        master.kick.notified().await;
+        let placed = master.schedule_once().await;
+        if placed > 0 {
+            tracing::debug!(placed, "scheduling pass");
+        }
+    }
+}
+
+/// How often timeouts are checked: an eighth of the worker timeout, within 20 ms..1 s.
+pub fn tick(worker_timeout: Duration) -> Duration {
+    (worker_timeout / 8).clamp(Duration::from_millis(20), Duration::from_secs(1))
+}
+
+async fn liveness(master: Arc<Master>, stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(tick(master.config.worker_timeout));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*stop.borrow() {
+        every.tick().await;
+        for cmd in master.due_commands().await {
+            let kind = cmd.kind();
+            match master.propose(cmd.clone()).await {
+                Ok(_) => tracing::info!(command = kind, detail = ?cmd, "liveness"),
+                Err(e) => tracing::debug!(command = kind, error = %e, "liveness command refused"),
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The `MasterService` gRPC shim: decode the request into a core `Command` (hearth-proto),
+//! propose it, encode the answer. Refusals become statuses in one function
+//! (`hearth_proto::status::rejection_status`).
+
+use crate::node::{now, Master};
+use hearth_core::{AppState, Command, Outcome, Rejection};
+use hearth_proto::pb::master_service_server::{MasterService, MasterServiceServer};
+use hearth_proto::pb::*;
+use hearth_proto::status::rejection_status;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+/// Messages up to this size are accepted (a whole-cluster `GetState` can be large).
+pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+pub async fn serve(
+    master: Arc<Master>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let svc = MasterServiceServer::new(Svc { master })
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+struct Svc {
+    master: Arc<Master>,
+}
+
+fn refused(r: Rejection) -> Status {
+    rejection_status(&r)
+}
+
+impl Svc {
+    async fn ack(&self, cmd: Command) -> Result<Response<Ack>, Status> {
+        let applied = self.master.propose(cmd).await.map_err(refused)?;
+        Ok(Response::new(Ack {
+            unchanged: applied.outcome == Outcome::Unchanged,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl MasterService for Svc {
+    async fn register_worker(
+        &self,
+        req: Request<RegisterWorkerRequest>,
+    ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        let cmd = req.into_inner().into_command(now())?;
+        let worker = match &cmd {
+            Command::RegisterWorker { reg, .. } => reg.id.clone(),
+            _ => unreachable!("RegisterWorkerRequest decodes to RegisterWorker"),
+        };
+        let applied = self.master.propose(cmd).await.map_err(refused)?;
+        let duplicate = matches!(
+            applied.outcome,
+            Outcome::WorkerRegistered { duplicate: true }
+        );
+        self.master.heard_worker(&worker).await;
+        tracing::info!(%worker, duplicate, kills = applied.actions.len(), "worker registered");
+        Ok(Response::new(RegisterWorkerResponse {
+            duplicate,
+            term: self.master.term(),
+            master_id: self.master.config.id,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        req: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        let worker = req.into_inner().into_core()?;
+        let live = self.master.heard_worker(&worker).await;
+        Ok(Response::new(HeartbeatResponse { reregister: !live }))
+    }
+
+    async fn executor_state_changed(
+        &self,
+        req: Request<ExecutorStateChangedRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn driver_state_changed(
+        &self,
+        req: Request<DriverStateChangedRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn register_app(
+        &self,
+        req: Request<RegisterAppRequest>,
+    ) -> Result<Response<RegisterAppResponse>, Status> {
+        let cmd = req.into_inner().into_command(now())?;
+        let applied = self.master.propose(cmd).await.map_err(refused)?;
+        match applied.outcome {
+            Outcome::AppRegistered { app, driver } => {
+                if driver.is_none() {
+                    self.master.heard_app(&app).await;
+                }
+                tracing::info!(%app, driver = ?driver, "app registered");
+                let mut resp = RegisterAppResponse::new(&app, driver.as_ref());
+                resp.heartbeat_interval_ms =
+                    (self.master.config.app_timeout / 4).as_millis() as u64;
+                Ok(Response::new(resp))
+            }
+            other => Err(Status::internal(format!(
+                "registering an app gave {other:?}"
+            ))),
+        }
+    }
+
+    async fn app_heartbeat(
+        &self,
+        req: Request<AppHeartbeatRequest>,
+    ) -> Result<Response<AppHeartbeatResponse>, Status> {
+        let app = req.into_inner().into_core()?;
+        let (exists, unknown) = {
+            let snapshot_state = self.master.app_state(&app).await;
+            (
+                snapshot_state.is_some(),
+                snapshot_state == Some(AppState::Unknown),
+            )
+        };
+        if exists {
+            self.master.heard_app(&app).await;
+        }
+        if unknown {
+            self.master
+                .propose(Command::AppReconnected { app: app.clone() })
+                .await
+                .map_err(refused)?;
+            tracing::info!(%app, "client app checked in after the master changed");
+        }
+        Ok(Response::new(AppHeartbeatResponse { exists }))
+    }
+
+    async fn finish_app(&self, req: Request<FinishAppRequest>) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn kill_app(&self, req: Request<KillAppRequest>) -> Result<Response<Ack>, Status> {
+        let app = req.into_inner().into_core()?;
+        self.ack(Command::FinishApp {
+            app,
+            state: AppState::Killed,
+            reason: "killed by request".into(),
+            at: now(),
+        })
+        .await
+    }
+
+    async fn scale_app(&self, req: Request<ScaleAppRequest>) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
+    async fn kill_driver(&self, req: Request<KillDriverRequest>) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn decommission_worker(
+        &self,
+        req: Request<DecommissionWorkerRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
+    async fn get_state(
+        &self,
+        _req: Request<GetStateRequest>,
+    ) -> Result<Response<ClusterStatus>, Status> {
+        let snapshot = self.master.snapshot().await;
+        Ok(Response::new((&snapshot).into()))
+    }
+}
