@@ -1,0 +1,139 @@
+//! `hearth`: the one binary (DESIGN.md §4). Thin: it parses flags, builds configs and
+//! calls the library crates (hearth-master, hearth-worker, hearth-client).
+//!
+//! Exit codes: 0 ok; 1 the request failed (stderr says why); 2 bad usage.
+
+mod admin;
+mod local;
+mod servers;
+mod submit;
+mod units;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// hearth: a highly available cluster manager for Spark-style apps.
+///
+/// Masters schedule drivers and executors onto workers; workers run them as real
+/// processes. Every command that talks to a running cluster takes `--master
+/// hearth://host:port[,host:port...]` (or HEARTH_MASTERS) and follows the leader itself.
+#[derive(Parser)]
+#[command(name = "hearth", version, propagate_version = true)]
+struct Cli {
+    /// The masters to talk to: hearth://host:port[,host:port...] (port defaults to 7077).
+    #[arg(
+        long = "master",
+        global = true,
+        env = "HEARTH_MASTERS",
+        value_name = "URL"
+    )]
+    master: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a master.
+    Master(servers::MasterArgs),
+    /// Run a worker agent that launches executors and drivers on this machine.
+    Worker(servers::WorkerArgs),
+    /// Start a whole cluster on this machine as real processes (the embedded default).
+    Local(servers::LocalArgs),
+    /// Submit an application (client or cluster deploy mode).
+    Submit(submit::SubmitArgs),
+    /// Show the cluster: leader, term, workers, apps, drivers.
+    Status {
+        /// Print the /json document instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, show, kill or scale applications.
+    App {
+        #[command(subcommand)]
+        cmd: admin::AppCmd,
+    },
+    /// List, show or kill cluster-mode drivers.
+    Driver {
+        #[command(subcommand)]
+        cmd: admin::DriverCmd,
+    },
+    /// List or decommission workers.
+    WorkerAdmin {
+        #[command(subcommand)]
+        cmd: admin::WorkerAdminCmd,
+    },
+}
+
+/// Errors a command reports; the message is printed as `error: ...`.
+pub enum Failure {
+    /// The request failed (exit 1).
+    Request(String),
+    /// The command line was wrong (exit 2).
+    Usage(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Request(e.to_string())
+    }
+}
+
+pub type Outcome = Result<(), Failure>;
+
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    // The process guard the worker and `submit` wrap every launched command in: handled
+    // before any argument parsing, and never shown in --help.
+    if args.get(1).map(String::as_str) == Some("__guard") {
+        hearth_worker::guard::main(&args[2..]);
+    }
+    let cli = Cli::parse();
+    let server = matches!(cli.cmd, Cmd::Master(_) | Cmd::Worker(_) | Cmd::Local(_));
+    init_logs(if server { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let master = cli.master;
+    let result = runtime.block_on(async move {
+        match cli.cmd {
+            Cmd::Master(a) => servers::master(a).await,
+            Cmd::Worker(a) => servers::worker(a, master).await,
+            Cmd::Local(a) => servers::local(a).await,
+            Cmd::Submit(a) => submit::run(a, admin::client(master)?).await,
+            Cmd::Status { json } => admin::status(&admin::client(master)?, json).await,
+            Cmd::App { cmd } => admin::app(&admin::client(master)?, cmd).await,
+            Cmd::Driver { cmd } => admin::driver(&admin::client(master)?, cmd).await,
+            Cmd::WorkerAdmin { cmd } => admin::worker_admin(&admin::client(master)?, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Request(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! `hearth master`, `hearth worker` and `hearth local`.
+
+use crate::units::{parse_cores, parse_duration, parse_mib};
+use crate::{Failure, Outcome};
+use clap::{Args, ValueEnum};
+use hearth_core::{ClusterConfig, Policy, WorkerSelection};
+use hearth_master::{MasterConfig, NoJournal};
+use hearth_worker::WorkerConfig;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RecoveryMode {
+    /// Nothing survives a restart of the master.
+    None,
+    /// One master; state restored from --recovery-dir after a restart (not built yet).
+    Filesystem,
+    /// Several masters replicating through Raft (not built yet).
+    Raft,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Selection {
+    CoresFreeDesc,
+    CoresFreeAsc,
+    MemoryFreeDesc,
+    MemoryFreeAsc,
+    WorkerId,
+}
+
+#[derive(Args)]
+pub struct MasterArgs {
+    /// This master's id (its Raft node id in raft mode).
+    #[arg(long, default_value_t = 1, env = "HEARTH_MASTER_ID")]
+    id: u64,
+    /// Address to listen on and to advertise to workers and clients.
+    #[arg(long, default_value = "127.0.0.1", env = "HEARTH_HOST")]
+    host: String,
+    /// gRPC port for workers, apps and the CLI (0: any free port, printed at start).
+    #[arg(long, default_value_t = 7077, env = "HEARTH_PORT")]
+    port: u16,
+    /// HTTP port for the status page, /json and /readyz (0: any free port).
+    #[arg(long, default_value_t = 8080, env = "HEARTH_HTTP_PORT")]
+    http_port: u16,
+    /// What survives a master restart: none, filesystem or raft.
+    #[arg(long, value_enum, default_value_t = RecoveryMode::None, env = "HEARTH_RECOVERY_MODE")]
+    recovery_mode: RecoveryMode,
+    /// Directory for the filesystem or raft recovery modes.
+    #[arg(long, env = "HEARTH_RECOVERY_DIR")]
+    recovery_dir: Option<PathBuf>,
+    /// Raft peers, 1=host:port,2=host:port,3=host:port (raft mode).
+    #[arg(long, env = "HEARTH_PEERS")]
+    peers: Option<String>,
+    /// A worker silent for longer is DEAD and its executors are rescheduled.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, env = "HEARTH_WORKER_TIMEOUT")]
+    worker_timeout: Duration,
+    /// How long a master that takes over waits for workers and apps to check in
+    /// (it becomes ALIVE as soon as all have). Default: the worker timeout.
+    #[arg(long, value_parser = parse_duration, env = "HEARTH_RECOVERY_TIMEOUT")]
+    recovery_timeout: Option<Duration>,
+    /// A client-mode app whose `hearth submit` is silent for longer is FAILED.
+    /// Default: the worker timeout.
+    #[arg(long, value_parser = parse_duration, env = "HEARTH_APP_TIMEOUT")]
+    app_timeout: Option<Duration>,
+    /// Spread each app's executors over as many workers as possible (false: fill one
+    /// worker first).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "HEARTH_SPREAD_OUT")]
+    spread_out: bool,
+    /// Which workers executors go to first.
+    #[arg(long, value_enum, default_value_t = Selection::CoresFreeDesc, env = "HEARTH_WORKER_SELECTION")]
+    worker_selection: Selection,
+    /// Core cap for apps that set no --total-executor-cores (default: unlimited).
+    #[arg(long, value_parser = parse_cores, env = "HEARTH_DEFAULT_CORES")]
+    default_cores: Option<u32>,
+    /// Executor failures in a row after which an app with none running FAILS
+    /// (-1: never).
+    #[arg(
+        long,
+        default_value_t = 10,
+        allow_negative_numbers = true,
+        env = "HEARTH_MAX_EXECUTOR_RETRIES"
+    )]
+    max_executor_retries: i64,
+    /// Completed apps kept for display.
+    #[arg(long, default_value_t = 200, env = "HEARTH_RETAINED_APPS")]
+    retained_apps: usize,
+    /// Completed drivers kept for display.
+    #[arg(long, default_value_t = 200, env = "HEARTH_RETAINED_DRIVERS")]
+    retained_drivers: usize,
+}
+
+pub(crate) async fn bind(
+    host: &str,
+    port: u16,
+    what: &str,
+    flag: &str,
+) -> Result<TcpListener, Failure> {
+    TcpListener::bind((host, port)).await.map_err(|e| {
+        Failure::Request(format!(
+            "cannot listen for {what} on {host}:{port}: {e}; is another hearth running there? choose another {flag}"
+        ))
+    })
+}
+
+pub(crate) async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping on signal");
+}
+
+pub async fn master(a: MasterArgs) -> Outcome {
+    match a.recovery_mode {
+        RecoveryMode::None => {}
+        other => {
+            return Err(Failure::Request(format!(
+                "--recovery-mode {} is not available in this build yet; use --recovery-mode none",
+                format!("{other:?}").to_lowercase()
+            )))
+        }
+    }
+    if a.recovery_dir.is_some() || a.peers.is_some() {
+        return Err(Failure::Usage(
+            "--recovery-dir and --peers need --recovery-mode filesystem or raft".into(),
+        ));
+    }
+    let max_executor_retries = match a.max_executor_retries {
+        n if n < 0 => None,
+        n => Some(
+            u32::try_from(n)
+                .map_err(|_| Failure::Usage("--max-executor-retries is too large".into()))?,
+        ),
+    };
+    let worker_selection = match a.worker_selection {
+        Selection::CoresFreeDesc => WorkerSelection::CoresFreeDesc,
+        Selection::CoresFreeAsc => WorkerSelection::CoresFreeAsc,
+        Selection::MemoryFreeDesc => WorkerSelection::MemoryFreeDesc,
+        Selection::MemoryFreeAsc => WorkerSelection::MemoryFreeAsc,
+        Selection::WorkerId => WorkerSelection::WorkerId,
+    };
+    let config = MasterConfig {
+        id: a.id,
+        host: a.host.clone(),
+        worker_timeout: a.worker_timeout,
+        recovery_timeout: a.recovery_timeout.unwrap_or(a.worker_timeout),
+        app_timeout: a.app_timeout.unwrap_or(a.worker_timeout),
+        policy: Policy {
+            spread_out_apps: a.spread_out,
+            spread_out_drivers: true,
+            worker_selection,
+            default_cores: a.default_cores,
+            max_drivers: None,
+        },
+        cluster: ClusterConfig {
+            max_executor_retries,
+            retained_apps: a.retained_apps,
+            retained_drivers: a.retained_drivers,
+        },
+    };
+    let grpc = bind(&a.host, a.port, "gRPC", "--port").await?;
+    let http = bind(&a.host, a.http_port, "HTTP", "--http-port").await?;
+    // Two lines a script (or `hearth local`) can read to find an ephemeral port.
+    println!(
+        "HEARTH_MASTERS=hearth://{}:{}",
+        a.host,
+        grpc.local_addr()?.port()
+    );
+    println!("HEARTH_UI=http://{}:{}", a.host, http.local_addr()?.port());
+    tracing::info!(id = a.id, grpc = %grpc.local_addr()?, http = %http.local_addr()?, "master listening");
+    hearth_master::run(config, Box::new(NoJournal), grpc, http, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Request(format!("master failed: {e:#}")))
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// The masters: hearth://host:port[,host:port...] (also --master or HEARTH_MASTERS).
+    #[arg(long = "masters", value_name = "URL")]
+    masters: Option<String>,
+    /// Cores to offer (default: every core of this machine).
+    #[arg(long, value_parser = parse_cores, env = "HEARTH_WORKER_CORES")]
+    cores: Option<u32>,
+    /// Memory to offer, e.g. 8g or 512m (default: this machine's memory minus 1 GiB).
+    #[arg(long, value_parser = parse_mib, env = "HEARTH_WORKER_MEMORY")]
+    memory: Option<u64>,
+    /// Where executors and drivers run (one directory each, with stdout and stderr).
+    #[arg(long, default_value = "work", env = "HEARTH_WORK_DIR")]
+    work_dir: PathBuf,
+    /// Address to listen on and to advertise to masters (and drivers' URL host).
+    #[arg(long, default_value = "127.0.0.1", env = "HEARTH_WORKER_HOST")]
+    host: String,
+    /// gRPC port the leader sends launches and kills to (0: any free port).
+    #[arg(long, default_value_t = 0, env = "HEARTH_WORKER_PORT")]
+    port: u16,
+    /// HTTP port advertised to masters (reserved: the worker serves no HTTP yet).
+    #[arg(long, default_value_t = 0, env = "HEARTH_WORKER_HTTP_PORT")]
+    http_port: u16,
+    /// How often to heartbeat (a quarter of the masters' worker timeout).
+    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "HEARTH_HEARTBEAT_INTERVAL")]
+    heartbeat_interval: Duration,
+    /// Time between SIGTERM and SIGKILL when killing a process.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, env = "HEARTH_KILL_GRACE")]
+    kill_grace: Duration,
+}
+
+fn machine_memory_mib() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kib / 1024).saturating_sub(1024).max(1024))
+}
+
+pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
+    let url = a.masters.or(master).ok_or_else(|| {
+        Failure::Usage(
+            "no master given: pass --masters hearth://host:port or set HEARTH_MASTERS".into(),
+        )
+    })?;
+    let masters = hearth_client::parse_masters(&url).map_err(|e| Failure::Usage(e.to_string()))?;
+    let cores = match a.cores {
+        Some(c) => c,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1),
+    };
+    let memory_mb = match a.memory.or_else(machine_memory_mib) {
+        Some(m) => m,
+        None => {
+            return Err(Failure::Usage(
+                "cannot read this machine's memory; pass --memory".into(),
+            ))
+        }
+    };
+    std::fs::create_dir_all(&a.work_dir).map_err(|e| {
+        Failure::Request(format!(
+            "cannot create --work-dir {}: {e}",
+            a.work_dir.display()
+        ))
+    })?;
+    let work_dir = a.work_dir.canonicalize()?;
+    let exe = std::env::current_exe()?;
+    let listener = bind(&a.host, a.port, "worker gRPC", "--port").await?;
+    let config = WorkerConfig {
+        masters,
+        host: a.host,
+        cores,
+        memory_mb,
+        work_dir,
+        heartbeat_interval: a.heartbeat_interval,
+        kill_grace: a.kill_grace,
+        guard: vec![exe.to_string_lossy().into_owned(), "__guard".into()],
+        http_port: a.http_port,
+    };
+    tracing::info!(addr = %listener.local_addr()?, cores, memory_mb, "worker listening");
+    hearth_worker::run(config, listener, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Request(format!("worker failed: {e:#}")))
+}
+
+pub use crate::local::{local, LocalArgs};
