@@ -1,9 +1,12 @@
-//! hearth-tests: tests that span crates (in-process clusters, real-process fault tests,
-//! the drill harness) and benchmarks.
+//! hearth-tests: tests that span crates — real-process cluster tests and the master
+//! benchmark — and the harness they share.
 //!
-//! Owns: test fixtures and harnesses only.
+//! Owns: test fixtures only: starting real `hearth master` / `hearth worker` processes on
+//! ephemeral ports with their own directories, reading `/json`, finding processes in
+//! `/proc`, and waiting on conditions with deadlines (never sleeping as synchronisation).
 //!
-//! Must not: be depended on by any product crate.
-//!
-//! Status: the cross-crate suites arrive with the master and worker; hearth-core's own
-//! tests live in `core/`.
+//! Must not: be depended on by any product crate, or mock what it tests: masters,
+//! workers, executors and drivers here are real OS processes.
+
+pub mod harness;
+pub mod procs;

@@ -1,0 +1,325 @@
+//! Real processes for tests: `hearth master` and `hearth worker` started from the built
+//! binary on ephemeral ports, each with its own directory and log file, killed on drop.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A binary built by this workspace (`hearth`, `hearth-pi`), next to the test executable.
+/// `cargo test --workspace` builds them; `HEARTH_BIN_DIR` overrides the directory.
+pub fn bin(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("HEARTH_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics naming `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A fresh directory under the system temp dir; removed on drop unless the test failed
+/// (then its logs stay for a person to read).
+pub struct TestDir(pub PathBuf);
+
+impl TestDir {
+    pub fn new(name: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hearth-test-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create test dir");
+        TestDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+    lines: Option<std::sync::mpsc::Receiver<String>>,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, program: &Path, args: &[String], log: PathBuf) -> Proc {
+        let file = std::fs::File::create(&log).expect("create log");
+        let child = Command::new(program)
+            .args(args)
+            .env("HEARTH_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        Proc {
+            name: name.to_owned(),
+            child,
+            log,
+            lines: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.pid() as i32, sig) };
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait up to `timeout` for it to exit.
+    pub fn stop(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.signal(libc::SIGTERM);
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if start.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The next line of stdout, within `timeout`.
+    pub fn next_line(&mut self, timeout: Duration) -> String {
+        if self.lines.is_none() {
+            let out = self.child.stdout.take().expect("stdout piped");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+            self.lines = Some(rx);
+        }
+        let rx = self.lines.as_ref().expect("set above");
+        rx.recv_timeout(timeout).unwrap_or_else(|_| {
+            panic!(
+                "{} printed no line within {timeout:?}; log:\n{}",
+                self.name,
+                self.log_text()
+            )
+        })
+    }
+
+    /// Reads `KEY=value` lines from stdout until every key has been seen.
+    pub fn announced(&mut self, keys: &[&str], timeout: Duration) -> Vec<String> {
+        let mut found: Vec<Option<String>> = vec![None; keys.len()];
+        let deadline = Instant::now() + timeout;
+        while found.iter().any(Option::is_none) {
+            let line = self.next_line(deadline.saturating_duration_since(Instant::now()));
+            for (i, k) in keys.iter().enumerate() {
+                if let Some(v) = line.strip_prefix(&format!("{k}=")) {
+                    found[i] = Some(v.to_owned());
+                }
+            }
+        }
+        found.into_iter().map(Option::unwrap).collect()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            eprintln!("--- last lines of {} ({}):", self.name, self.log.display());
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+        self.kill9();
+    }
+}
+
+/// A running master: its process, `hearth://` URL and HTTP base URL.
+pub struct MasterProc {
+    pub proc: Proc,
+    pub url: String,
+    pub ui: String,
+}
+
+impl MasterProc {
+    pub fn start(dir: &Path, extra: &[&str]) -> MasterProc {
+        let mut args: Vec<String> = ["master", "--port", "0", "--http-port", "0"]
+            .map(String::from)
+            .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut proc = Proc::spawn("master", &bin("hearth"), &args, dir.join("master.log"));
+        let v = proc.announced(&["HEARTH_MASTERS", "HEARTH_UI"], Duration::from_secs(20));
+        MasterProc {
+            proc,
+            url: v[0].clone(),
+            ui: v[1].clone(),
+        }
+    }
+
+    /// `GET /json`.
+    pub fn json(&self) -> Value {
+        let (code, body) = http_get(&format!("{}/json", self.ui)).expect("GET /json");
+        assert_eq!(code, 200, "GET /json answered {code}: {body}");
+        serde_json::from_str(&body).expect("/json is JSON")
+    }
+
+    /// The `/json` entry of an app (active or completed).
+    pub fn app(&self, id: &str) -> Option<Value> {
+        let j = self.json();
+        ["activeapps", "completedapps"]
+            .iter()
+            .filter_map(|k| j[*k].as_array())
+            .flatten()
+            .find(|a| a["id"] == id)
+            .cloned()
+    }
+
+    /// Fails the test if the master logged an ERROR line.
+    pub fn assert_no_errors(&self) {
+        let text = self.proc.log_text();
+        let errors: Vec<&str> = text.lines().filter(|l| l.contains(" ERROR ")).collect();
+        assert!(
+            errors.is_empty(),
+            "master logged errors:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+/// Starts a worker with `cores` cores and 4 GiB against `masters`; its work dir is
+/// `dir/<name>`.
+pub fn start_worker(dir: &Path, name: &str, masters: &str, cores: u32, extra: &[&str]) -> Proc {
+    let work = dir.join(name);
+    std::fs::create_dir_all(&work).expect("work dir");
+    let mut args: Vec<String> = vec![
+        "worker".into(),
+        "--masters".into(),
+        masters.into(),
+        "--cores".into(),
+        cores.to_string(),
+        "--memory".into(),
+        "4g".into(),
+        "--work-dir".into(),
+        work.to_string_lossy().into_owned(),
+        "--heartbeat-interval".into(),
+        "200ms".into(),
+        "--kill-grace".into(),
+        "2s".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Proc::spawn(name, &bin("hearth"), &args, dir.join(format!("{name}.log")))
+}
+
+/// Runs the `hearth` CLI to completion (at most 60 s) with `HEARTH_MASTERS` set.
+pub fn hearth(masters: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(bin("hearth"))
+        .args(args)
+        .env("HEARTH_MASTERS", masters)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hearth");
+    let start = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("hearth {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A minimal HTTP/1.0 GET (no client library needed for a local status endpoint).
+pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut s = TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let code = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
