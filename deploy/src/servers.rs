@@ -173,9 +173,16 @@ pub async fn master(a: MasterArgs) -> Outcome {
     );
     println!("HEARTH_UI=http://{}:{}", a.host, http.local_addr()?.port());
     tracing::info!(id = a.id, grpc = %grpc.local_addr()?, http = %http.local_addr()?, "master listening");
-    hearth_master::run(config, Box::new(NoJournal), grpc, http, shutdown_signal())
-        .await
-        .map_err(|e| Failure::Request(format!("master failed: {e:#}")))
+    hearth_master::run(
+        config,
+        Box::new(NoJournal::new()),
+        (Default::default(), 0),
+        grpc,
+        http,
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| Failure::Request(format!("master failed: {e:#}")))
 }
 
 #[derive(Args)]

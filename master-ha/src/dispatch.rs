@@ -11,37 +11,50 @@ use hearth_proto::pb::WorkerAck;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tonic::transport::{Channel, Endpoint};
+
+/// A command and the journal position that must be durable before it is sent.
+type Queued = (u64, WorkerCommand);
 
 struct Link {
     addr: String,
-    tx: mpsc::UnboundedSender<WorkerCommand>,
+    tx: mpsc::UnboundedSender<Queued>,
 }
 
 pub struct Dispatcher {
     fence: Fence,
+    /// The highest journal position known durable: nothing is sent to a worker that a
+    /// restart of this master would not remember having decided.
+    durable: watch::Receiver<u64>,
     links: Mutex<HashMap<WorkerId, Link>>,
 }
 
 impl Dispatcher {
-    pub fn new(fence: Fence) -> Self {
+    pub fn new(fence: Fence, durable: watch::Receiver<u64>) -> Self {
         Dispatcher {
             fence,
+            durable,
             links: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Queues `action` for the worker at `addr` (a worker that moved gets a new link).
-    pub fn send(&self, worker: &WorkerId, addr: &str, action: &Action) {
-        let cmd = WorkerCommand::new(action, self.fence);
+    /// Queues `action` for the worker at `addr` (a worker that moved gets a new link),
+    /// to be sent once journal position `lsn` is durable.
+    pub fn send(&self, worker: &WorkerId, addr: &str, action: &Action, lsn: u64) {
+        let cmd = (lsn, WorkerCommand::new(action, self.fence));
         let mut links = self.links.lock().expect("links lock");
         let usable = links
             .get(worker)
             .is_some_and(|l| l.addr == addr && !l.tx.is_closed());
         if !usable {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(deliver(worker.clone(), addr.to_owned(), rx));
+            tokio::spawn(deliver(
+                worker.clone(),
+                addr.to_owned(),
+                rx,
+                self.durable.clone(),
+            ));
             links.insert(
                 worker.clone(),
                 Link {
@@ -85,7 +98,12 @@ fn describe(cmd: &WorkerCommand) -> String {
     }
 }
 
-async fn deliver(worker: WorkerId, addr: String, mut rx: mpsc::UnboundedReceiver<WorkerCommand>) {
+async fn deliver(
+    worker: WorkerId,
+    addr: String,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    mut durable: watch::Receiver<u64>,
+) {
     let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
         Ok(e) => e
             .connect_timeout(Duration::from_millis(500))
@@ -96,7 +114,10 @@ async fn deliver(worker: WorkerId, addr: String, mut rx: mpsc::UnboundedReceiver
         }
     };
     let mut client = WorkerControlClient::new(endpoint.connect_lazy());
-    while let Some(cmd) = rx.recv().await {
+    while let Some((lsn, cmd)) = rx.recv().await {
+        if durable.wait_for(|d| *d >= lsn).await.is_err() {
+            return; // the master is gone
+        }
         let what = describe(&cmd);
         let mut backoff = Duration::from_millis(20);
         let mut attempt = 1u32;

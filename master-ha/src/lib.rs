@@ -30,16 +30,18 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Runs a master until `shutdown` resolves: gRPC on `grpc`, HTTP on `http`.
+/// Runs a master over `restored` (state and journal position; empty in recovery mode
+/// none) until `shutdown` resolves: gRPC on `grpc`, HTTP on `http`.
 pub async fn run(
     config: MasterConfig,
     journal: Box<dyn Journal>,
+    restored: (hearth_core::ClusterState, u64),
     grpc: TcpListener,
     http: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let advertised = format!("{}:{}", config.host, grpc.local_addr()?.port());
-    let master = Arc::new(Master::new(config, journal, advertised));
+    let master = Arc::new(Master::new(config, journal, restored, advertised));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

@@ -10,6 +10,8 @@ use hearth_core::{
     Outcome, Policy, Rejection, WorkerId,
 };
 use hearth_proto::convert::{ClusterSnapshot, Fence, Member, MemberRole, WorkerStatus};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
@@ -45,28 +47,64 @@ impl Default for MasterConfig {
     }
 }
 
-/// Where committed commands are made durable. `append` returns only once `cmd` is on
-/// disk; the request that caused it is answered after that.
-pub trait Journal: Send {
-    fn append(&mut self, cmd: &Command) -> std::io::Result<()>;
+/// Where committed commands are made durable. The master appends under its state lock
+/// (so the journal's order is the commit order), then waits for `sync` outside the lock
+/// before it answers anyone or sends any resulting action: concurrent requests share one
+/// fsync (group commit).
+pub trait Journal: Send + Sync {
+    /// Writes `cmd` (not yet durable) and returns its sequence number.
+    fn append(&self, cmd: &Command) -> Result<u64, String>;
+    /// Resolves once everything up to `lsn` is durable.
+    fn sync(&self, lsn: u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+    /// Called after commits with the state as of `lsn`: writes a snapshot when one is due.
+    fn maybe_snapshot(&self, state: &ClusterState, lsn: u64) -> Result<(), String>;
 }
 
 /// `--recovery-mode none`: nothing survives a restart of the master.
-pub struct NoJournal;
+pub struct NoJournal {
+    lsn: std::sync::atomic::AtomicU64,
+}
+
+impl NoJournal {
+    pub fn new() -> Self {
+        NoJournal {
+            lsn: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for NoJournal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Journal for NoJournal {
-    fn append(&mut self, _cmd: &Command) -> std::io::Result<()> {
+    fn append(&self, _cmd: &Command) -> Result<u64, String> {
+        Ok(self.lsn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)
+    }
+    fn sync(&self, _lsn: u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn maybe_snapshot(&self, _state: &ClusterState, _lsn: u64) -> Result<(), String> {
         Ok(())
     }
+}
+
+/// Stops the process: memory is ahead of disk and nothing more may be acknowledged.
+fn persistence_failed(what: &str, e: &str) -> ! {
+    tracing::error!(error = %e, "{what} failed; exiting so that nothing unpersisted is acknowledged");
+    std::process::exit(1);
 }
 
 pub(crate) struct Inner {
     pub(crate) state: ClusterState,
     /// Leader-local soft state: when each worker and client app was last heard from.
     pub(crate) heard: LastHeard,
-    journal: Box<dyn Journal>,
     /// Seed of the next scheduling pass (drivers' shuffle).
     seed: u64,
+    /// Sequence number of the last journaled command.
+    lsn: u64,
 }
 
 pub struct Master {
@@ -77,6 +115,9 @@ pub struct Master {
     /// its start time in milliseconds, so a restarted master outranks its predecessor.
     term: u64,
     inner: Mutex<Inner>,
+    journal: Box<dyn Journal>,
+    /// The highest sequence number known durable; actions wait for it (see dispatch).
+    durable: tokio::sync::watch::Sender<u64>,
     dispatcher: Dispatcher,
     /// Wakes the scheduling loop.
     pub(crate) kick: Notify,
@@ -92,22 +133,32 @@ pub fn now() -> Millis {
 }
 
 impl Master {
-    pub fn new(config: MasterConfig, journal: Box<dyn Journal>, advertised: String) -> Self {
+    /// A master over `state` (restored from disk, or empty) whose journal has reached `lsn`.
+    pub fn new(
+        config: MasterConfig,
+        journal: Box<dyn Journal>,
+        restored: (ClusterState, u64),
+        advertised: String,
+    ) -> Self {
         let term = now().0.max(1);
         let fence = Fence {
             term,
             master_id: config.id,
         };
+        let (state, lsn) = restored;
+        let (durable, durable_rx) = tokio::sync::watch::channel(lsn);
         Master {
             advertised,
             term,
             inner: Mutex::new(Inner {
-                state: ClusterState::default(),
+                state,
                 heard: LastHeard::default(),
-                journal,
                 seed: term,
+                lsn,
             }),
-            dispatcher: Dispatcher::new(fence),
+            journal,
+            durable,
+            dispatcher: Dispatcher::new(fence, durable_rx),
             kick: Notify::new(),
             config,
         }
@@ -129,22 +180,46 @@ impl Master {
         self.inner.lock().await
     }
 
-    /// Applies, journals and dispatches one command; `Err` means refused (nothing changed).
+    /// Applies, journals and dispatches one command, and returns once it is durable;
+    /// `Err` means refused (nothing changed).
     pub async fn propose(&self, cmd: Command) -> Result<Applied, Rejection> {
-        let mut inner = self.lock().await;
-        self.commit(&mut inner, &cmd)
+        let (applied, lsn) = {
+            let mut inner = self.lock().await;
+            let applied = self.commit(&mut inner, &cmd)?;
+            (applied, inner.lsn)
+        };
+        self.make_durable(lsn).await;
+        Ok(applied)
     }
 
-    /// The one place a command takes effect. Called with the state locked, so actions
-    /// are queued per worker in commit order.
+    /// Waits until everything up to `lsn` is on disk (one fsync serves every waiter),
+    /// which also releases the actions queued up to it.
+    async fn make_durable(&self, lsn: u64) {
+        if *self.durable.borrow() >= lsn {
+            return;
+        }
+        if let Err(e) = self.journal.sync(lsn).await {
+            persistence_failed("syncing the journal", &e);
+        }
+        self.durable.send_if_modified(|d| {
+            let newer = lsn > *d;
+            *d = (*d).max(lsn);
+            newer
+        });
+    }
+
+    /// The one place a command takes effect. Called with the state locked, so the
+    /// journal's order and each worker's action queue follow the commit order.
     fn commit(&self, inner: &mut Inner, cmd: &Command) -> Result<Applied, Rejection> {
         let applied = apply(&mut inner.state, cmd)?;
         if applied.outcome != Outcome::Unchanged {
-            if let Err(e) = inner.journal.append(cmd) {
-                // Memory is now ahead of disk and nothing may be acknowledged: stop
-                // rather than run on with a state that a restart would not restore.
-                tracing::error!(error = %e, command = cmd.kind(), "cannot persist a committed command; exiting");
-                std::process::exit(1);
+            match self.journal.append(cmd) {
+                Ok(lsn) => inner.lsn = lsn,
+                Err(e) => persistence_failed("appending to the journal", &e),
+            }
+            if let Err(e) = self.journal.maybe_snapshot(&inner.state, inner.lsn) {
+                // The journal still holds everything; a failed snapshot only costs time.
+                tracing::warn!(error = %e, "snapshot failed; the journal keeps growing");
             }
         }
         tracing::debug!(command = cmd.kind(), outcome = ?applied.outcome, actions = applied.actions.len(), "applied");
@@ -153,9 +228,10 @@ impl Master {
         }
         for action in &applied.actions {
             match inner.state.workers.get(action.worker()) {
-                Some(w) => self
-                    .dispatcher
-                    .send(&w.id, &format!("{}:{}", w.host, w.port), action),
+                Some(w) => {
+                    let addr = format!("{}:{}", w.host, w.port);
+                    self.dispatcher.send(&w.id, &addr, action, inner.lsn)
+                }
                 None => {
                     tracing::warn!(worker = %action.worker(), "no address for an action's worker; dropped")
                 }
@@ -176,46 +252,53 @@ impl Master {
     /// Becomes the acting master: proposes the configured settings and begins recovery
     /// (ALIVE at once when there is nothing to recover).
     pub async fn take_over(&self) {
-        let mut inner = self.lock().await;
-        let at = now();
-        inner.heard = LastHeard::new(at);
-        if inner.state.config != self.config.cluster {
-            let _ = self.commit(&mut inner, &Command::SetConfig(self.config.cluster.clone()));
-        }
-        let _ = self.commit(&mut inner, &Command::BeginRecovery { at });
-        let awaiting = recovery::awaiting(&inner.state);
-        tracing::info!(
-            term = self.term,
-            role = %inner.state.role,
-            workers = awaiting.workers.len(),
-            apps = awaiting.apps.len(),
-            "took over as master"
-        );
+        let lsn = {
+            let mut inner = self.lock().await;
+            let at = now();
+            inner.heard = LastHeard::new(at);
+            if inner.state.config != self.config.cluster {
+                let _ = self.commit(&mut inner, &Command::SetConfig(self.config.cluster.clone()));
+            }
+            let _ = self.commit(&mut inner, &Command::BeginRecovery { at });
+            let awaiting = recovery::awaiting(&inner.state);
+            tracing::info!(
+                term = self.term,
+                role = %inner.state.role,
+                workers = awaiting.workers.len(),
+                apps = awaiting.apps.len(),
+                drivers = inner.state.drivers.len(),
+                "took over as master"
+            );
+            inner.lsn
+        };
+        self.make_durable(lsn).await;
     }
 
     /// One scheduling pass: place what fits, commit the placements, send the launches.
     pub async fn schedule_once(&self) -> usize {
-        let mut inner = self.lock().await;
-        if inner.state.role != MasterRole::Alive {
-            return 0;
-        }
-        inner.seed = inner.seed.wrapping_add(1);
-        let placements = schedule(&inner.state, &self.config.policy, inner.seed);
-        if placements.is_empty() {
-            return 0;
-        }
-        let n = placements.len();
-        let cmd = Command::Place {
-            placements,
-            at: now(),
-        };
-        match self.commit(&mut inner, &cmd) {
-            Ok(_) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "the scheduler's placements were refused");
-                0
+        let (placed, lsn) = {
+            let mut inner = self.lock().await;
+            if inner.state.role != MasterRole::Alive {
+                return 0;
             }
-        }
+            inner.seed = inner.seed.wrapping_add(1);
+            let placements = schedule(&inner.state, &self.config.policy, inner.seed);
+            if placements.is_empty() {
+                return 0;
+            }
+            let n = placements.len();
+            let cmd = Command::Place {
+                placements,
+                at: now(),
+            };
+            if let Err(e) = self.commit(&mut inner, &cmd) {
+                tracing::warn!(error = %e, "the scheduler's placements were refused");
+                return 0;
+            }
+            (n, inner.lsn)
+        };
+        self.make_durable(lsn).await;
+        placed
     }
 
     /// Records that a worker was heard from now. False if the master does not count it

@@ -128,7 +128,8 @@ async fn main() -> anyhow::Result<()> {
     };
     tokio::spawn(hearth_master::run(
         config,
-        Box::new(NoJournal),
+        Box::new(NoJournal::new()),
+        (Default::default(), 0),
         grpc,
         http,
         std::future::pending(),

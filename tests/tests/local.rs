@@ -1,0 +1,82 @@
+//! `hearth local`, the README's "run it" command: a cluster as real processes, and SIGTERM
+//! leaves nothing behind.
+
+use hearth_tests::harness::*;
+use hearth_tests::procs;
+use std::time::Duration;
+
+#[test]
+fn hearth_local_runs_a_cluster_and_sigterm_stops_every_process() {
+    let dir = TestDir::new("local");
+    let data = dir.path().join("data");
+    let args: Vec<String> = ["local", "--workers", "2", "--dir", data.to_str().unwrap()]
+        .map(String::from)
+        .to_vec();
+    let mut local = Proc::spawn("local", &bin("hearth"), &args, dir.path().join("local.log"));
+    let v = local.announced(&["HEARTH_MASTERS", "HEARTH_UI"], Duration::from_secs(30));
+    let (masters, ui) = (&v[0], &v[1]);
+    let alive = || -> Option<()> {
+        let (code, body) = http_get(&format!("{ui}/json")).ok()?;
+        let j: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (code == 200 && j["aliveworkers"] == 2).then_some(())
+    };
+    wait_for("two ALIVE workers", Duration::from_secs(30), alive);
+    let (code, page) = http_get(&format!("{ui}/")).expect("status page");
+    assert_eq!(code, 200);
+    assert!(page.contains("<h2>Workers (2)</h2>"), "{page}");
+    let (code, ready) = http_get(&format!("{ui}/readyz")).expect("readyz");
+    assert_eq!((code, ready.trim()), (200, "ALIVE"));
+    let out = hearth(
+        masters,
+        &[
+            "submit",
+            "--deploy-mode",
+            "cluster",
+            "--driver-memory",
+            "64m",
+            "--executor-cores",
+            "1",
+            "--executor-memory",
+            "64m",
+            "--total-executor-cores",
+            "2",
+            "--executor-command",
+            "exec sleep 1000",
+            "--",
+            "sh",
+            "-c",
+            "exec sleep 1000",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let app = stdout(&out).lines().next().unwrap().to_owned();
+    wait_for(
+        "driver and two executors running",
+        Duration::from_secs(30),
+        || {
+            (procs::of_app(masters, &app)
+                .iter()
+                .filter(|p| !p.is_guard())
+                .count()
+                == 3)
+                .then_some(())
+        },
+    );
+    let everything = |p: &procs::ProcInfo| {
+        p.argv.iter().any(|a| a.contains(data.to_str().unwrap()))
+            || p.env("HEARTH_MASTERS") == Some(masters.as_str())
+    };
+    assert!(
+        procs::all().iter().filter(|p| everything(p)).count() >= 3 + 3,
+        "master, workers and the app's processes"
+    );
+    let status = local
+        .stop(Duration::from_secs(30))
+        .expect("hearth local exits on SIGTERM");
+    assert!(status.success(), "hearth local exited {status:?}");
+    wait_for(
+        "no process of the local cluster left",
+        Duration::from_secs(10),
+        || procs::all().iter().all(|p| !everything(p)).then_some(()),
+    );
+}
