@@ -36,6 +36,10 @@ pub struct WorkerRegistration {
 }
 
 /// A change to the cluster state, decided by the leader and replicated.
+///
+/// Journals store commands in a positional encoding (hearth-recovery, recovery/FORMAT.md):
+/// add variants and fields only at the end; reordering, removing or retyping one needs a
+/// format version bump and a migration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Replace the settings `apply` reads.

@@ -12,7 +12,10 @@
 //!    not answer and makes the master ALIVE.
 //!
 //! The same reconcile runs on every registration, not only during recovery, so a worker
-//! that re-registers at any time converges to what the state says.
+//! that re-registers at any time has whatever the state does not know killed. Only a
+//! worker that was UNKNOWN has what it lacks declared LOST: a live worker's report can
+//! predate launches still on their way to it (a real race, found by the FILESYSTEM
+//! restart test), and a live worker reports every process's end by itself.
 
 use crate::apply::{driver_gone, finish_app, lose_worker};
 use crate::command::{Action, Command, Outcome, Rejection, WorkerRegistration};
@@ -195,6 +198,14 @@ pub(crate) fn register_worker(
     actions: &mut Vec<Action>,
 ) -> Result<Outcome, Rejection> {
     validate_registration(reg)?;
+    // Only a worker the master was waiting on (UNKNOWN after a leader change) can be
+    // trusted to report everything the state placed on it: a live worker's report may
+    // predate launches still on their way to it, and it reports every process's end
+    // itself anyway.
+    let lose_missing = state
+        .workers
+        .get(&reg.id)
+        .is_some_and(|w| w.state == WorkerState::Unknown);
     let duplicate = match state.workers.get_mut(&reg.id) {
         None => {
             state.workers.insert(
@@ -230,14 +241,17 @@ pub(crate) fn register_worker(
             duplicate
         }
     };
-    reconcile_report(state, reg, at, actions);
+    reconcile_report(state, reg, lose_missing, at, actions);
     Ok(Outcome::WorkerRegistered { duplicate })
 }
 
-/// Diffs what a worker runs against what the state placed on it.
+/// Diffs what a worker runs against what the state placed on it: what the state does not
+/// know is killed, what matches is re-adopted, and (with `lose_missing`) what the state
+/// expects but the worker lacks is LOST (executors) or relaunched/ERROR (drivers).
 fn reconcile_report(
     state: &mut ClusterState,
     reg: &WorkerRegistration,
+    lose_missing: bool,
     at: Millis,
     actions: &mut Vec<Action>,
 ) {
@@ -270,7 +284,7 @@ fn reconcile_report(
             });
         }
     }
-    for (app, id) in &expected_execs {
+    for (app, id) in expected_execs.iter().filter(|_| lose_missing) {
         if !reported.contains_key(&(app.clone(), *id)) {
             state.remove_executor(app, *id); // LOST: not the app's fault
         }
@@ -299,7 +313,7 @@ fn reconcile_report(
             }
         }
     }
-    for d in &expected_drivers {
+    for d in expected_drivers.iter().filter(|_| lose_missing) {
         if !reported_drivers.contains(d) {
             state.detach_driver(d);
             let why = format!("worker {worker} re-registered without it");

@@ -307,6 +307,10 @@ impl Default for ClusterConfig {
 }
 
 /// Everything the masters replicate.
+///
+/// Snapshots store it in a positional encoding (hearth-recovery, recovery/FORMAT.md): add
+/// fields (here and in every type inside) only at the end; reordering, removing or
+/// retyping one needs a format version bump and a migration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
     pub role: MasterRole,

@@ -376,3 +376,28 @@ fn a_client_mode_app_whose_submitter_vanished_fails() {
         }]
     );
 }
+
+/// Regression: a live worker re-registering with a report composed before a launch reached
+/// it must not have that launch declared LOST (it was relaunched, then the real process
+/// was killed as unknown).
+#[test]
+fn a_live_workers_stale_report_does_not_lose_launches_in_flight() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 8192);
+    let (app, driver) = cluster_app(
+        &mut s,
+        app_desc(Some(1), 256, Some(1)),
+        driver_desc(1, 256, true),
+    );
+    let client = client_app(&mut s, app_desc(Some(1), 256, Some(1)), 0);
+    schedule_and_place(&mut s, &Policy::default(), 0);
+    assert_eq!(s.drivers[&driver].worker, Some(wid(1)));
+    assert_eq!(s.apps[&client].executors.len(), 1);
+    let before = s.clone();
+    // The report knows neither the driver nor the executor yet.
+    let again = ok(&mut s, report(1, &[], &[]));
+    assert_eq!(again.outcome, Outcome::WorkerRegistered { duplicate: true });
+    assert_eq!(again.actions, vec![]);
+    assert_eq!(s, before, "nothing lost, nothing relaunched");
+    let _ = app;
+}
