@@ -5,6 +5,7 @@
 
 mod admin;
 mod local;
+mod recovery_cmd;
 mod servers;
 mod submit;
 mod units;
@@ -62,6 +63,11 @@ enum Cmd {
     WorkerAdmin {
         #[command(subcommand)]
         cmd: admin::WorkerAdminCmd,
+    },
+    /// Offline tools for a stopped master's FILESYSTEM recovery directory.
+    Recovery {
+        #[command(subcommand)]
+        cmd: recovery_cmd::RecoveryCmd,
     },
 }
 
@@ -123,6 +129,7 @@ fn main() -> ExitCode {
             Cmd::App { cmd } => admin::app(&admin::client(master)?, cmd).await,
             Cmd::Driver { cmd } => admin::driver(&admin::client(master)?, cmd).await,
             Cmd::WorkerAdmin { cmd } => admin::worker_admin(&admin::client(master)?, cmd).await,
+            Cmd::Recovery { cmd } => recovery_cmd::run(cmd),
         }
     });
     match result {

@@ -3,8 +3,9 @@
 use crate::units::{parse_cores, parse_duration, parse_mib};
 use crate::{Failure, Outcome};
 use clap::{Args, ValueEnum};
+use hearth_core::ClusterState;
 use hearth_core::{ClusterConfig, Policy, WorkerSelection};
-use hearth_master::{MasterConfig, NoJournal};
+use hearth_master::{FsJournal, Journal, MasterConfig, NoJournal};
 use hearth_worker::WorkerConfig;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio::net::TcpListener;
 pub enum RecoveryMode {
     /// Nothing survives a restart of the master.
     None,
-    /// One master; state restored from --recovery-dir after a restart (not built yet).
+    /// One master; state restored from --recovery-dir after a restart or crash.
     Filesystem,
     /// Several masters replicating through Raft (not built yet).
     Raft,
@@ -52,6 +53,11 @@ pub struct MasterArgs {
     /// Raft peers, 1=host:port,2=host:port,3=host:port (raft mode).
     #[arg(long, env = "HEARTH_PEERS")]
     peers: Option<String>,
+    /// Filesystem mode: drop the damaged journal record at FILE:OFFSET (as named by the
+    /// error that stopped the master) and everything after it. Only for an operator who
+    /// has read `hearth recovery verify` and accepts losing those records.
+    #[arg(long, value_name = "FILE:OFFSET")]
+    truncate_at: Option<hearth_recovery::TruncatePoint>,
     /// A worker silent for longer is DEAD and its executors are rescheduled.
     #[arg(long, default_value = "60s", value_parser = parse_duration, env = "HEARTH_WORKER_TIMEOUT")]
     worker_timeout: Duration,
@@ -116,20 +122,7 @@ pub(crate) async fn shutdown_signal() {
 }
 
 pub async fn master(a: MasterArgs) -> Outcome {
-    match a.recovery_mode {
-        RecoveryMode::None => {}
-        other => {
-            return Err(Failure::Request(format!(
-                "--recovery-mode {} is not available in this build yet; use --recovery-mode none",
-                format!("{other:?}").to_lowercase()
-            )))
-        }
-    }
-    if a.recovery_dir.is_some() || a.peers.is_some() {
-        return Err(Failure::Usage(
-            "--recovery-dir and --peers need --recovery-mode filesystem or raft".into(),
-        ));
-    }
+    let (journal, restored) = open_persistence(&a)?;
     let max_executor_retries = match a.max_executor_retries {
         n if n < 0 => None,
         n => Some(
@@ -173,16 +166,69 @@ pub async fn master(a: MasterArgs) -> Outcome {
     );
     println!("HEARTH_UI=http://{}:{}", a.host, http.local_addr()?.port());
     tracing::info!(id = a.id, grpc = %grpc.local_addr()?, http = %http.local_addr()?, "master listening");
-    hearth_master::run(
-        config,
-        Box::new(NoJournal::new()),
-        (Default::default(), 0),
-        grpc,
-        http,
-        shutdown_signal(),
-    )
-    .await
-    .map_err(|e| Failure::Request(format!("master failed: {e:#}")))
+    hearth_master::run(config, journal, restored, grpc, http, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Request(format!("master failed: {e:#}")))
+}
+
+type Persistence = (Box<dyn Journal>, (ClusterState, u64));
+
+/// The master's journal and the state it restores, by recovery mode.
+fn open_persistence(a: &MasterArgs) -> Result<Persistence, Failure> {
+    if a.peers.is_some() && a.recovery_mode != RecoveryMode::Raft {
+        return Err(Failure::Usage("--peers needs --recovery-mode raft".into()));
+    }
+    if a.truncate_at.is_some() && a.recovery_mode != RecoveryMode::Filesystem {
+        return Err(Failure::Usage(
+            "--truncate-at needs --recovery-mode filesystem".into(),
+        ));
+    }
+    match a.recovery_mode {
+        RecoveryMode::None => {
+            if a.recovery_dir.is_some() {
+                return Err(Failure::Usage(
+                    "--recovery-dir needs --recovery-mode filesystem or raft".into(),
+                ));
+            }
+            Ok((Box::new(NoJournal::new()), (ClusterState::default(), 0)))
+        }
+        RecoveryMode::Filesystem => {
+            let dir = a.recovery_dir.clone().ok_or_else(|| {
+                Failure::Usage("--recovery-mode filesystem needs --recovery-dir DIR".into())
+            })?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Failure::Request(format!(
+                    "cannot create --recovery-dir {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            let opts = hearth_recovery::Options {
+                allow_truncate_at: a.truncate_at.clone(),
+                ..hearth_recovery::Options::default()
+            };
+            let (journal, r) = hearth_recovery::Journal::open(&dir, opts)
+                .map_err(|e| Failure::Request(e.to_string()))?;
+            tracing::info!(
+                dir = %dir.display(),
+                lsn = r.lsn,
+                snapshot = ?r.snapshot_lsn,
+                replayed = r.replayed,
+                workers = r.state.workers.len(),
+                apps = r.state.apps.len(),
+                drivers = r.state.drivers.len(),
+                took_ms = r.elapsed.as_millis() as u64,
+                "state restored"
+            );
+            if let Some(t) = &r.truncated_tail {
+                tracing::warn!(file = %t.file.display(), offset = t.offset, bytes = t.bytes_dropped, problem = %t.problem, "journal tail cut");
+            }
+            Ok((Box::new(FsJournal(journal)), (r.state, r.lsn)))
+        }
+        RecoveryMode::Raft => Err(Failure::Request(
+            "--recovery-mode raft is not available in this build yet; use none or filesystem"
+                .into(),
+        )),
+    }
 }
 
 #[derive(Args)]

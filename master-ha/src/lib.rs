@@ -13,17 +13,21 @@
 //! # Layout
 //! - [`node`]: [`Master`], the single writer: `propose` applies a command, journals it,
 //!   and hands the resulting actions to [`dispatch`].
-//! - [`dispatch`]: one ordered, retrying delivery queue per worker.
+//! - [`dispatch`]: one ordered, retrying delivery queue per worker, released as commands
+//!   become durable.
+//! - [`fs`]: the FILESYSTEM recovery mode's journal (hearth-recovery) as a [`Journal`].
 //! - [`service`]: the `MasterService` gRPC shim.
 //! - [`loops`]: scheduling, liveness and recovery loops.
 //! - [`http`]: status page, `/json`, `/readyz`.
 
 pub mod dispatch;
+pub mod fs;
 pub mod http;
 pub mod loops;
 pub mod node;
 pub mod service;
 
+pub use fs::FsJournal;
 pub use node::{Journal, Master, MasterConfig, NoJournal};
 
 use std::future::Future;

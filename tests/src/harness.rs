@@ -203,12 +203,22 @@ pub struct MasterProc {
 }
 
 impl MasterProc {
+    /// A master on free ports, with `extra` flags.
     pub fn start(dir: &Path, extra: &[&str]) -> MasterProc {
-        let mut args: Vec<String> = ["master", "--port", "0", "--http-port", "0"]
-            .map(String::from)
-            .to_vec();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut proc = Proc::spawn("master", &bin("hearth"), &args, dir.join("master.log"));
+        Self::start_with(dir, &[&["--port", "0", "--http-port", "0"], extra].concat())
+    }
+
+    /// A master with exactly these flags after `hearth master`. Each start logs to a
+    /// new `master-N.log` in `dir`.
+    pub fn start_with(dir: &Path, flags: &[&str]) -> MasterProc {
+        static STARTS: AtomicU32 = AtomicU32::new(0);
+        let mut args: Vec<String> = vec!["master".into()];
+        args.extend(flags.iter().map(|s| s.to_string()));
+        let log = dir.join(format!(
+            "master-{}.log",
+            STARTS.fetch_add(1, Ordering::SeqCst)
+        ));
+        let mut proc = Proc::spawn("master", &bin("hearth"), &args, log);
         let v = proc.announced(&["HEARTH_MASTERS", "HEARTH_UI"], Duration::from_secs(20));
         MasterProc {
             proc,

@@ -1,0 +1,210 @@
+//! FILESYSTEM recovery with real processes: a master SIGKILLed and restarted on its
+//! directory gets everything back — the same processes, not relaunched — and refuses a
+//! corrupt directory with a message naming the file and offset.
+
+use hearth_tests::harness::*;
+use hearth_tests::procs;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn master_args<'a>(port: &'a str, http: &'a str, rec: &'a str) -> Vec<&'a str> {
+    vec![
+        "--port",
+        port,
+        "--http-port",
+        http,
+        "--worker-timeout",
+        "4s",
+        "--recovery-mode",
+        "filesystem",
+        "--recovery-dir",
+        rec,
+    ]
+}
+
+fn start(dir: &Path, args: &[&str]) -> MasterProc {
+    MasterProc::start_with(dir, args)
+}
+
+/// Non-guard processes of every app, sorted: what must survive a master restart as is.
+fn app_pids(master: &str, apps: &[String]) -> Vec<u32> {
+    let mut pids: Vec<u32> = apps
+        .iter()
+        .flat_map(|a| procs::of_app(master, a))
+        .filter(|p| !p.is_guard())
+        .map(|p| p.pid)
+        .collect();
+    pids.sort();
+    pids
+}
+
+fn all_running(j: &Value, apps: usize) -> bool {
+    let active = j["activeapps"].as_array().cloned().unwrap_or_default();
+    let drivers = j["activedrivers"].as_array().cloned().unwrap_or_default();
+    j["status"] == "ALIVE"
+        && active.len() == apps
+        && active.iter().all(|a| {
+            a["state"] == "RUNNING"
+                && a["executors"]
+                    .as_array()
+                    .is_some_and(|e| e.len() == 1 && e[0]["state"] == "RUNNING")
+        })
+        && drivers.len() == apps
+        && drivers.iter().all(|d| d["state"] == "RUNNING")
+}
+
+fn journal_file(rec: &Path) -> PathBuf {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(rec)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("journal-")
+        })
+        .collect();
+    logs.sort();
+    logs.pop().expect("a journal segment")
+}
+
+fn submit_supervised(master: &MasterProc) -> Vec<String> {
+    let out = hearth(
+        &master.url,
+        &[
+            "submit",
+            "--deploy-mode",
+            "cluster",
+            "--supervise",
+            "--driver-memory",
+            "64m",
+            "--executor-cores",
+            "1",
+            "--executor-memory",
+            "64m",
+            "--total-executor-cores",
+            "1",
+            "--executor-command",
+            "exec sleep 1000",
+            "--",
+            "sh",
+            "-c",
+            "exec sleep 1000",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_sigkilled_master_restores_everything_and_refuses_corruption() {
+    let dir = TestDir::new("fs");
+    let rec = dir.path().join("recovery");
+    let rec_s = rec.to_str().unwrap().to_owned();
+    let mut master = start(dir.path(), &master_args("0", "0", &rec_s));
+    let port = master.url.rsplit(':').next().unwrap().to_owned();
+    let http = master.ui.rsplit(':').next().unwrap().to_owned();
+    let _w = start_worker(dir.path(), "worker", &master.url, 8, &[]);
+    let mut apps = vec![];
+    for _ in 0..3 {
+        apps.push(submit_supervised(&master)[0].clone());
+    }
+    wait_for("3 apps with driver and executor RUNNING", LONG, || {
+        all_running(&master.json(), 3).then_some(())
+    });
+    let before = app_pids(&master.url, &apps);
+    assert_eq!(before.len(), 6, "3 drivers + 3 executors: {before:?}");
+
+    // 1. SIGKILL and restart: the same processes are re-adopted, nothing doubled.
+    master.proc.kill9();
+    master = start(dir.path(), &master_args(&port, &http, &rec_s));
+    wait_for("ALIVE with everything RUNNING again", LONG, || {
+        all_running(&master.json(), 3).then_some(())
+    });
+    assert_eq!(
+        app_pids(&master.url, &apps),
+        before,
+        "same pids, none relaunched or doubled"
+    );
+    let fresh = submit_supervised(&master);
+    assert!(
+        fresh[0].ends_with("-0003") && fresh[1].ends_with("-0003"),
+        "fresh ids: {fresh:?}"
+    );
+    apps.push(fresh[0].clone());
+    wait_for("the new app RUNNING", LONG, || {
+        all_running(&master.json(), 4).then_some(())
+    });
+    let before = app_pids(&master.url, &apps);
+
+    // 2. A torn tail (a crash mid-write) is cut with a warning and survived.
+    master.proc.kill9();
+    let journal = journal_file(&rec);
+    let len = std::fs::metadata(&journal).unwrap().len();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &[0x4a, 0x01, 0x00, 0x00, 0xff, 0xff]).unwrap();
+    drop(f);
+    master = start(dir.path(), &master_args(&port, &http, &rec_s));
+    wait_for("ALIVE after a torn tail", LONG, || {
+        all_running(&master.json(), 4).then_some(())
+    });
+    assert_eq!(app_pids(&master.url, &apps), before);
+    let log = master.proc.log_text();
+    let name = journal.file_name().unwrap().to_str().unwrap();
+    assert!(
+        log.contains(name) && log.contains(&len.to_string()) && log.contains("WARN"),
+        "no warning naming {name} at {len}:\n{log}"
+    );
+
+    // 3. A flipped byte in the middle: verify exits 1 naming it, the master refuses.
+    master.proc.kill9();
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&journal, &bytes).unwrap();
+    let verify = hearth(&master.url, &["recovery", "verify", "--dir", &rec_s]);
+    assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
+    let why = stderr(&verify);
+    assert!(why.contains(name) && why.contains("offset"), "{why}");
+    let refused = hearth(
+        &master.url,
+        &[
+            &["master", "--host", "127.0.0.1"][..],
+            &master_args("0", "0", &rec_s),
+        ]
+        .concat(),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let msg = stderr(&refused);
+    eprintln!("verify said: {why}\nthe master said: {msg}");
+    assert!(
+        msg.contains(name) && msg.contains("offset") && msg.contains("hearth recovery verify"),
+        "{msg}"
+    );
+    // The processes the dead master left are untouched by the refusal.
+    assert_eq!(app_pids(&master.url, &apps), before);
+
+    // 4. The operator's explicit choice: drop the bad record and what follows it.
+    let point = msg
+        .split("--truncate-at ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("a truncate point");
+    let mut args = master_args(&port, &http, &rec_s);
+    args.extend(["--truncate-at", point]);
+    let master = start(dir.path(), &args);
+    wait_for("ALIVE after the operator's truncation", LONG, || {
+        (master.json()["status"] == "ALIVE").then_some(())
+    });
+    assert!(master
+        .proc
+        .log_text()
+        .contains(point.split(':').next().unwrap()));
+}
