@@ -50,7 +50,7 @@ pub(crate) fn begin_recovery(state: &mut ClusterState, at: Millis) -> Outcome {
             a.state = AppState::Unknown;
         }
     }
-    if awaiting(state).is_empty() {
+    if !anyone_unknown(state) {
         state.role = MasterRole::Alive;
         state.recovery_started_at = None;
     } else {
@@ -151,6 +151,16 @@ pub fn awaiting(state: &ClusterState) -> Awaiting {
     }
 }
 
+/// Whether any worker or app is still UNKNOWN. Runs after every command while
+/// recovering, so it allocates nothing and stops at the first one found.
+fn anyone_unknown(state: &ClusterState) -> bool {
+    state
+        .workers
+        .values()
+        .any(|w| w.state == WorkerState::Unknown)
+        || state.apps.values().any(|a| a.state == AppState::Unknown)
+}
+
 /// The recovery decision: `Some(CompleteRecovery)` once everyone answered or `timeout_ms`
 /// has passed since recovery began; `None` while waiting or when not recovering.
 pub fn next_step(state: &ClusterState, now: Millis, timeout_ms: u64) -> Option<Command> {
@@ -158,7 +168,7 @@ pub fn next_step(state: &ClusterState, now: Millis, timeout_ms: u64) -> Option<C
         return None;
     }
     let started = state.recovery_started_at.unwrap_or(now);
-    if awaiting(state).is_empty() || now.since(started) >= timeout_ms {
+    if !anyone_unknown(state) || now.since(started) >= timeout_ms {
         Some(Command::CompleteRecovery { at: now })
     } else {
         None

@@ -3,7 +3,8 @@
 //! spawning a process and report the executor RUNNING, as a real worker would.
 //!
 //! Run: `cargo run --release -p hearth-tests --bin bench-master [-- --workers 200
-//! --apps 100 --executors 100 --submissions 2000]`. Prints executor placements
+//! --apps 100 --executors 100 --submissions 2000 --fsync 1]` (`--fsync 1`: FILESYSTEM
+//! recovery mode, every acknowledged request fsynced with group commit). Prints executor placements
 //! acknowledged per second end to end (register apps → master schedules → launch
 //! delivered and acknowledged by the worker → RUNNING reported back and applied), and
 //! app submissions per second, sequential and with 16 concurrent clients.
@@ -126,9 +127,20 @@ async fn main() -> anyhow::Result<()> {
         worker_timeout: Duration::from_secs(600),
         ..MasterConfig::default()
     };
+    // --fsync 1: FILESYSTEM recovery mode (every acknowledged request fsynced, with group
+    // commit) in a fresh directory; otherwise recovery mode none.
+    let fsync = arg("--fsync", 0) == 1;
+    let rec_dir = std::env::temp_dir().join(format!("hearth-bench-master-{}", std::process::id()));
+    let journal: Box<dyn hearth_master::Journal> = if fsync {
+        let _ = std::fs::remove_dir_all(&rec_dir);
+        let (j, _) = hearth_recovery::Journal::open(&rec_dir, Default::default())?;
+        Box::new(hearth_master::FsJournal(j))
+    } else {
+        Box::new(NoJournal::new())
+    };
     tokio::spawn(hearth_master::run(
         config,
-        Box::new(NoJournal::new()),
+        journal,
         (Default::default(), 0),
         grpc,
         http,
@@ -167,7 +179,10 @@ async fn main() -> anyhow::Result<()> {
         };
         master.clone().register_worker(reg).await?;
     }
-    println!("hearth master benchmark: {workers} simulated workers (64 cores each) on loopback, one master, recovery mode none");
+    println!(
+        "hearth master benchmark: {workers} simulated workers (64 cores each) on loopback, one master, recovery mode {}",
+        if fsync { "filesystem (fsync, group commit)" } else { "none" }
+    );
 
     // Placements: register every app at once, then wait until every executor is RUNNING.
     let total = apps * u64::from(per_app);
@@ -218,29 +233,32 @@ async fn main() -> anyhow::Result<()> {
         lat[lat.len() * 99 / 100].as_secs_f64() * 1e3,
     );
     let client = Arc::new(client);
-    let start = Instant::now();
-    let per = submissions / 16;
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move {
-                for _ in 0..per {
-                    c.register_app(&app(1), None, Some("127.0.0.1:1"))
-                        .await
-                        .expect("submit");
-                }
+    for clients in [16u64, 64] {
+        let start = Instant::now();
+        let per = submissions / clients;
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let c = client.clone();
+                tokio::spawn(async move {
+                    for _ in 0..per {
+                        c.register_app(&app(1), None, Some("127.0.0.1:1"))
+                            .await
+                            .expect("submit");
+                    }
+                })
             })
-        })
-        .collect();
-    for t in tasks {
-        t.await?;
+            .collect();
+        for t in tasks {
+            t.await?;
+        }
+        let took = start.elapsed();
+        println!(
+            "submissions, {clients} clients: {} in {:.0} ms = {:.0}/s",
+            per * clients,
+            took.as_secs_f64() * 1e3,
+            (per * clients) as f64 / took.as_secs_f64()
+        );
     }
-    let conc = start.elapsed();
-    println!(
-        "submissions, 16 clients: {} in {:.0} ms = {:.0}/s",
-        per * 16,
-        conc.as_secs_f64() * 1e3,
-        (per * 16) as f64 / conc.as_secs_f64()
-    );
+    let _ = std::fs::remove_dir_all(&rec_dir);
     Ok(())
 }
