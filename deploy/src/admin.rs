@@ -132,29 +132,34 @@ fn find_json(s: &ClusterSnapshot, lists: [&str; 2], id: &str) -> Option<serde_js
         .cloned()
 }
 
+/// Prints the `/json` entry of one app or driver.
+async fn show(client: &MasterClient, lists: [&str; 2], what: &str, id: &str) -> Outcome {
+    let s = client.state().await?;
+    let v =
+        find_json(&s, lists, id).ok_or_else(|| Failure::Request(format!("unknown {what} {id}")))?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+fn killed(id: &str, changed: bool) {
+    println!(
+        "{id} {}",
+        if changed {
+            "killed"
+        } else {
+            "had already ended"
+        }
+    );
+}
+
 pub async fn app(client: &MasterClient, cmd: AppCmd) -> Outcome {
     match cmd {
         AppCmd::List => {
             let s = client.state().await?;
             print_apps(s.active_apps.iter().chain(&s.completed_apps));
         }
-        AppCmd::Show { id } => {
-            let s = client.state().await?;
-            let v = find_json(&s, ["activeapps", "completedapps"], &id)
-                .ok_or_else(|| Failure::Request(format!("unknown app {id}")))?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
-        }
-        AppCmd::Kill { id } => {
-            let changed = client.kill_app(&AppId(id.clone())).await?;
-            println!(
-                "{id} {}",
-                if changed {
-                    "killed"
-                } else {
-                    "had already ended"
-                }
-            );
-        }
+        AppCmd::Show { id } => show(client, ["activeapps", "completedapps"], "app", &id).await?,
+        AppCmd::Kill { id } => killed(&id, client.kill_app(&AppId(id.clone())).await?),
         AppCmd::Scale { id, executors } => {
             client.scale_app(&AppId(id.clone()), executors).await?;
             println!("{id} scaled to at most {executors} executors");
@@ -170,22 +175,9 @@ pub async fn driver(client: &MasterClient, cmd: DriverCmd) -> Outcome {
             print_drivers(s.active_drivers.iter().chain(&s.completed_drivers));
         }
         DriverCmd::Show { id } => {
-            let s = client.state().await?;
-            let v = find_json(&s, ["activedrivers", "completeddrivers"], &id)
-                .ok_or_else(|| Failure::Request(format!("unknown driver {id}")))?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            show(client, ["activedrivers", "completeddrivers"], "driver", &id).await?
         }
-        DriverCmd::Kill { id } => {
-            let changed = client.kill_driver(&DriverId(id.clone())).await?;
-            println!(
-                "{id} {}",
-                if changed {
-                    "killed"
-                } else {
-                    "had already ended"
-                }
-            );
-        }
+        DriverCmd::Kill { id } => killed(&id, client.kill_driver(&DriverId(id.clone())).await?),
     }
     Ok(())
 }

@@ -333,3 +333,21 @@ pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
         .unwrap_or_default();
     Ok((code, body))
 }
+
+/// A benchmark's `--name value` argument, or `default`.
+pub fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `hearth submit` with `args`; panics unless it succeeds. Returns its stdout lines
+/// (the app id, then the driver id in cluster mode).
+pub fn submit(masters: &str, args: &[&str]) -> Vec<String> {
+    let out = hearth(masters, &[&["submit"], args].concat());
+    assert!(out.status.success(), "submit failed: {}", stderr(&out));
+    stdout(&out).lines().map(str::to_owned).collect()
+}

@@ -73,10 +73,9 @@ fn journal_file(rec: &Path) -> PathBuf {
 }
 
 fn submit_supervised(master: &MasterProc) -> Vec<String> {
-    let out = hearth(
+    submit(
         &master.url,
         &[
-            "submit",
             "--deploy-mode",
             "cluster",
             "--supervise",
@@ -95,9 +94,7 @@ fn submit_supervised(master: &MasterProc) -> Vec<String> {
             "-c",
             "exec sleep 1000",
         ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).lines().map(str::to_owned).collect()
+    )
 }
 
 #[test]

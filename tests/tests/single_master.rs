@@ -34,12 +34,6 @@ fn running_spread(master: &MasterProc, app: &str) -> Vec<(String, usize)> {
     counts.into_iter().collect()
 }
 
-fn submit(master: &MasterProc, args: &[&str]) -> Vec<String> {
-    let out = hearth(&master.url, &[&["submit"], args].concat());
-    assert!(out.status.success(), "submit failed: {}", stderr(&out));
-    stdout(&out).lines().map(str::to_owned).collect()
-}
-
 fn two_workers(dir: &TestDir, master: &MasterProc) -> (Proc, Proc) {
     let a = start_worker(dir.path(), "worker-a", &master.url, 4, &[]);
     let b = start_worker(dir.path(), "worker-b", &master.url, 4, &[]);
@@ -55,7 +49,7 @@ fn cluster_app_spreads_two_and_two_and_kill_ends_every_process() {
     let master = MasterProc::start(dir.path(), &[]);
     let (_a, _b) = two_workers(&dir, &master);
     let ids = submit(
-        &master,
+        &master.url,
         &[
             "--deploy-mode",
             "cluster",
@@ -257,7 +251,7 @@ fn the_example_app_is_exact_while_an_executor_is_killed_mid_run() {
     let pi = pi.to_str().unwrap();
     let executor = format!("exec {pi} executor");
     let ids = submit(
-        &master,
+        &master.url,
         &[
             "--deploy-mode",
             "cluster",
@@ -342,7 +336,7 @@ fn bad_input_is_refused_clearly_and_the_master_keeps_everything() {
         (master.json()["aliveworkers"] == 1).then_some(())
     });
     let good = submit(
-        &master,
+        &master.url,
         &[
             "--deploy-mode",
             "cluster",

@@ -15,6 +15,7 @@ use hearth_master::{MasterConfig, NoJournal};
 use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 use hearth_proto::pb::worker_control_server::{WorkerControl, WorkerControlServer};
+use hearth_tests::harness::arg;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,15 +80,6 @@ impl WorkerControl for SimWorker {
     ) -> Result<Response<pb::WorkerAck>, Status> {
         ack()
     }
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn app(executors: u32) -> AppDescription {

@@ -17,6 +17,7 @@ use hearth_core::*;
 use hearth_master::{FsJournal, MasterConfig};
 use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
+use hearth_tests::harness::arg;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -291,15 +292,6 @@ async fn round(
     let _ = stop_tx.send(());
     master.await.unwrap().unwrap();
     (opened, workers_in, alive)
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[tokio::main]
