@@ -41,7 +41,10 @@ fn app_pids(master: &str, apps: &[String]) -> Vec<u32> {
     pids
 }
 
-fn all_running(j: &Value, apps: usize) -> bool {
+/// ALIVE, with `cluster` cluster-mode apps (driver and executor RUNNING) and `client`
+/// client-mode apps (executor RUNNING) active.
+fn all_running(j: &Value, cluster: usize, client: usize) -> bool {
+    let apps = cluster + client;
     let active = j["activeapps"].as_array().cloned().unwrap_or_default();
     let drivers = j["activedrivers"].as_array().cloned().unwrap_or_default();
     j["status"] == "ALIVE"
@@ -52,7 +55,7 @@ fn all_running(j: &Value, apps: usize) -> bool {
                     .as_array()
                     .is_some_and(|e| e.len() == 1 && e[0]["state"] == "RUNNING")
         })
-        && drivers.len() == apps
+        && drivers.len() == cluster
         && drivers.iter().all(|d| d["state"] == "RUNNING")
 }
 
@@ -105,36 +108,68 @@ fn a_sigkilled_master_restores_everything_and_refuses_corruption() {
     let mut master = start(dir.path(), &master_args("0", "0", &rec_s));
     let port = master.url.rsplit(':').next().unwrap().to_owned();
     let http = master.ui.rsplit(':').next().unwrap().to_owned();
-    let _w = start_worker(dir.path(), "worker", &master.url, 8, &[]);
+    let _w = start_worker(dir.path(), "worker", &master.url, 12, &[]);
     let mut apps = vec![];
     for _ in 0..3 {
         apps.push(submit_supervised(&master)[0].clone());
     }
-    wait_for("3 apps with driver and executor RUNNING", LONG, || {
-        all_running(&master.json(), 3).then_some(())
-    });
+    // A client-mode app too: its driver runs under `hearth submit`, which must find the
+    // restarted master by itself.
+    let args: Vec<String> = [
+        "submit",
+        "--master",
+        &master.url,
+        "--executor-cores",
+        "1",
+        "--executor-memory",
+        "64m",
+        "--total-executor-cores",
+        "1",
+        "--executor-command",
+        "exec sleep 1000",
+        "--",
+        "sh",
+        "-c",
+        "exec sleep 1000",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut submitter = Proc::spawn(
+        "submit",
+        &bin("hearth"),
+        &args,
+        dir.path().join("submit.log"),
+    );
+    apps.push(submitter.next_line(LONG));
+    wait_for(
+        "4 apps with their drivers and executors RUNNING",
+        LONG,
+        || all_running(&master.json(), 3, 1).then_some(()),
+    );
     let before = app_pids(&master.url, &apps);
-    assert_eq!(before.len(), 6, "3 drivers + 3 executors: {before:?}");
+    assert_eq!(before.len(), 8, "4 drivers + 4 executors: {before:?}");
 
     // 1. SIGKILL and restart: the same processes are re-adopted, nothing doubled.
     master.proc.kill9();
     master = start(dir.path(), &master_args(&port, &http, &rec_s));
     wait_for("ALIVE with everything RUNNING again", LONG, || {
-        all_running(&master.json(), 3).then_some(())
+        all_running(&master.json(), 3, 1).then_some(())
     });
     assert_eq!(
         app_pids(&master.url, &apps),
         before,
         "same pids, none relaunched or doubled"
     );
+    // Counters come back with the state: the next ids follow the old ones (apps 0..3,
+    // drivers 0..2 were taken) and no driver was relaunched under a new id.
     let fresh = submit_supervised(&master);
     assert!(
-        fresh[0].ends_with("-0003") && fresh[1].ends_with("-0003"),
+        fresh[0].ends_with("-0004") && fresh[1].ends_with("-0003"),
         "fresh ids: {fresh:?}"
     );
     apps.push(fresh[0].clone());
     wait_for("the new app RUNNING", LONG, || {
-        all_running(&master.json(), 4).then_some(())
+        all_running(&master.json(), 4, 1).then_some(())
     });
     let before = app_pids(&master.url, &apps);
 
@@ -150,7 +185,7 @@ fn a_sigkilled_master_restores_everything_and_refuses_corruption() {
     drop(f);
     master = start(dir.path(), &master_args(&port, &http, &rec_s));
     wait_for("ALIVE after a torn tail", LONG, || {
-        all_running(&master.json(), 4).then_some(())
+        all_running(&master.json(), 4, 1).then_some(())
     });
     assert_eq!(app_pids(&master.url, &apps), before);
     let log = master.proc.log_text();
