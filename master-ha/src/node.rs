@@ -245,7 +245,10 @@ impl Master {
                 tracing::info!(role = %inner.state.role, "recovery complete");
             }
         }
-        self.kick.notify_one();
+        if inner.state.role == MasterRole::Alive {
+            // Nothing is scheduled before the master is ALIVE; completing recovery kicks.
+            self.kick.notify_one();
+        }
         Ok(applied)
     }
 
