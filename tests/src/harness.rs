@@ -351,3 +351,38 @@ pub fn submit(masters: &str, args: &[&str]) -> Vec<String> {
     assert!(out.status.success(), "submit failed: {}", stderr(&out));
     stdout(&out).lines().map(str::to_owned).collect()
 }
+
+/// A client-mode `hearth submit` left running in the background: its driver (`sleep`)
+/// runs under it and `executors` one-core executors (`sleep`) run on the workers.
+/// Returns the process and the app id it printed.
+pub fn client_app_in_background(
+    dir: &Path,
+    masters: &str,
+    executors: u32,
+    memory: &str,
+) -> (Proc, String) {
+    let cores = executors.to_string();
+    let args: Vec<String> = [
+        "submit",
+        "--master",
+        masters,
+        "--executor-cores",
+        "1",
+        "--executor-memory",
+        memory,
+        "--total-executor-cores",
+        &cores,
+        "--executor-command",
+        "exec sleep 1000",
+        "--",
+        "sh",
+        "-c",
+        "exec sleep 1000",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut submitter = Proc::spawn("submit", &bin("hearth"), &args, dir.join("submit.log"));
+    let app = submitter.next_line(Duration::from_secs(30));
+    assert!(app.starts_with("app-"), "submit printed {app:?}");
+    (submitter, app)
+}

@@ -115,32 +115,8 @@ fn a_sigkilled_master_restores_everything_and_refuses_corruption() {
     }
     // A client-mode app too: its driver runs under `hearth submit`, which must find the
     // restarted master by itself.
-    let args: Vec<String> = [
-        "submit",
-        "--master",
-        &master.url,
-        "--executor-cores",
-        "1",
-        "--executor-memory",
-        "64m",
-        "--total-executor-cores",
-        "1",
-        "--executor-command",
-        "exec sleep 1000",
-        "--",
-        "sh",
-        "-c",
-        "exec sleep 1000",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut submitter = Proc::spawn(
-        "submit",
-        &bin("hearth"),
-        &args,
-        dir.path().join("submit.log"),
-    );
-    apps.push(submitter.next_line(LONG));
+    let (mut submitter, client_app) = client_app_in_background(dir.path(), &master.url, 1, "64m");
+    apps.push(client_app);
     wait_for(
         "4 apps with their drivers and executors RUNNING",
         LONG,
@@ -220,8 +196,13 @@ fn a_sigkilled_master_restores_everything_and_refuses_corruption() {
         msg.contains(name) && msg.contains("offset") && msg.contains("hearth recovery verify"),
         "{msg}"
     );
-    // The processes the dead master left are untouched by the refusal.
+    // The processes the dead master left are untouched by the refusal, and the
+    // client-mode submitter is still waiting for its master.
     assert_eq!(app_pids(&master.url, &apps), before);
+    assert!(
+        submitter.running(),
+        "hearth submit gave up while its master was down"
+    );
 
     // 4. The operator's explicit choice: drop the bad record and what follows it.
     let point = msg

@@ -168,33 +168,7 @@ fn sigkill_of_a_worker_loses_its_executors_and_replaces_them_on_the_other() {
     let master = MasterProc::start(dir.path(), &["--worker-timeout", "2s"]);
     let (mut a, _b) = two_workers(&dir, &master);
     // A client-mode app: its driver runs under `hearth submit`, off the workers.
-    let args: Vec<String> = [
-        "submit",
-        "--master",
-        &master.url,
-        "--executor-cores",
-        "1",
-        "--executor-memory",
-        "128m",
-        "--total-executor-cores",
-        "4",
-        "--executor-command",
-        "exec sleep 1000",
-        "--",
-        "sh",
-        "-c",
-        "exec sleep 1000",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut submitter = Proc::spawn(
-        "submit",
-        &bin("hearth"),
-        &args,
-        dir.path().join("submit.log"),
-    );
-    let app = submitter.next_line(LONG);
-    assert!(app.starts_with("app-"), "{app}");
+    let (mut submitter, app) = client_app_in_background(dir.path(), &master.url, 4, "128m");
     let spread = wait_for("4 RUNNING executors", LONG, || {
         let s = running_spread(&master, &app);
         (s.iter().map(|(_, n)| n).sum::<usize>() == 4).then_some(s)
