@@ -185,11 +185,21 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
     let registered = start.elapsed();
+    // Poll with a deadline: a lost launch or report fails the run instead of hanging it.
+    let deadline = Duration::from_secs(120);
     while launched.load(Ordering::Relaxed) < total {
+        anyhow::ensure!(
+            start.elapsed() < deadline,
+            "launches not all acknowledged within {deadline:?}"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let acked = start.elapsed();
     while running_executors(&client).await < total {
+        anyhow::ensure!(
+            start.elapsed() < deadline,
+            "executors not all RUNNING within {deadline:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let running = start.elapsed();
