@@ -107,7 +107,14 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let server = matches!(cli.cmd, Cmd::Master(_) | Cmd::Worker(_) | Cmd::Local(_));
-    init_logs(if server { "info" } else { "warn" });
+    // openraft logs every failed RPC to a down peer (10 a second) at ERROR; hearth logs
+    // peers going away and coming back, and leadership changes, itself.
+    // `HEARTH_LOG=info,openraft=info` shows openraft's own lines.
+    init_logs(if server {
+        "info,openraft=off"
+    } else {
+        "warn,openraft=off"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

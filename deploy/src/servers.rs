@@ -17,7 +17,7 @@ pub enum RecoveryMode {
     None,
     /// One master; state restored from --recovery-dir after a restart or crash.
     Filesystem,
-    /// Several masters replicating through Raft (not built yet).
+    /// Several masters replicating through Raft (--id, --peers, --recovery-dir).
     Raft,
 }
 
@@ -50,9 +50,24 @@ pub struct MasterArgs {
     /// Directory for the filesystem or raft recovery modes.
     #[arg(long, env = "HEARTH_RECOVERY_DIR")]
     recovery_dir: Option<PathBuf>,
-    /// Raft peers, 1=host:port,2=host:port,3=host:port (raft mode).
+    /// Raft peers, 1=host:port,2=host:port,3=host:port (raft mode): every master's id
+    /// and gRPC address, this one's included. All masters get the same list.
     #[arg(long, env = "HEARTH_PEERS")]
     peers: Option<String>,
+    /// Raft: how often the leader heartbeats its followers.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration, env = "HEARTH_RAFT_HEARTBEAT")]
+    raft_heartbeat: Duration,
+    /// Raft: a follower that hears no leader for a random time between this and
+    /// --election-timeout-max calls an election; a leader that hears no quorum for this
+    /// long stops commanding workers and accepting writes.
+    #[arg(long, default_value = "150ms", value_parser = parse_duration, env = "HEARTH_ELECTION_TIMEOUT_MIN")]
+    election_timeout_min: Duration,
+    /// Raft: upper bound of the randomized election timeout.
+    #[arg(long, default_value = "300ms", value_parser = parse_duration, env = "HEARTH_ELECTION_TIMEOUT_MAX")]
+    election_timeout_max: Duration,
+    /// Raft: build a snapshot (and drop the log it covers) after this many entries.
+    #[arg(long, default_value_t = 5000, env = "HEARTH_RAFT_SNAPSHOT_EVERY")]
+    raft_snapshot_every: u64,
     /// Filesystem mode: drop the damaged journal record at FILE:OFFSET (as named by the
     /// error that stopped the master) and everything after it. Only for an operator who
     /// has read `hearth recovery verify` and accepts losing those records.
@@ -122,7 +137,10 @@ pub(crate) async fn shutdown_signal() {
 }
 
 pub async fn master(a: MasterArgs) -> Outcome {
-    let (journal, restored) = open_persistence(&a)?;
+    let raft = match a.recovery_mode {
+        RecoveryMode::Raft => Some(raft_options(&a)?),
+        _ => None,
+    };
     let max_executor_retries = match a.max_executor_retries {
         n if n < 0 => None,
         n => Some(
@@ -166,9 +184,72 @@ pub async fn master(a: MasterArgs) -> Outcome {
     );
     println!("HEARTH_UI=http://{}:{}", a.host, http.local_addr()?.port());
     tracing::info!(id = a.id, grpc = %grpc.local_addr()?, http = %http.local_addr()?, "master listening");
-    hearth_master::run(config, journal, restored, grpc, http, shutdown_signal())
-        .await
-        .map_err(|e| Failure::Request(format!("master failed: {e:#}")))
+    let ran = match raft {
+        Some(opts) => hearth_master::run_raft(config, opts, grpc, http, shutdown_signal()).await,
+        None => {
+            let (journal, restored) = open_persistence(&a)?;
+            hearth_master::run(config, journal, restored, grpc, http, shutdown_signal()).await
+        }
+    };
+    ran.map_err(|e| Failure::Request(format!("master failed: {e:#}")))
+}
+
+/// `--recovery-mode raft`'s settings, checked.
+fn raft_options(a: &MasterArgs) -> Result<hearth_master::RaftOptions, Failure> {
+    if a.truncate_at.is_some() {
+        return Err(Failure::Usage(
+            "--truncate-at needs --recovery-mode filesystem".into(),
+        ));
+    }
+    let dir = a
+        .recovery_dir
+        .clone()
+        .ok_or_else(|| Failure::Usage("--recovery-mode raft needs --recovery-dir DIR".into()))?;
+    let peers = a.peers.as_deref().ok_or_else(|| {
+        Failure::Usage(
+            "--recovery-mode raft needs --peers 1=host:port,2=host:port,3=host:port".into(),
+        )
+    })?;
+    let peers = parse_peers(peers).map_err(Failure::Usage)?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Failure::Request(format!(
+            "cannot create --recovery-dir {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let opts = hearth_master::RaftOptions {
+        id: a.id,
+        peers,
+        dir,
+        heartbeat: a.raft_heartbeat,
+        election_min: a.election_timeout_min,
+        election_max: a.election_timeout_max,
+        snapshot_every: a.raft_snapshot_every,
+    };
+    opts.config()
+        .map_err(|e| Failure::Usage(format!("{e:#}")))?;
+    Ok(opts)
+}
+
+/// `1=host:port,2=host:port` as a map from id to address.
+pub(crate) fn parse_peers(s: &str) -> Result<std::collections::BTreeMap<u64, String>, String> {
+    let mut peers = std::collections::BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = || format!("--peers: {item:?} is not ID=host:port (e.g. 1=10.0.0.1:7077)");
+        let (id, addr) = item.split_once('=').ok_or_else(bad)?;
+        let id: u64 = id.trim().parse().map_err(|_| bad())?;
+        let (host, port) = addr.trim().rsplit_once(':').ok_or_else(bad)?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad());
+        }
+        if peers.insert(id, addr.trim().to_owned()).is_some() {
+            return Err(format!("--peers names master {id} twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("--peers is empty".into());
+    }
+    Ok(peers)
 }
 
 type Persistence = (Box<dyn Journal>, (ClusterState, u64));
@@ -224,10 +305,7 @@ fn open_persistence(a: &MasterArgs) -> Result<Persistence, Failure> {
             }
             Ok((Box::new(FsJournal(journal)), (r.state, r.lsn)))
         }
-        RecoveryMode::Raft => Err(Failure::Request(
-            "--recovery-mode raft is not available in this build yet; use none or filesystem"
-                .into(),
-        )),
+        RecoveryMode::Raft => unreachable!("raft mode does not use a journal"),
     }
 }
 

@@ -92,8 +92,11 @@ fn requests_that_cannot_be_served_exit_1() {
             "0",
         ],
     );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("--recovery-mode raft is not available"));
+    // Raft mode without its directory and peers is bad usage (2), said plainly.
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o)
+        .1
+        .contains("--recovery-mode raft needs --recovery-dir DIR"));
     let o = run(
         HEARTH,
         &[

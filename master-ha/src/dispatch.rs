@@ -4,6 +4,7 @@
 //! worker is dropped (lost or forgotten). Launches are idempotent on the worker, so a
 //! retry after a lost answer never starts a second process.
 
+use crate::node::Lease;
 use hearth_core::{Action, WorkerId};
 use hearth_proto::convert::{Fence, WorkerCommand};
 use hearth_proto::pb::worker_control_client::WorkerControlClient;
@@ -28,13 +29,17 @@ pub struct Dispatcher {
     /// restart of this master would not remember having decided.
     durable: watch::Receiver<u64>,
     links: Mutex<HashMap<WorkerId, Link>>,
+    /// Nothing is sent while this master's lease is not held (Raft: no quorum heard
+    /// within the election timeout): a cut-off leader commands no one.
+    lease: Lease,
 }
 
 impl Dispatcher {
-    pub fn new(fence: Fence, durable: watch::Receiver<u64>) -> Self {
+    pub fn new(fence: Fence, durable: watch::Receiver<u64>, lease: Lease) -> Self {
         Dispatcher {
             fence,
             durable,
+            lease,
             links: Mutex::new(HashMap::new()),
         }
     }
@@ -54,6 +59,7 @@ impl Dispatcher {
                 addr.to_owned(),
                 rx,
                 self.durable.clone(),
+                self.lease.clone(),
             ));
             links.insert(
                 worker.clone(),
@@ -103,6 +109,7 @@ async fn deliver(
     addr: String,
     mut rx: mpsc::UnboundedReceiver<Queued>,
     mut durable: watch::Receiver<u64>,
+    lease: Lease,
 ) {
     let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
         Ok(e) => e
@@ -122,6 +129,15 @@ async fn deliver(
         let mut backoff = Duration::from_millis(20);
         let mut attempt = 1u32;
         loop {
+            if !lease() {
+                // Not a leader that a quorum confirms: wait (the master is deposed and
+                // this queue dropped, or the quorum comes back).
+                if rx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
             let sent = tokio::time::timeout(Duration::from_secs(5), call(&mut client, cmd.clone()))
                 .await
                 .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer within 5 s")));

@@ -1,7 +1,7 @@
 //! `--recovery-mode filesystem`: hearth-recovery's crash-safe journal behind the
 //! master's [`Journal`] interface.
 
-use crate::node::Journal;
+use crate::node::{Journal, JournalError};
 use hearth_core::{ClusterState, Command};
 use std::future::Future;
 use std::pin::Pin;
@@ -14,8 +14,16 @@ impl Journal for FsJournal {
         self.0.append(cmd).map_err(|e| e.to_string())
     }
 
-    fn sync(&self, lsn: u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
-        Box::pin(async move { self.0.sync(lsn).await.map_err(|e| e.to_string()) })
+    fn sync(
+        &self,
+        lsn: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send + '_>> {
+        Box::pin(async move {
+            self.0
+                .sync(lsn)
+                .await
+                .map_err(|e| JournalError::Failed(e.to_string()))
+        })
     }
 
     fn maybe_snapshot(&self, state: &ClusterState, lsn: u64) -> Result<(), String> {

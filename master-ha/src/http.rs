@@ -2,7 +2,7 @@
 //! `hearth_proto::convert::json` so `hearth status --json` prints the same document) and
 //! `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body).
 
-use crate::node::Master;
+use crate::acting::Node;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,21 +16,21 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-pub fn router(master: Arc<Master>) -> Router {
+pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/json", get(json))
         .route("/json/", get(json))
         .route("/readyz", get(readyz))
-        .with_state(master)
+        .with_state(node)
 }
 
 pub async fn serve(
-    master: Arc<Master>,
+    node: Arc<Node>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(e) = axum::serve(listener, router(master))
+    if let Err(e) = axum::serve(listener, router(node))
         .with_graceful_shutdown(shutdown)
         .await
     {
@@ -38,12 +38,12 @@ pub async fn serve(
     }
 }
 
-async fn json(State(master): State<Arc<Master>>) -> Json<serde_json::Value> {
-    Json(status_json(&master.snapshot().await))
+async fn json(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
+    Json(status_json(&node.snapshot().await))
 }
 
-async fn readyz(State(master): State<Arc<Master>>) -> Response {
-    let role = master.role().await;
+async fn readyz(State(node): State<Arc<Node>>) -> Response {
+    let role = node.role().await;
     let code = if role == MasterRole::Alive {
         StatusCode::OK
     } else {
@@ -57,8 +57,8 @@ async fn readyz(State(master): State<Arc<Master>>) -> Response {
         .into_response()
 }
 
-async fn page(State(master): State<Arc<Master>>) -> Html<String> {
-    Html(render(&master.snapshot().await))
+async fn page(State(node): State<Arc<Node>>) -> Html<String> {
+    Html(render(&node.snapshot().await))
 }
 
 /// Escapes text for HTML (app names and commands come from users).

@@ -16,19 +16,28 @@
 //! - [`dispatch`]: one ordered, retrying delivery queue per worker, released as commands
 //!   become durable.
 //! - [`fs`]: the FILESYSTEM recovery mode's journal (hearth-recovery) as a [`Journal`].
+//! - [`raft`]: the Raft recovery mode: the store, the tonic network between masters, the
+//!   leader's journal (proposals batched into Raft entries) and the leadership
+//!   supervisor that makes a [`Master`] per term led.
+//! - [`acting`]: [`Node`], what a master process answers with: the acting master, or a
+//!   standby's replica and the leader's address.
 //! - [`service`]: the `MasterService` gRPC shim.
 //! - [`loops`]: scheduling, liveness and recovery loops.
 //! - [`http`]: status page, `/json`, `/readyz`.
 
+pub mod acting;
 pub mod dispatch;
 pub mod fs;
 pub mod http;
 pub mod loops;
 pub mod node;
+pub mod raft;
 pub mod service;
 
+pub use acting::Node;
 pub use fs::FsJournal;
 pub use node::{Journal, Master, MasterConfig, NoJournal};
+pub use raft::RaftOptions;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,15 +60,57 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    master.take_over().await;
+    if let Err(e) = master.take_over().await {
+        anyhow::bail!("taking over: {e}");
+    }
     let loops = loops::spawn(master.clone(), stop_rx.clone());
-    let http_task = tokio::spawn(http::serve(master.clone(), http, stopped(stop_rx.clone())));
-    let grpc_result = service::serve(master.clone(), grpc, stopped(stop_rx)).await;
+    let node = Arc::new(Node::single(master.clone()));
+    let http_task = tokio::spawn(http::serve(node.clone(), http, stopped(stop_rx.clone())));
+    let grpc_result = service::serve(node, grpc, stopped(stop_rx)).await;
     for l in loops {
         l.abort();
     }
     http_task.abort();
     master.dispatcher().close_all();
+    tracing::info!("master stopped");
+    grpc_result
+}
+
+/// Runs a Raft master (`--recovery-mode raft`) until `shutdown` resolves: Raft and
+/// `MasterService` on `grpc`, HTTP on `http`. It stands by until elected, leads while
+/// it is, and stands by again when it is not.
+pub async fn run_raft(
+    config: MasterConfig,
+    opts: RaftOptions,
+    grpc: TcpListener,
+    http: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let advertised = format!("{}:{}", config.host, grpc.local_addr()?.port());
+    if opts.peers.get(&opts.id) != Some(&advertised) {
+        anyhow::bail!(
+            "--peers gives master {} the address {}, but it listens as {advertised};              use the same host:port in --peers, --host and --port",
+            opts.id,
+            opts.peers
+                .get(&opts.id)
+                .map_or("(none)", |a| a.as_str())
+        );
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let handle = raft::open(&opts).await?;
+    let node = Arc::new(Node::raft(config, advertised, handle.clone()));
+    let leader = tokio::spawn(raft::lead(node.clone(), handle.clone(), stop_rx.clone()));
+    let http_task = tokio::spawn(http::serve(node.clone(), http, stopped(stop_rx.clone())));
+    let grpc_result = service::serve(node.clone(), grpc, stopped(stop_rx)).await;
+    let _ = leader.await;
+    http_task.abort();
+    if let Err(e) = handle.raft.shutdown().await {
+        tracing::warn!(error = %e, "Raft did not shut down cleanly");
+    }
     tracing::info!("master stopped");
     grpc_result
 }

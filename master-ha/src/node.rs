@@ -47,6 +47,50 @@ impl Default for MasterConfig {
     }
 }
 
+/// Why a journal could not make a command durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalError {
+    /// The disk failed: memory is ahead of disk, the process must stop.
+    Failed(String),
+    /// This master stopped leading before the command was committed (Raft): it may or may
+    /// not be committed by the next leader. Whoever asked must be told so.
+    Deposed,
+}
+
+/// Why a proposal was not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProposeError {
+    /// The command was refused; nothing changed.
+    Rejected(Rejection),
+    /// This master does not (or no longer) lead; see [`JournalError::Deposed`]. `maybe`
+    /// is true when the command was already handed to Raft.
+    NotLeading { maybe_applied: bool },
+}
+
+impl From<Rejection> for ProposeError {
+    fn from(r: Rejection) -> Self {
+        ProposeError::Rejected(r)
+    }
+}
+
+impl std::fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProposeError::Rejected(r) => write!(f, "{r}"),
+            ProposeError::NotLeading { maybe_applied: false } => {
+                f.write_str("this master is not leading (it has no quorum or was deposed)")
+            }
+            ProposeError::NotLeading { maybe_applied: true } => f.write_str(
+                "leadership changed while the request was being committed; it may or may not have taken effect",
+            ),
+        }
+    }
+}
+
+/// May this master command workers and accept writes right now? Raft mode: it has heard
+/// from a quorum within the election timeout. Other modes: always.
+pub type Lease = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Where committed commands are made durable. The master appends under its state lock
 /// (so the journal's order is the commit order), then waits for `sync` outside the lock
 /// before it answers anyone or sends any resulting action: concurrent requests share one
@@ -55,7 +99,8 @@ pub trait Journal: Send + Sync {
     /// Writes `cmd` (not yet durable) and returns its sequence number.
     fn append(&self, cmd: &Command) -> Result<u64, String>;
     /// Resolves once everything up to `lsn` is durable.
-    fn sync(&self, lsn: u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+    fn sync(&self, lsn: u64)
+        -> Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send + '_>>;
     /// Called after commits with the state as of `lsn`: writes a snapshot when one is due.
     fn maybe_snapshot(&self, state: &ClusterState, lsn: u64) -> Result<(), String>;
 }
@@ -83,7 +128,10 @@ impl Journal for NoJournal {
     fn append(&self, _cmd: &Command) -> Result<u64, String> {
         Ok(self.lsn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)
     }
-    fn sync(&self, _lsn: u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+    fn sync(
+        &self,
+        _lsn: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send + '_>> {
         Box::pin(std::future::ready(Ok(())))
     }
     fn maybe_snapshot(&self, _state: &ClusterState, _lsn: u64) -> Result<(), String> {
@@ -111,9 +159,12 @@ pub struct Master {
     pub config: MasterConfig,
     /// This master's gRPC address as clients reach it.
     advertised: String,
-    /// Fencing token stamped on every command to workers. Without Raft a master takes
-    /// its start time in milliseconds, so a restarted master outranks its predecessor.
+    /// Fencing token stamped on every command to workers: the Raft term in Raft mode;
+    /// without Raft the start time in milliseconds, so a restarted master outranks its
+    /// predecessor.
     term: u64,
+    /// Checked before every write and every command to a worker.
+    lease: Lease,
     inner: Mutex<Inner>,
     journal: Box<dyn Journal>,
     /// The highest sequence number known durable; actions wait for it (see dispatch).
@@ -140,7 +191,26 @@ impl Master {
         restored: (ClusterState, u64),
         advertised: String,
     ) -> Self {
-        let term = now().0.max(1);
+        let always: Lease = std::sync::Arc::new(|| true);
+        Self::leading(
+            config,
+            journal,
+            restored,
+            advertised,
+            now().0.max(1),
+            always,
+        )
+    }
+
+    /// A master that leads in `term` while `lease` holds (Raft mode).
+    pub fn leading(
+        config: MasterConfig,
+        journal: Box<dyn Journal>,
+        restored: (ClusterState, u64),
+        advertised: String,
+        term: u64,
+        lease: Lease,
+    ) -> Self {
         let fence = Fence {
             term,
             master_id: config.id,
@@ -158,7 +228,8 @@ impl Master {
             }),
             journal,
             durable,
-            dispatcher: Dispatcher::new(fence, durable_rx),
+            dispatcher: Dispatcher::new(fence, durable_rx, lease.clone()),
+            lease,
             kick: Notify::new(),
             config,
         }
@@ -180,32 +251,49 @@ impl Master {
         self.inner.lock().await
     }
 
+    /// Whether this master may write and command workers now (see [`Lease`]).
+    pub fn holds_lease(&self) -> bool {
+        (self.lease)()
+    }
+
     /// Applies, journals and dispatches one command, and returns once it is durable;
-    /// `Err` means refused (nothing changed).
-    pub async fn propose(&self, cmd: Command) -> Result<Applied, Rejection> {
+    /// `Err` means refused (nothing changed) or no longer leading.
+    pub async fn propose(&self, cmd: Command) -> Result<Applied, ProposeError> {
+        if !self.holds_lease() {
+            return Err(ProposeError::NotLeading {
+                maybe_applied: false,
+            });
+        }
         let (applied, lsn) = {
             let mut inner = self.lock().await;
             let applied = self.commit(&mut inner, &cmd)?;
             (applied, inner.lsn)
         };
-        self.make_durable(lsn).await;
+        self.make_durable(lsn).await?;
         Ok(applied)
     }
 
     /// Waits until everything up to `lsn` is on disk (one fsync serves every waiter),
     /// which also releases the actions queued up to it.
-    async fn make_durable(&self, lsn: u64) {
+    async fn make_durable(&self, lsn: u64) -> Result<(), ProposeError> {
         if *self.durable.borrow() >= lsn {
-            return;
+            return Ok(());
         }
-        if let Err(e) = self.journal.sync(lsn).await {
-            persistence_failed("syncing the journal", &e);
+        match self.journal.sync(lsn).await {
+            Ok(()) => {}
+            Err(JournalError::Failed(e)) => persistence_failed("syncing the journal", &e),
+            Err(JournalError::Deposed) => {
+                return Err(ProposeError::NotLeading {
+                    maybe_applied: true,
+                })
+            }
         }
         self.durable.send_if_modified(|d| {
             let newer = lsn > *d;
             *d = (*d).max(lsn);
             newer
         });
+        Ok(())
     }
 
     /// The one place a command takes effect. Called with the state locked, so the
@@ -253,8 +341,8 @@ impl Master {
     }
 
     /// Becomes the acting master: proposes the configured settings and begins recovery
-    /// (ALIVE at once when there is nothing to recover).
-    pub async fn take_over(&self) {
+    /// (ALIVE at once when there is nothing to recover). `Err` when it was deposed first.
+    pub async fn take_over(&self) -> Result<(), ProposeError> {
         let lsn = {
             let mut inner = self.lock().await;
             let at = now();
@@ -274,14 +362,14 @@ impl Master {
             );
             inner.lsn
         };
-        self.make_durable(lsn).await;
+        self.make_durable(lsn).await
     }
 
     /// One scheduling pass: place what fits, commit the placements, send the launches.
     pub async fn schedule_once(&self) -> usize {
         let (placed, lsn) = {
             let mut inner = self.lock().await;
-            if inner.state.role != MasterRole::Alive {
+            if inner.state.role != MasterRole::Alive || !self.holds_lease() {
                 return 0;
             }
             inner.seed = inner.seed.wrapping_add(1);
@@ -300,8 +388,10 @@ impl Master {
             }
             (n, inner.lsn)
         };
-        self.make_durable(lsn).await;
-        placed
+        match self.make_durable(lsn).await {
+            Ok(()) => placed,
+            Err(_) => 0,
+        }
     }
 
     /// Records that a worker was heard from now. False if the master does not count it
@@ -343,30 +433,15 @@ impl Master {
     /// Everything `GetState` and `/json` show.
     pub async fn snapshot(&self) -> ClusterSnapshot {
         let inner = self.lock().await;
-        let s = &inner.state;
-        ClusterSnapshot {
-            status: s.role,
-            leader: Some(self.advertised.clone()),
-            term: self.term,
-            masters: vec![Member {
-                id: self.config.id,
-                address: self.advertised.clone(),
-                role: MemberRole::Leader,
-            }],
-            workers: s
-                .workers
-                .values()
-                .map(|w| WorkerStatus {
-                    info: w.clone(),
-                    last_heartbeat: inner.heard.workers.get(&w.id).copied(),
-                })
-                .collect(),
-            active_apps: s.apps.values().cloned().collect(),
-            completed_apps: s.completed_apps.iter().cloned().collect(),
-            active_drivers: s.drivers.values().cloned().collect(),
-            completed_drivers: s.completed_drivers.iter().cloned().collect(),
-            now: now(),
-        }
+        let mut snap = snapshot_of(&inner.state, Some(&inner.heard));
+        snap.leader = Some(self.advertised.clone());
+        snap.term = self.term;
+        snap.masters = vec![Member {
+            id: self.config.id,
+            address: self.advertised.clone(),
+            role: MemberRole::Leader,
+        }];
+        snap
     }
 
     /// The master's role (RECOVERING, ALIVE, ...).
@@ -379,5 +454,31 @@ impl Master {
     /// The state of an active app, `None` if it is not active.
     pub async fn app_state(&self, app: &hearth_core::AppId) -> Option<hearth_core::AppState> {
         self.lock().await.state.apps.get(app).map(|a| a.state)
+    }
+}
+
+/// The status of `state` as `GetState` and `/json` show it, with the answering master's
+/// status set to the state's role; `heard` gives workers' last heartbeats (a leader's).
+/// The caller fills in `leader`, `term` and `masters`.
+pub fn snapshot_of(state: &ClusterState, heard: Option<&LastHeard>) -> ClusterSnapshot {
+    let s = state;
+    ClusterSnapshot {
+        status: s.role,
+        leader: None,
+        term: 0,
+        masters: Vec::new(),
+        workers: s
+            .workers
+            .values()
+            .map(|w| WorkerStatus {
+                info: w.clone(),
+                last_heartbeat: heard.and_then(|h| h.workers.get(&w.id).copied()),
+            })
+            .collect(),
+        active_apps: s.apps.values().cloned().collect(),
+        completed_apps: s.completed_apps.iter().cloned().collect(),
+        active_drivers: s.drivers.values().cloned().collect(),
+        completed_drivers: s.completed_drivers.iter().cloned().collect(),
+        now: now(),
     }
 }

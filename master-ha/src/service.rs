@@ -2,11 +2,11 @@
 //! propose it, encode the answer. Refusals become statuses in one function
 //! (`hearth_proto::status::rejection_status`).
 
-use crate::node::{now, Master};
-use hearth_core::{AppState, Command, Outcome, Rejection};
+use crate::acting::Node;
+use crate::node::now;
+use hearth_core::{AppState, Command, Outcome};
 use hearth_proto::pb::master_service_server::{MasterService, MasterServiceServer};
 use hearth_proto::pb::*;
-use hearth_proto::status::rejection_status;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -16,32 +16,42 @@ use tonic::{Request, Response, Status};
 /// Messages up to this size are accepted (a whole-cluster `GetState` can be large).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
+/// Serves `MasterService` (and, in Raft mode, `RaftService`) on `listener`.
 pub async fn serve(
-    master: Arc<Master>,
+    node: Arc<Node>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let svc = MasterServiceServer::new(Svc { master })
+    let raft = node
+        .raft_handle()
+        .map(|h| crate::raft::net::RaftServer::service(h.raft.clone()));
+    let svc = MasterServiceServer::new(Svc { node })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     tonic::transport::Server::builder()
         .add_service(svc)
+        .add_optional_service(raft)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
 }
 
 struct Svc {
-    master: Arc<Master>,
-}
-
-fn refused(r: Rejection) -> Status {
-    rejection_status(&r)
+    node: Arc<Node>,
 }
 
 impl Svc {
+    /// Proposes `cmd` through the acting master.
+    async fn propose(&self, cmd: Command) -> Result<hearth_core::Applied, Status> {
+        let master = self.node.acting()?;
+        master
+            .propose(cmd)
+            .await
+            .map_err(|e| self.node.propose_status(e))
+    }
+
     async fn ack(&self, cmd: Command) -> Result<Response<Ack>, Status> {
-        let applied = self.master.propose(cmd).await.map_err(refused)?;
+        let applied = self.propose(cmd).await?;
         Ok(Response::new(Ack {
             unchanged: applied.outcome == Outcome::Unchanged,
         }))
@@ -59,17 +69,18 @@ impl MasterService for Svc {
             Command::RegisterWorker { reg, .. } => reg.id.clone(),
             _ => unreachable!("RegisterWorkerRequest decodes to RegisterWorker"),
         };
-        let applied = self.master.propose(cmd).await.map_err(refused)?;
+        let applied = self.propose(cmd).await?;
+        let master = self.node.acting()?;
         let duplicate = matches!(
             applied.outcome,
             Outcome::WorkerRegistered { duplicate: true }
         );
-        self.master.heard_worker(&worker).await;
+        master.heard_worker(&worker).await;
         tracing::info!(%worker, duplicate, kills = applied.actions.len(), "worker registered");
         Ok(Response::new(RegisterWorkerResponse {
             duplicate,
-            term: self.master.term(),
-            master_id: self.master.config.id,
+            term: master.term(),
+            master_id: master.config.id,
         }))
     }
 
@@ -78,7 +89,7 @@ impl MasterService for Svc {
         req: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let worker = req.into_inner().into_core()?;
-        let live = self.master.heard_worker(&worker).await;
+        let live = self.node.acting()?.heard_worker(&worker).await;
         Ok(Response::new(HeartbeatResponse { reregister: !live }))
     }
 
@@ -101,16 +112,15 @@ impl MasterService for Svc {
         req: Request<RegisterAppRequest>,
     ) -> Result<Response<RegisterAppResponse>, Status> {
         let cmd = req.into_inner().into_command(now())?;
-        let applied = self.master.propose(cmd).await.map_err(refused)?;
+        let applied = self.propose(cmd).await?;
         match applied.outcome {
             Outcome::AppRegistered { app, driver } => {
                 if driver.is_none() {
-                    self.master.heard_app(&app).await;
+                    self.node.acting()?.heard_app(&app).await;
                 }
                 tracing::info!(%app, driver = ?driver, "app registered");
                 let mut resp = RegisterAppResponse::new(&app, driver.as_ref());
-                resp.heartbeat_interval_ms =
-                    (self.master.config.app_timeout / 4).as_millis() as u64;
+                resp.heartbeat_interval_ms = (self.node.config.app_timeout / 4).as_millis() as u64;
                 Ok(Response::new(resp))
             }
             other => Err(Status::internal(format!(
@@ -124,21 +134,20 @@ impl MasterService for Svc {
         req: Request<AppHeartbeatRequest>,
     ) -> Result<Response<AppHeartbeatResponse>, Status> {
         let app = req.into_inner().into_core()?;
+        let master = self.node.acting()?;
         let (exists, unknown) = {
-            let snapshot_state = self.master.app_state(&app).await;
+            let snapshot_state = master.app_state(&app).await;
             (
                 snapshot_state.is_some(),
                 snapshot_state == Some(AppState::Unknown),
             )
         };
         if exists {
-            self.master.heard_app(&app).await;
+            master.heard_app(&app).await;
         }
         if unknown {
-            self.master
-                .propose(Command::AppReconnected { app: app.clone() })
-                .await
-                .map_err(refused)?;
+            self.propose(Command::AppReconnected { app: app.clone() })
+                .await?;
             tracing::info!(%app, "client app checked in after the master changed");
         }
         Ok(Response::new(AppHeartbeatResponse { exists }))
@@ -178,7 +187,13 @@ impl MasterService for Svc {
         &self,
         _req: Request<GetStateRequest>,
     ) -> Result<Response<ClusterStatus>, Status> {
-        let snapshot = self.master.snapshot().await;
+        // Linearizable on the leader (a quorum confirms it still leads, so the answer
+        // shows every write acknowledged before); a standby answers from its replica
+        // with status STANDBY and the leader's address.
+        if self.node.current().is_some() {
+            self.node.read_barrier().await?;
+        }
+        let snapshot = self.node.snapshot().await;
         Ok(Response::new((&snapshot).into()))
     }
 }

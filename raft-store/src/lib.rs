@@ -52,6 +52,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 pub use log_store::LogStore;
+pub use openraft;
 pub use openraft::BasicNode;
 pub use seed::seed_from_export;
 pub use state_machine::{SnapshotDoc, StateMachineStore, StateReader};
@@ -93,19 +94,27 @@ pub struct RequestId {
     pub seq: u64,
 }
 
-/// The app data of a Raft log entry: one replicated command.
+/// The app data of a Raft log entry: a batch of replicated commands, applied in order.
+///
+/// The leader batches the commands committed while the previous append was being synced
+/// into one entry, so one fsync (and one replication round) serves many requests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
-    pub command: Command,
+    pub commands: Vec<Command>,
     /// For duplicate suppression; `None` for the leader's own commands.
     pub request_id: Option<RequestId>,
 }
 
 impl Request {
-    /// A command without a client request id (the leader's own: placements, liveness).
+    /// One command without a client request id (the leader's own: placements, liveness).
     pub fn new(command: Command) -> Self {
+        Self::batch(vec![command])
+    }
+
+    /// Several commands, applied in order, as one log entry.
+    pub fn batch(commands: Vec<Command>) -> Self {
         Request {
-            command,
+            commands,
             request_id: None,
         }
     }
@@ -117,14 +126,14 @@ impl From<Command> for Request {
     }
 }
 
-/// What applying one log entry answered.
+/// What applying one log entry answered: one result per command of the batch.
 ///
-/// For a `Normal` entry it is exactly what [`hearth_core::apply`] returned. Blank and
+/// For a `Normal` entry each is exactly what [`hearth_core::apply`] returned. Blank and
 /// membership entries (which openraft writes itself and whose answers no client sees)
-/// answer `Ok(Applied::default())`.
+/// answer no results.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
-    pub result: Result<Applied, Rejection>,
+    pub results: Vec<Result<Applied, Rejection>>,
 }
 
 /// Why the store could not be opened or seeded.

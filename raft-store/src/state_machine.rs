@@ -8,7 +8,7 @@
 
 use crate::db::{self, CF_SM, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META};
 use crate::{Entry, LogId, NodeId, Response, StorageError, StoreError, TypeConfig};
-use hearth_core::{Applied, ClusterState};
+use hearth_core::ClusterState;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     AnyError, BasicNode, EntryPayload, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
@@ -301,15 +301,19 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let mut g = write_lock(&self.shared);
             for entry in entries {
                 g.last_applied = Some(entry.log_id);
-                let result = match entry.payload {
-                    EntryPayload::Blank => Ok(Applied::default()),
-                    EntryPayload::Normal(req) => hearth_core::apply(&mut g.state, &req.command),
+                let results = match entry.payload {
+                    EntryPayload::Blank => Vec::new(),
+                    EntryPayload::Normal(req) => req
+                        .commands
+                        .iter()
+                        .map(|c| hearth_core::apply(&mut g.state, c))
+                        .collect(),
                     EntryPayload::Membership(m) => {
                         g.membership = StoredMembership::new(Some(entry.log_id), m);
-                        Ok(Applied::default())
+                        Vec::new()
                     }
                 };
-                responses.push(Response { result });
+                responses.push(Response { results });
             }
             g.last_applied
         };

@@ -170,7 +170,11 @@ async fn three_masters_elect_replicate_and_redirect() -> anyhow::Result<()> {
     let mut last = 0;
     for cmd in cmds {
         let resp = lead.client_write(Request::new(cmd)).await?;
-        assert!(resp.data.result.is_ok(), "{:?}", resp.data);
+        assert!(
+            resp.data.results.iter().all(|r| r.is_ok()),
+            "{:?}",
+            resp.data
+        );
         last = resp.log_id.index;
     }
 
@@ -227,7 +231,7 @@ async fn a_seeded_node_leads_and_ships_the_seed_to_empty_peers() -> anyhow::Resu
     let mut want = seeded.clone();
     let direct = hearth_core::apply(&mut want, &cmd);
     let resp = nodes[0].raft.client_write(Request::new(cmd)).await?;
-    assert_eq!(resp.data.result, direct);
+    assert_eq!(resp.data.results, vec![direct]);
     for n in &nodes {
         n.raft
             .wait(WAIT)

@@ -56,7 +56,7 @@ async fn reopen_keeps_vote_log_and_committed() -> anyhow::Result<()> {
     assert_eq!(entries.len(), cmds.len());
     for (entry, cmd) in entries.iter().zip(&cmds) {
         match &entry.payload {
-            openraft::EntryPayload::Normal(req) => assert_eq!(&req.command, cmd),
+            openraft::EntryPayload::Normal(req) => assert_eq!(req.commands, vec![cmd.clone()]),
             other => panic!("expected a normal entry, got {other:?}"),
         }
     }
@@ -84,12 +84,15 @@ async fn applying_commands_matches_core_apply() -> anyhow::Result<()> {
     let (cmds, want) = scenario();
     let responses = apply_scenario(&mut sm).await?;
     assert_eq!(responses.len(), cmds.len() + 1);
-    assert!(responses.iter().all(|r| r.result.is_ok()), "{responses:?}");
+    assert!(
+        responses.iter().flat_map(|r| &r.results).all(|r| r.is_ok()),
+        "{responses:?}"
+    );
 
     // Same answers as core gives, command by command.
     let mut direct = ClusterState::default();
     for (cmd, resp) in cmds.iter().zip(&responses[1..]) {
-        assert_eq!(apply(&mut direct, cmd), resp.result);
+        assert_eq!(vec![apply(&mut direct, cmd)], resp.results);
     }
     let reader = sm.reader();
     assert_eq!(
@@ -104,7 +107,10 @@ async fn applying_commands_matches_core_apply() -> anyhow::Result<()> {
     };
     let next = cmds.len() as u64 + 2;
     let resp = sm.apply([normal(1, next, bad)]).await?;
-    assert!(matches!(resp[0].result, Err(Rejection::UnknownWorker(_))));
+    assert!(matches!(
+        resp[0].results[..],
+        [Err(Rejection::UnknownWorker(_))]
+    ));
     assert_eq!(reader.cloned(), (Some(log_id(1, next)), want));
     Ok(())
 }

@@ -89,7 +89,7 @@ impl Proc {
         let file = std::fs::File::create(&log).expect("create log");
         let child = Command::new(program)
             .args(args)
-            .env("HEARTH_LOG", "info")
+            .env("HEARTH_LOG", "info,openraft=off")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(file)

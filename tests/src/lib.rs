@@ -8,5 +8,7 @@
 //! Must not: be depended on by any product crate, or mock what it tests: masters,
 //! workers, executors and drivers here are real OS processes.
 
+pub mod cluster;
 pub mod harness;
 pub mod procs;
+pub mod proxy;

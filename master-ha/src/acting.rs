@@ -1,0 +1,139 @@
+//! [`Node`]: what a master process answers with. In recovery modes none and filesystem it
+//! always leads through one [`Master`]. In Raft mode a new [`Master`] is made each time
+//! this process becomes leader (from the replicated state) and dropped when it stops; in
+//! between it is a standby that answers writes with the leader's address and reads from
+//! its replica of the state.
+
+use crate::node::{snapshot_of, Master, MasterConfig, ProposeError};
+use crate::raft::RaftHandle;
+use hearth_core::MasterRole;
+use hearth_proto::convert::ClusterSnapshot;
+use hearth_proto::status::{not_leader, rejection_status};
+use std::sync::{Arc, RwLock};
+use tonic::Status;
+
+pub struct Node {
+    pub config: MasterConfig,
+    advertised: String,
+    acting: RwLock<Option<Arc<Master>>>,
+    raft: Option<Arc<RaftHandle>>,
+}
+
+impl Node {
+    /// A node that always leads through `master` (recovery modes none and filesystem).
+    pub fn single(master: Arc<Master>) -> Self {
+        Node {
+            config: master.config.clone(),
+            advertised: master.advertised().to_owned(),
+            acting: RwLock::new(Some(master)),
+            raft: None,
+        }
+    }
+
+    /// A Raft master, standby until the supervisor makes it lead.
+    pub fn raft(config: MasterConfig, advertised: String, handle: Arc<RaftHandle>) -> Self {
+        Node {
+            config,
+            advertised,
+            acting: RwLock::new(None),
+            raft: Some(handle),
+        }
+    }
+
+    pub fn advertised(&self) -> &str {
+        &self.advertised
+    }
+
+    pub fn raft_handle(&self) -> Option<&Arc<RaftHandle>> {
+        self.raft.as_ref()
+    }
+
+    pub(crate) fn set_acting(&self, master: Option<Arc<Master>>) {
+        *self.acting.write().expect("acting lock") = master;
+    }
+
+    /// The master acting now, if this process leads with a quorum behind it.
+    pub fn current(&self) -> Option<Arc<Master>> {
+        self.acting
+            .read()
+            .expect("acting lock")
+            .clone()
+            .filter(|m| m.holds_lease())
+    }
+
+    /// The acting master, or the not-leader answer (with the leader's address when known).
+    pub fn acting(&self) -> Result<Arc<Master>, Status> {
+        self.current().ok_or_else(|| self.not_leader())
+    }
+
+    /// The answer to a write this process cannot serve.
+    pub fn not_leader(&self) -> Status {
+        let hint = self
+            .raft
+            .as_ref()
+            .and_then(|r| r.leader_addr())
+            .filter(|a| *a != self.advertised);
+        not_leader(hint.as_deref())
+    }
+
+    /// The status a failed proposal is answered with.
+    pub fn propose_status(&self, e: ProposeError) -> Status {
+        match e {
+            ProposeError::Rejected(r) => rejection_status(&r),
+            ProposeError::NotLeading {
+                maybe_applied: false,
+            } => self.not_leader(),
+            // ABORTED: clients treat it as "may have been applied" and retry only what is
+            // idempotent.
+            e @ ProposeError::NotLeading {
+                maybe_applied: true,
+            } => Status::aborted(format!(
+                "{e}; check with `hearth status` before repeating it"
+            )),
+        }
+    }
+
+    /// Waits until a read here sees every write acknowledged before it was asked (Raft:
+    /// a quorum round trip confirming this master still leads). Other modes: at once.
+    pub async fn read_barrier(&self) -> Result<(), Status> {
+        match &self.raft {
+            None => Ok(()),
+            Some(h) => h
+                .raft
+                .ensure_linearizable()
+                .await
+                .map(|_| ())
+                .map_err(|_| self.not_leader()),
+        }
+    }
+
+    /// Everything `GetState` and `/json` show: the acting master's view, or a standby's
+    /// replica with status STANDBY and the leader's address.
+    pub async fn snapshot(&self) -> ClusterSnapshot {
+        let mut snap = match self.current() {
+            Some(m) => m.snapshot().await,
+            None => {
+                let mut snap = match &self.raft {
+                    Some(h) => h.reader.read(|s| snapshot_of(s, None)),
+                    None => snapshot_of(&Default::default(), None),
+                };
+                snap.status = MasterRole::Standby;
+                snap
+            }
+        };
+        if let Some(h) = &self.raft {
+            snap.leader = h.leader_addr();
+            snap.term = h.current_term();
+            snap.masters = h.members();
+        }
+        snap
+    }
+
+    /// This process's role: the acting master's recovery role, else STANDBY.
+    pub async fn role(&self) -> MasterRole {
+        match self.current() {
+            Some(m) => m.role().await,
+            None => MasterRole::Standby,
+        }
+    }
+}

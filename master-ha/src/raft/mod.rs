@@ -1,0 +1,379 @@
+//! `--recovery-mode raft`: the masters replicate every command through openraft
+//! (hearth-raft-store on RocksDB), the elected leader acts, the others stand by.
+//!
+//! - [`open`] opens the store, starts Raft, checks `--peers` against the stored
+//!   membership, and bootstraps a fresh cluster (every master with an empty directory
+//!   initializes with the same peer list, which is safe; one that finds a peer already
+//!   past term 0 joins instead and is copied from the leader).
+//! - [`lead`] watches Raft's metrics. When this master becomes leader it waits until its
+//!   state machine holds every entry of earlier terms (`ensure_linearizable`, then the
+//!   whole local log applied), builds a [`Master`] over a copy of that state with the
+//!   Raft term as its fencing token and a [`RaftJournal`], and runs the recovery protocol
+//!   (`take_over`). When it stops leading (a higher term, or it steps down) that master
+//!   is dropped: its pending proposals fail, its worker queues close.
+//! - The lease: a leader that has not heard from a quorum within the election timeout
+//!   (`millis_since_quorum_ack`; openraft 0.9 has no CheckQuorum) neither accepts writes
+//!   nor sends anything to a worker ([`RaftHandle::lease_ok`]).
+
+pub mod journal;
+pub mod net;
+
+use crate::acting::Node;
+use crate::node::{Lease, Master};
+use hearth_proto::convert::{Member, MemberRole};
+use hearth_proto::pb::master_service_client::MasterServiceClient;
+use hearth_proto::pb::GetStateRequest;
+use hearth_raft_store::openraft::{self, ServerState};
+use hearth_raft_store::{BasicNode, NodeId, Raft, StateReader};
+pub use journal::RaftJournal;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How a Raft master is set up (`hearth master --recovery-mode raft ...`).
+#[derive(Clone, Debug)]
+pub struct RaftOptions {
+    pub id: NodeId,
+    /// Every voter's id and gRPC address (`--peers`), this master included.
+    pub peers: BTreeMap<NodeId, String>,
+    pub dir: PathBuf,
+    pub heartbeat: Duration,
+    pub election_min: Duration,
+    pub election_max: Duration,
+    /// A snapshot is built after this many log entries.
+    pub snapshot_every: u64,
+}
+
+impl RaftOptions {
+    /// openraft's configuration from these options (validated).
+    pub fn config(&self) -> anyhow::Result<openraft::Config> {
+        let config = openraft::Config {
+            cluster_name: "hearth".into(),
+            heartbeat_interval: self.heartbeat.as_millis() as u64,
+            election_timeout_min: self.election_min.as_millis() as u64,
+            election_timeout_max: self.election_max.as_millis() as u64,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            install_snapshot_timeout: 10_000,
+            ..Default::default()
+        };
+        config.validate().map_err(|e| {
+            anyhow::anyhow!(
+                "Raft timings: {e} (need heartbeat < election-timeout-min < election-timeout-max)"
+            )
+        })
+    }
+}
+
+/// A running Raft member and what the master reads from it.
+pub struct RaftHandle {
+    pub id: NodeId,
+    pub raft: Raft,
+    pub reader: StateReader,
+    /// When a quorum last acknowledged this leader, on this process's clock.
+    acked: Mutex<Option<Instant>>,
+    lease_for: Duration,
+}
+
+impl RaftHandle {
+    fn metrics(&self) -> openraft::RaftMetrics<NodeId, BasicNode> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    pub fn current_term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
+    }
+
+    /// The leader's gRPC address, if a leader is known.
+    pub fn leader_addr(&self) -> Option<String> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader?;
+        m.membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone())
+    }
+
+    /// Every member of the group, with its role as this master sees it.
+    pub fn members(&self) -> Vec<Member> {
+        let m = self.metrics();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, node)| {
+                let role = if Some(*id) == m.current_leader {
+                    MemberRole::Leader
+                } else if !voters.contains(id) {
+                    MemberRole::Learner
+                } else if m.state == ServerState::Leader
+                    && m.replication
+                        .as_ref()
+                        .is_some_and(|r| r.get(id).is_some_and(|p| p.is_none()))
+                {
+                    MemberRole::Unreachable
+                } else {
+                    MemberRole::Follower
+                };
+                Member {
+                    id: *id,
+                    address: node.addr.clone(),
+                    role,
+                }
+            })
+            .collect()
+    }
+
+    /// Records what the latest metrics say about quorum acknowledgements.
+    fn observe(&self, m: &openraft::RaftMetrics<NodeId, BasicNode>) {
+        let acked = match (m.state, m.millis_since_quorum_ack) {
+            (ServerState::Leader, Some(ms)) => {
+                Instant::now().checked_sub(Duration::from_millis(ms))
+            }
+            _ => None,
+        };
+        *self.acked.lock().expect("acked lock") = acked;
+    }
+
+    /// Whether this master leads and a quorum acknowledged it within the election
+    /// timeout (always, for a one-voter group that leads).
+    pub fn lease_ok(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        if m.state != ServerState::Leader || m.current_leader != Some(self.id) {
+            return false;
+        }
+        if m.membership_config.membership().voter_ids().count() == 1 {
+            return true;
+        }
+        self.acked
+            .lock()
+            .expect("acked lock")
+            .is_some_and(|t| t.elapsed() < self.lease_for)
+    }
+}
+
+/// Opens the store in `opts.dir`, starts Raft, and bootstraps or rejoins the group.
+pub async fn open(opts: &RaftOptions) -> anyhow::Result<Arc<RaftHandle>> {
+    if !opts.peers.contains_key(&opts.id) {
+        anyhow::bail!(
+            "--id {} is not in --peers ({}); every master lists itself among the peers",
+            opts.id,
+            peer_list(&opts.peers)
+        );
+    }
+    let (log, sm) = hearth_raft_store::open(&opts.dir).await?;
+    let reader = sm.reader();
+    let config = Arc::new(opts.config()?);
+    let raft = Raft::new(opts.id, config, net::Network::default(), log, sm)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting Raft: {e}"))?;
+    let stored: BTreeMap<NodeId, String> = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        m.membership_config
+            .membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect()
+    };
+    if stored.is_empty() {
+        bootstrap(&raft, opts).await?;
+    } else if stored != opts.peers {
+        let _ = raft.shutdown().await;
+        anyhow::bail!(
+            "--peers ({}) disagrees with the membership stored in {} ({}). \
+             Start this master with the stored list; membership is changed with \
+             `hearth cluster add-master` / `remove-master`, never by editing --peers",
+            peer_list(&opts.peers),
+            opts.dir.display(),
+            peer_list(&stored)
+        );
+    } else {
+        tracing::info!(members = %peer_list(&stored), "rejoining the Raft group from disk");
+    }
+    Ok(Arc::new(RaftHandle {
+        id: opts.id,
+        raft,
+        reader,
+        acked: Mutex::new(None),
+        lease_for: opts.election_min,
+    }))
+}
+
+fn peer_list(peers: &BTreeMap<NodeId, String>) -> String {
+    peers
+        .iter()
+        .map(|(id, a)| format!("{id}={a}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A fresh directory: initialize with `--peers`, unless a peer is already past term 0
+/// (a group exists: this master was added later or its directory was wiped), in which
+/// case the leader copies its log or snapshot here.
+async fn bootstrap(raft: &Raft, opts: &RaftOptions) -> anyhow::Result<()> {
+    for (id, addr) in opts.peers.iter().filter(|(id, _)| **id != opts.id) {
+        if let Some(term) = peer_term(addr).await {
+            if term > 0 {
+                tracing::warn!(
+                    peer = id, %addr, term, dir = %opts.dir.display(),
+                    "this master's Raft directory is empty but the group already exists \
+                     (a peer is at term {term}); joining it: the leader copies its state here. \
+                     If this directory was not wiped on purpose, check the disk"
+                );
+                return Ok(());
+            }
+        }
+    }
+    let members: BTreeMap<NodeId, BasicNode> = opts
+        .peers
+        .iter()
+        .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+        .collect();
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!(members = %peer_list(&opts.peers), "initialized a new Raft group"),
+        Err(openraft::error::RaftError::APIError(
+            openraft::error::InitializeError::NotAllowed(_),
+        )) => {
+            tracing::info!("the Raft group was already initialized")
+        }
+        Err(e) => anyhow::bail!("initializing the Raft group: {e}"),
+    }
+    Ok(())
+}
+
+/// A peer's Raft term, if it answers within a short time.
+async fn peer_term(addr: &str) -> Option<u64> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .ok()?
+        .connect_timeout(Duration::from_millis(300));
+    let ask = async {
+        let mut client = MasterServiceClient::new(endpoint.connect().await.ok()?);
+        client
+            .get_state(GetStateRequest::default())
+            .await
+            .ok()
+            .map(|r| r.into_inner().term)
+    };
+    tokio::time::timeout(Duration::from_millis(800), ask)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// This master's leadership in one term.
+struct Leading {
+    term: u64,
+    master: Arc<Master>,
+    depose: Box<dyn Fn() + Send + Sync>,
+    stop: watch::Sender<bool>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Follows Raft's leadership until `stop` is set: takes over on becoming leader, steps
+/// down when it stops leading.
+pub async fn lead(node: Arc<Node>, h: Arc<RaftHandle>, mut stop: watch::Receiver<bool>) {
+    let mut metrics = h.raft.metrics();
+    let mut leading: Option<Leading> = None;
+    loop {
+        let m = metrics.borrow_and_update().clone();
+        h.observe(&m);
+        let leads = m.state == ServerState::Leader && m.current_leader == Some(h.id);
+        if leading
+            .as_ref()
+            .is_some_and(|l| !leads || l.term != m.current_term)
+        {
+            step_down(&node, leading.take().expect("leading"), &m);
+        }
+        if leads && leading.is_none() {
+            let started = Instant::now();
+            match take_over(&node, &h, m.current_term).await {
+                Ok(l) => {
+                    tracing::info!(
+                        term = l.term,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "leading"
+                    );
+                    leading = Some(l);
+                }
+                Err(e) => {
+                    tracing::warn!(term = m.current_term, error = %e, "could not take over; retrying");
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { break },
+            _ = stop.changed() => break,
+        }
+    }
+    if let Some(l) = leading.take() {
+        let m = h.metrics();
+        step_down(&node, l, &m);
+    }
+}
+
+async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> anyhow::Result<Leading> {
+    // Every entry of earlier terms is committed and applied once this returns...
+    h.raft
+        .ensure_linearizable()
+        .await
+        .map_err(|e| anyhow::anyhow!("confirming leadership: {e}"))?;
+    // ...and so is everything in this master's own log (a retake within one term).
+    let last = h.metrics().last_log_index.unwrap_or(0);
+    let mut reader = h.reader.clone();
+    tokio::time::timeout(Duration::from_secs(5), reader.wait_applied(last))
+        .await
+        .map_err(|_| anyhow::anyhow!("the state machine did not reach log index {last}"))?;
+    let (_, state) = h.reader.cloned();
+    let journal = RaftJournal::start(h.raft.clone());
+    let depose = Box::new(journal.deposer());
+    let lease: Lease = {
+        let h = h.clone();
+        Arc::new(move || h.lease_ok() && h.current_term() == term)
+    };
+    let master = Arc::new(Master::leading(
+        node.config.clone(),
+        Box::new(journal),
+        (state, 0),
+        node.advertised().to_owned(),
+        term,
+        lease,
+    ));
+    if let Err(e) = master.take_over().await {
+        depose();
+        master.dispatcher().close_all();
+        anyhow::bail!("{e}");
+    }
+    let (stop, stop_rx) = watch::channel(false);
+    let loops = crate::loops::spawn(master.clone(), stop_rx);
+    node.set_acting(Some(master.clone()));
+    Ok(Leading {
+        term,
+        master,
+        depose,
+        stop,
+        loops,
+    })
+}
+
+fn step_down(node: &Node, l: Leading, m: &openraft::RaftMetrics<NodeId, BasicNode>) {
+    node.set_acting(None);
+    (l.depose)();
+    let _ = l.stop.send(true);
+    for task in &l.loops {
+        task.abort();
+    }
+    l.master.dispatcher().close_all();
+    tracing::warn!(
+        term = l.term,
+        now_term = m.current_term,
+        leader = ?m.current_leader,
+        "no longer leading: stopped commanding workers and accepting writes"
+    );
+}

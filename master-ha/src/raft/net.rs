@@ -1,0 +1,279 @@
+//! Raft between masters over tonic: the client side ([`Network`], openraft's
+//! `RaftNetworkFactory`) and the server side ([`RaftServer`], the `RaftService` gRPC
+//! service). Payloads are openraft's own messages as JSON in `RaftPayload.payload`; an
+//! answer carries the `Result` the peer's `Raft` returned, so a remote refusal (a higher
+//! vote, a snapshot error) reaches openraft as a `RemoteError`, not as a network failure.
+
+use crate::service::MAX_MESSAGE;
+use hearth_proto::pb::raft_service_client::RaftServiceClient;
+use hearth_proto::pb::raft_service_server::{RaftService, RaftServiceServer};
+use hearth_proto::pb::RaftPayload;
+use hearth_raft_store::openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use hearth_raft_store::openraft::network::Backoff;
+use hearth_raft_store::openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use hearth_raft_store::openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use hearth_raft_store::{BasicNode, NodeId, Raft, TypeConfig};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+/// One cached channel per peer address, shared by every client openraft makes (it makes
+/// one per election and per replication stream).
+#[derive(Clone, Default)]
+pub struct Network {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Peers last found unreachable, so each loss and return is logged once.
+    down: Arc<Mutex<HashMap<String, bool>>>,
+}
+
+impl Network {
+    fn channel(&self, addr: &str) -> Result<Channel, String> {
+        let mut channels = self.channels.lock().expect("channels lock");
+        if let Some(c) = channels.get(addr) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| format!("bad peer address {addr}: {e}"))?
+            .connect_timeout(Duration::from_millis(200))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(Duration::from_secs(1));
+        let channel = endpoint.connect_lazy();
+        channels.insert(addr.to_owned(), channel.clone());
+        Ok(channel)
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
+        Peer {
+            target,
+            down: self.down.clone(),
+            addr: node.addr.clone(),
+            client: self.channel(&node.addr).map(|ch| {
+                RaftServiceClient::new(ch)
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE)
+            }),
+        }
+    }
+}
+
+/// openraft's client for one peer.
+pub struct Peer {
+    target: NodeId,
+    down: Arc<Mutex<HashMap<String, bool>>>,
+    addr: String,
+    client: Result<RaftServiceClient<Channel>, String>,
+}
+
+/// A failure that is not a remote refusal: the peer was not reached, or its answer was
+/// unreadable.
+#[derive(Debug, thiserror::Error)]
+#[error("raft peer {addr}: {what}")]
+struct Failure {
+    addr: String,
+    what: String,
+}
+
+enum Rpc {
+    Append,
+    Vote,
+    Snapshot,
+}
+
+impl Peer {
+    /// Logs a change in whether the peer answers (once per change, not per RPC).
+    fn reached(&self, ok: bool, why: &str) {
+        let mut down = self.down.lock().expect("down lock");
+        let was_down = down.insert(self.addr.clone(), !ok).unwrap_or(false);
+        match (was_down, ok) {
+            (false, false) => {
+                tracing::warn!(peer = self.target, addr = %self.addr, error = %why, "raft peer unreachable")
+            }
+            (true, true) => {
+                tracing::info!(peer = self.target, addr = %self.addr, "raft peer reachable again")
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends `req` and decodes the peer's `Result<Resp, E>`, noting reachability.
+    async fn send<Req, Resp, E>(
+        &mut self,
+        rpc: Rpc,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let result = self.exchange(rpc, req, ttl).await;
+        match &result {
+            Err(RPCError::Unreachable(e)) => self.reached(false, &e.to_string()),
+            Err(RPCError::Network(e)) => self.reached(false, &e.to_string()),
+            _ => self.reached(true, ""),
+        }
+        result
+    }
+
+    async fn exchange<Req, Resp, E>(
+        &mut self,
+        rpc: Rpc,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let fail = |what: String| Failure {
+            addr: self.addr.clone(),
+            what,
+        };
+        let client = match &mut self.client {
+            Ok(c) => c,
+            Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&fail(e.clone())))),
+        };
+        let payload = serde_json::to_vec(req)
+            .map_err(|e| RPCError::Network(NetworkError::new(&fail(e.to_string()))))?;
+        let msg = RaftPayload { payload };
+        let call = async {
+            match rpc {
+                Rpc::Append => client.append_entries(msg).await,
+                Rpc::Vote => client.vote(msg).await,
+                Rpc::Snapshot => client.install_snapshot(msg).await,
+            }
+        };
+        let answer = match tokio::time::timeout(ttl, call).await {
+            Err(_) => {
+                return Err(RPCError::Network(NetworkError::new(&fail(format!(
+                    "no answer within {ttl:?}"
+                )))))
+            }
+            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
+                return Err(RPCError::Unreachable(Unreachable::new(&fail(
+                    status.message().to_owned(),
+                ))))
+            }
+            Ok(Err(status)) => {
+                return Err(RPCError::Network(NetworkError::new(&fail(format!(
+                    "{:?}: {}",
+                    status.code(),
+                    status.message()
+                )))))
+            }
+            Ok(Ok(resp)) => resp.into_inner().payload,
+        };
+        let result: Result<Resp, E> = serde_json::from_slice(&answer).map_err(|e| {
+            RPCError::Network(NetworkError::new(&fail(format!("unreadable answer: {e}"))))
+        })?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.send(Rpc::Append, &rpc, option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.send(Rpc::Snapshot, &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.send(Rpc::Vote, &rpc, option.hard_ttl()).await
+    }
+
+    /// A restarted peer is retried after 100 ms (openraft's default is 500 ms), so it
+    /// catches up soon after it is back.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(Duration::from_millis(100)))
+    }
+}
+
+/// The `RaftService` gRPC service: hands each message to the local `Raft` and returns its
+/// `Result` as the payload.
+pub struct RaftServer {
+    raft: Raft,
+}
+
+impl RaftServer {
+    pub fn service(raft: Raft) -> RaftServiceServer<RaftServer> {
+        RaftServiceServer::new(RaftServer { raft })
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
+    }
+}
+
+fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
+    serde_json::from_slice(&req.into_inner().payload)
+        .map_err(|e| Status::invalid_argument(format!("unreadable raft message: {e}")))
+}
+
+fn encode<T: Serialize>(answer: &T) -> Result<Response<RaftPayload>, Status> {
+    let payload =
+        serde_json::to_vec(answer).map_err(|e| Status::internal(format!("encoding: {e}")))?;
+    Ok(Response::new(RaftPayload { payload }))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftServer {
+    async fn append_entries(
+        &self,
+        req: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
+        encode(&self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc: VoteRequest<NodeId> = decode(req)?;
+        encode(&self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
+        encode(&self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn forward(&self, _req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        // Followers answer writes with the leader's address (`x-hearth-leader`) and the
+        // client goes there itself; nothing forwards.
+        Err(Status::unimplemented(
+            "masters do not forward writes; send them to the leader",
+        ))
+    }
+}

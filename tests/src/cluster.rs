@@ -1,0 +1,150 @@
+//! A Raft group of real `hearth master` processes on loopback: fixed ports chosen at
+//! start (`--peers` needs them before the masters run), one directory per master,
+//! restartable on its own directory, and helpers that read each master's `/json`.
+
+use crate::harness::{http_get, MasterProc};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Free loopback ports, distinct from each other (all are held until every one is found).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
+pub struct RaftCluster {
+    pub dir: PathBuf,
+    /// gRPC port of master `i + 1`.
+    pub grpc: Vec<u16>,
+    /// HTTP port of master `i + 1`.
+    pub http: Vec<u16>,
+    pub masters: Vec<Option<MasterProc>>,
+    /// Flags every master gets (timings, timeouts).
+    flags: Vec<String>,
+    /// Flags master `i + 1` alone gets.
+    pub own_flags: Vec<Vec<String>>,
+    /// What `--peers` says (and what clients use): each master's advertised address.
+    pub advertised: Vec<String>,
+}
+
+impl RaftCluster {
+    /// Ports and directories for `n` masters with `flags`; nothing started yet.
+    pub fn new(dir: &Path, n: usize, flags: &[&str]) -> Self {
+        let ports = free_ports(2 * n);
+        let grpc = ports[..n].to_vec();
+        RaftCluster {
+            dir: dir.to_path_buf(),
+            advertised: grpc.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+            grpc,
+            http: ports[n..].to_vec(),
+            masters: (0..n).map(|_| None).collect(),
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            own_flags: vec![Vec::new(); n],
+        }
+    }
+
+    /// Starts `n` masters with `flags` and returns once every one is listening.
+    pub fn start(dir: &Path, n: usize, flags: &[&str]) -> Self {
+        let mut c = Self::new(dir, n, flags);
+        for i in 0..n {
+            c.start_master(i);
+        }
+        c
+    }
+
+    pub fn peers(&self) -> String {
+        self.advertised
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The master list clients and workers use.
+    pub fn url(&self) -> String {
+        format!("hearth://{}", self.advertised.join(","))
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("raft-{}", i + 1))
+    }
+
+    /// Starts (or restarts, on its directory) master `i`.
+    pub fn start_master(&mut self, i: usize) {
+        let data = self.data_dir(i).to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![
+            "--recovery-mode".into(),
+            "raft".into(),
+            "--id".into(),
+            (i + 1).to_string(),
+            "--peers".into(),
+            self.peers(),
+            "--recovery-dir".into(),
+            data,
+            "--port".into(),
+            self.grpc[i].to_string(),
+            "--http-port".into(),
+            self.http[i].to_string(),
+        ];
+        args.extend(self.flags.iter().cloned());
+        args.extend(self.own_flags[i].iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.masters[i] = Some(MasterProc::start_with(&self.dir, &args));
+    }
+
+    /// SIGKILLs master `i`.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut m) = self.masters[i].take() {
+            m.proc.kill9();
+        }
+    }
+
+    pub fn signal(&self, i: usize, sig: i32) {
+        if let Some(m) = &self.masters[i] {
+            m.proc.signal(sig);
+        }
+    }
+
+    /// Master `i`'s `/json`, if it answers within a second.
+    pub fn json(&self, i: usize) -> Option<Value> {
+        self.masters[i].as_ref()?;
+        let (code, body) = http_get_within(
+            &format!("http://127.0.0.1:{}/json", self.http[i]),
+            Duration::from_secs(1),
+        )?;
+        (code == 200).then(|| serde_json::from_str(&body).ok())?
+    }
+
+    /// The index of the master that says it is the ALIVE leader, if exactly one of the
+    /// running masters (other than `except`) does.
+    pub fn alive_leader(&self, except: Option<usize>) -> Option<usize> {
+        let alive: Vec<usize> = (0..self.masters.len())
+            .filter(|i| Some(*i) != except)
+            .filter(|i| {
+                self.json(*i)
+                    .is_some_and(|j| j["status"] == "ALIVE" && j["leader"] == self.advertised[*i])
+            })
+            .collect();
+        (alive.len() == 1).then(|| alive[0])
+    }
+}
+
+/// `http_get` with a read deadline (a SIGSTOPped master accepts and never answers).
+pub fn http_get_within(url: &str, timeout: Duration) -> Option<(u16, String)> {
+    let start = Instant::now();
+    let url = url.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(http_get(&url).ok());
+    });
+    rx.recv_timeout(timeout.saturating_sub(start.elapsed()))
+        .ok()
+        .flatten()
+}

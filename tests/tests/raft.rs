@@ -1,0 +1,217 @@
+//! Raft HA with real processes: three `hearth master --recovery-mode raft` processes,
+//! two workers, real executors. The leader is SIGKILLed (three times in a row) and
+//! SIGSTOPped; each time a survivor leads, the running apps keep their processes, new
+//! work is placed, and the old leader comes back as a follower that relaunches nothing.
+
+use hearth_tests::cluster::RaftCluster;
+use hearth_tests::harness::*;
+use hearth_tests::procs;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Timings a little slower than the defaults, so a loaded 2-core CI machine running
+/// several test binaries at once does not call spurious elections.
+const FLAGS: &[&str] = &[
+    "--worker-timeout",
+    "3s",
+    "--raft-heartbeat",
+    "100ms",
+    "--election-timeout-min",
+    "500ms",
+    "--election-timeout-max",
+    "1000ms",
+];
+
+/// A cluster-mode app whose driver and `executors` one-core executors sleep.
+fn cluster_app(url: &str, name: &str, executors: u32) -> String {
+    let total = executors.to_string();
+    let ids = submit(
+        url,
+        &[
+            "--deploy-mode",
+            "cluster",
+            "--name",
+            name,
+            "--driver-memory",
+            "64m",
+            "--executor-cores",
+            "1",
+            "--executor-memory",
+            "64m",
+            "--total-executor-cores",
+            &total,
+            "--executor-command",
+            "exec sleep 1000",
+            "--",
+            "sh",
+            "-c",
+            "exec sleep 1000",
+        ],
+    );
+    ids[0].clone()
+}
+
+/// The app's RUNNING executors in a master's `/json`.
+fn running_executors(j: &Value, app: &str) -> usize {
+    j["activeapps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["id"] == app)
+        .flat_map(|a| a["executors"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["state"] == "RUNNING")
+        .count()
+}
+
+/// Every non-guard process of `app`, sorted.
+fn pids(url: &str, app: &str) -> Vec<u32> {
+    let mut p: Vec<u32> = procs::of_app(url, app)
+        .into_iter()
+        .filter(|p| !p.is_guard())
+        .map(|p| p.pid)
+        .collect();
+    p.sort();
+    p
+}
+
+fn workers(dir: &Path, c: &RaftCluster) -> (Proc, Proc) {
+    let a = start_worker(dir, "wa", &c.url(), 8, &[]);
+    let b = start_worker(dir, "wb", &c.url(), 8, &[]);
+    wait_for("two ALIVE workers on the leader", LONG, || {
+        let l = c.alive_leader(None)?;
+        (c.json(l)?["aliveworkers"] == 2).then_some(())
+    });
+    (a, b)
+}
+
+/// The ids of every app a master's `/json` lists, active and completed, with states.
+fn history(j: &Value) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = ["activeapps", "completedapps"]
+        .iter()
+        .filter_map(|k| j[*k].as_array())
+        .flatten()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap_or("").to_owned(),
+                a["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    h.sort();
+    h
+}
+
+#[test]
+fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
+    let dir = TestDir::new("raft-kill");
+    let mut c = RaftCluster::start(dir.path(), 3, FLAGS);
+    let _w = workers(dir.path(), &c);
+    let url = c.url();
+    let first = cluster_app(&url, "long", 2);
+    let before = wait_for(
+        "the first app's driver and 2 executors running",
+        LONG,
+        || {
+            let l = c.alive_leader(None)?;
+            let p = pids(&url, &first);
+            (running_executors(&c.json(l)?, &first) == 2 && p.len() == 3).then_some(p)
+        },
+    );
+    let mut apps = vec![first.clone()];
+    for round in 1..=3 {
+        let old = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+        c.kill9(old);
+        let new = wait_for(&format!("round {round}: a new ALIVE leader"), LONG, || {
+            c.alive_leader(Some(old))
+        });
+        assert_ne!(new, old);
+        let app = cluster_app(&url, &format!("round-{round}"), 1);
+        wait_for(
+            &format!("round {round}: the new app's executor RUNNING"),
+            LONG,
+            || (running_executors(&c.json(new)?, &app) == 1).then_some(()),
+        );
+        apps.push(app.clone());
+        assert_eq!(
+            pids(&url, &first),
+            before,
+            "round {round}: the running app kept exactly its processes"
+        );
+        c.start_master(old);
+        wait_for(
+            &format!("round {round}: the restarted master follows"),
+            LONG,
+            || {
+                let j = c.json(old)?;
+                (j["status"] == "STANDBY"
+                    && j["leader"] == c.advertised[new]
+                    && history(&j) == history(&c.json(new)?))
+                .then_some(())
+            },
+        );
+    }
+    // Nothing doubled: every app has exactly its driver and executors in /proc, and
+    // every master lists the same history.
+    let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+    assert_eq!(pids(&url, &first), before);
+    for app in &apps[1..] {
+        assert_eq!(pids(&url, app).len(), 2, "{app}: one driver, one executor");
+    }
+    let want = history(&c.json(leader).expect("leader /json"));
+    assert_eq!(want.len(), 4, "{want:?}");
+    for i in 0..3 {
+        wait_for("every master holds the same history", LONG, || {
+            (history(&c.json(i)?) == want).then_some(())
+        });
+    }
+    for m in c.masters.iter().flatten() {
+        m.assert_no_errors();
+    }
+}
+
+#[test]
+fn a_paused_leader_steps_down_on_resume_and_relaunches_nothing() {
+    let dir = TestDir::new("raft-stop");
+    let c = RaftCluster::start(dir.path(), 3, FLAGS);
+    let _w = workers(dir.path(), &c);
+    let url = c.url();
+    let keep = cluster_app(&url, "keep", 1);
+    let doomed = cluster_app(&url, "doomed", 2);
+    wait_for("both apps running", LONG, || {
+        let l = c.alive_leader(None)?;
+        let j = c.json(l)?;
+        (running_executors(&j, &keep) == 1 && running_executors(&j, &doomed) == 2).then_some(())
+    });
+    let kept = pids(&url, &keep);
+    let old = c.alive_leader(None).expect("leader");
+    c.signal(old, libc::SIGSTOP);
+    let new = wait_for(
+        "a new ALIVE leader while the old one is paused",
+        LONG,
+        || c.alive_leader(Some(old)),
+    );
+    let out = hearth(&url, &["app", "kill", &doomed]);
+    assert!(out.status.success(), "app kill: {}", stderr(&out));
+    wait_for("the killed app's processes gone", LONG, || {
+        pids(&url, &doomed).is_empty().then_some(())
+    });
+    c.signal(old, libc::SIGCONT);
+    wait_for("the resumed master steps down and follows", LONG, || {
+        let j = c.json(old)?;
+        (j["status"] == "STANDBY"
+            && j["leader"] == c.advertised[new]
+            && history(&j) == history(&c.json(new)?))
+        .then_some(())
+    });
+    // It remembered `doomed` running; it must not have started anything for it, and
+    // `keep` still has exactly its processes.
+    assert!(pids(&url, &doomed).is_empty(), "nothing relaunched");
+    assert_eq!(pids(&url, &keep), kept);
+    let app = cluster_app(&url, "after", 1);
+    wait_for("work placed after the old leader came back", LONG, || {
+        (running_executors(&c.json(new)?, &app) == 1).then_some(())
+    });
+}
