@@ -153,6 +153,11 @@ impl MasterClient {
         }
     }
 
+    /// Sends the next call to `addr` first (a leader that announced itself).
+    pub fn follow(&self, addr: String) {
+        self.prefer(addr);
+    }
+
     fn prefer(&self, addr: String) {
         self.cache.lock().expect("cache lock").preferred = Some(addr);
     }

@@ -38,6 +38,11 @@ pub struct MasterArgs {
     /// Address to listen on and to advertise to workers and clients.
     #[arg(long, default_value = "127.0.0.1", env = "HEARTH_HOST")]
     host: String,
+    /// The host:port workers, clients and peers reach this master at, when it differs
+    /// from --host and --port (a proxy or NAT in between). In raft mode it must be this
+    /// master's entry in --peers.
+    #[arg(long, value_name = "HOST:PORT", env = "HEARTH_ADVERTISE")]
+    advertise: Option<String>,
     /// gRPC port for workers, apps and the CLI (0: any free port, printed at start).
     #[arg(long, default_value_t = 7077, env = "HEARTH_PORT")]
     port: u16,
@@ -65,6 +70,10 @@ pub struct MasterArgs {
     /// Raft: upper bound of the randomized election timeout.
     #[arg(long, default_value = "300ms", value_parser = parse_duration, env = "HEARTH_ELECTION_TIMEOUT_MAX")]
     election_timeout_max: Duration,
+    /// Raft: reach these peers at another address than their --peers one, as
+    /// ID=host:port,... (a proxy in between; failover tests cut masters off this way).
+    #[arg(long, value_name = "ID=HOST:PORT,...", env = "HEARTH_PEER_VIA")]
+    peer_via: Option<String>,
     /// Raft: build a snapshot (and drop the log it covers) after this many entries.
     #[arg(long, default_value_t = 5000, env = "HEARTH_RAFT_SNAPSHOT_EVERY")]
     raft_snapshot_every: u64,
@@ -158,6 +167,7 @@ pub async fn master(a: MasterArgs) -> Outcome {
     let config = MasterConfig {
         id: a.id,
         host: a.host.clone(),
+        advertise: a.advertise.clone(),
         worker_timeout: a.worker_timeout,
         recovery_timeout: a.recovery_timeout.unwrap_or(a.worker_timeout),
         app_timeout: a.app_timeout.unwrap_or(a.worker_timeout),
@@ -225,6 +235,12 @@ fn raft_options(a: &MasterArgs) -> Result<hearth_master::RaftOptions, Failure> {
         election_min: a.election_timeout_min,
         election_max: a.election_timeout_max,
         snapshot_every: a.raft_snapshot_every,
+        via: match &a.peer_via {
+            Some(v) => {
+                parse_peers(v).map_err(|e| Failure::Usage(e.replace("--peers", "--peer-via")))?
+            }
+            None => Default::default(),
+        },
     };
     opts.config()
         .map_err(|e| Failure::Usage(format!("{e:#}")))?;

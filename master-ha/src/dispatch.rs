@@ -82,6 +82,29 @@ impl Dispatcher {
     }
 }
 
+/// Tells every worker at `addrs` that a new leader (`req`) took over, once each, in
+/// parallel, so they register with it at once rather than at their next heartbeat. Best
+/// effort: a worker not reached registers at its next heartbeat anyway.
+pub fn announce(addrs: Vec<String>, req: hearth_proto::pb::MasterChangedRequest) {
+    for addr in addrs {
+        let req = req.clone();
+        tokio::spawn(async move {
+            let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
+                return;
+            };
+            let endpoint = endpoint
+                .connect_timeout(Duration::from_millis(300))
+                .tcp_nodelay(true);
+            let mut client = WorkerControlClient::new(endpoint.connect_lazy());
+            let sent =
+                tokio::time::timeout(Duration::from_secs(1), client.master_changed(req)).await;
+            if !matches!(sent, Ok(Ok(_))) {
+                tracing::debug!(%addr, "could not announce the new leader to a worker");
+            }
+        });
+    }
+}
+
 async fn call(
     client: &mut WorkerControlClient<Channel>,
     cmd: WorkerCommand,

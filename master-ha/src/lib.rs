@@ -53,7 +53,7 @@ pub async fn run(
     http: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let advertised = format!("{}:{}", config.host, grpc.local_addr()?.port());
+    let advertised = advertised(&config, &grpc)?;
     let master = Arc::new(Master::new(config, journal, restored, advertised));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -63,6 +63,7 @@ pub async fn run(
     if let Err(e) = master.take_over().await {
         anyhow::bail!("taking over: {e}");
     }
+    master.announce().await;
     let loops = loops::spawn(master.clone(), stop_rx.clone());
     let node = Arc::new(Node::single(master.clone()));
     let http_task = tokio::spawn(http::serve(node.clone(), http, stopped(stop_rx.clone())));
@@ -86,10 +87,10 @@ pub async fn run_raft(
     http: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let advertised = format!("{}:{}", config.host, grpc.local_addr()?.port());
+    let advertised = advertised(&config, &grpc)?;
     if opts.peers.get(&opts.id) != Some(&advertised) {
         anyhow::bail!(
-            "--peers gives master {} the address {}, but it listens as {advertised};              use the same host:port in --peers, --host and --port",
+            "--peers gives master {} the address {}, but it is reached at {advertised}; use the same host:port in --peers as in --host and --port (or --advertise)",
             opts.id,
             opts.peers
                 .get(&opts.id)
@@ -113,6 +114,14 @@ pub async fn run_raft(
     }
     tracing::info!("master stopped");
     grpc_result
+}
+
+/// The address this master is reached at: `--advertise`, else host and listening port.
+fn advertised(config: &MasterConfig, grpc: &TcpListener) -> anyhow::Result<String> {
+    Ok(match &config.advertise {
+        Some(a) => a.clone(),
+        None => format!("{}:{}", config.host, grpc.local_addr()?.port()),
+    })
 }
 
 /// Resolves once the stop flag is set.

@@ -22,6 +22,9 @@ pub struct MasterConfig {
     pub id: u64,
     /// The host workers and clients reach this master on.
     pub host: String,
+    /// The `host:port` workers, clients and peers reach this master at, when it is not
+    /// `host` and the listening port (a proxy or NAT in between).
+    pub advertise: Option<String>,
     /// A worker unheard for longer is DEAD.
     pub worker_timeout: Duration,
     /// How long a new leader waits for workers and apps to check in.
@@ -38,6 +41,7 @@ impl Default for MasterConfig {
         MasterConfig {
             id: 1,
             host: "127.0.0.1".into(),
+            advertise: None,
             worker_timeout: Duration::from_secs(60),
             recovery_timeout: Duration::from_secs(60),
             app_timeout: Duration::from_secs(60),
@@ -451,6 +455,27 @@ impl Master {
 }
 
 impl Master {
+    /// Tells every worker it knows of (not DEAD) that this master now leads.
+    pub async fn announce(&self) {
+        let addrs = self
+            .lock()
+            .await
+            .state
+            .workers
+            .values()
+            .filter(|w| w.state != hearth_core::WorkerState::Dead)
+            .map(|w| format!("{}:{}", w.host, w.port))
+            .collect();
+        crate::dispatch::announce(
+            addrs,
+            hearth_proto::pb::MasterChangedRequest {
+                term: self.term,
+                master_id: self.config.id,
+                leader: self.advertised.clone(),
+            },
+        );
+    }
+
     /// The state of an active app, `None` if it is not active.
     pub async fn app_state(&self, app: &hearth_core::AppId) -> Option<hearth_core::AppState> {
         self.lock().await.state.apps.get(app).map(|a| a.state)

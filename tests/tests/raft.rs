@@ -6,6 +6,7 @@
 use hearth_tests::cluster::RaftCluster;
 use hearth_tests::harness::*;
 use hearth_tests::procs;
+use hearth_tests::proxy::Proxy;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -214,4 +215,134 @@ fn a_paused_leader_steps_down_on_resume_and_relaunches_nothing() {
     wait_for("work placed after the old leader came back", LONG, || {
         (running_executors(&c.json(new)?, &app) == 1).then_some(())
     });
+}
+
+/// Master `i`'s cluster with every connection to and from it through a proxy the test
+/// owns: one in front of each master (the address in `--peers`, used by workers and
+/// clients) and one per ordered pair of masters (`--peer-via`), so cutting a master's
+/// proxies isolates it from its peers and workers in both directions.
+struct Proxied {
+    c: RaftCluster,
+    front: Vec<Proxy>,
+    /// `pair[i][j]`: master i's way to master j.
+    pair: Vec<Vec<Option<Proxy>>>,
+}
+
+impl Proxied {
+    fn start(dir: &Path, n: usize) -> Self {
+        let mut c = RaftCluster::new(dir, n, FLAGS);
+        let direct = |j: usize| format!("127.0.0.1:{}", c.grpc[j]);
+        let front: Vec<Proxy> = (0..n)
+            .map(|j| Proxy::start(&direct(j)).expect("front proxy"))
+            .collect();
+        let pair: Vec<Vec<Option<Proxy>>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| (i != j).then(|| Proxy::start(&direct(j)).expect("pair proxy")))
+                    .collect()
+            })
+            .collect();
+        c.advertised = front.iter().map(Proxy::addr).collect();
+        for i in 0..n {
+            let via: Vec<String> = (0..n)
+                .filter(|j| *j != i)
+                .map(|j| format!("{}={}", j + 1, pair[i][j].as_ref().expect("pair").addr()))
+                .collect();
+            c.own_flags[i] = vec![
+                "--advertise".into(),
+                c.advertised[i].clone(),
+                "--peer-via".into(),
+                via.join(","),
+            ];
+        }
+        for i in 0..n {
+            c.start_master(i);
+        }
+        Proxied { c, front, pair }
+    }
+
+    /// Every proxy into or out of master `i`.
+    fn of(&self, i: usize) -> Vec<&Proxy> {
+        let mut p = vec![&self.front[i]];
+        for (a, row) in self.pair.iter().enumerate() {
+            for (b, proxy) in row.iter().enumerate() {
+                if a == i || b == i {
+                    p.extend(proxy.as_ref());
+                }
+            }
+        }
+        p
+    }
+}
+
+#[test]
+fn a_leader_cut_off_accepts_no_write_and_after_healing_there_is_one_history() {
+    let dir = TestDir::new("raft-cut");
+    let p = Proxied::start(dir.path(), 3);
+    let c = &p.c;
+    let _w = workers(dir.path(), c);
+    let url = c.url();
+    let keep = cluster_app(&url, "keep", 1);
+    wait_for("the app running", LONG, || {
+        let l = c.alive_leader(None)?;
+        (running_executors(&c.json(l)?, &keep) == 1).then_some(())
+    });
+    let kept = pids(&url, &keep);
+    let old = c.alive_leader(None).expect("leader");
+    for proxy in p.of(old) {
+        proxy.cut();
+    }
+    let new = wait_for("the majority elects a new ALIVE leader", LONG, || {
+        c.alive_leader(Some(old))
+    });
+    // The cut-off master stops acting within its lease (the election timeout) and
+    // refuses writes sent straight to it, past the proxies.
+    wait_for("the cut-off master stands by", LONG, || {
+        (c.json(old)?["status"] == "STANDBY").then_some(())
+    });
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut direct = hearth_client::MasterClient::new(vec![format!("127.0.0.1:{}", c.grpc[old])]);
+    direct.deadline = Duration::from_secs(2);
+    let refused = rt.block_on(direct.register_app(&tiny_app(), None, Some("127.0.0.1:1")));
+    assert!(
+        refused.is_err(),
+        "the minority accepted a write: {refused:?}"
+    );
+    // The majority takes writes meanwhile.
+    let during = cluster_app(&url, "during", 1);
+    wait_for("the app submitted during the cut runs", LONG, || {
+        (running_executors(&c.json(new)?, &during) == 1).then_some(())
+    });
+    for proxy in p.of(old) {
+        proxy.heal();
+    }
+    wait_for("after healing, one history on every master", LONG, || {
+        let want = history(&c.json(new)?);
+        (0..3)
+            .all(|i| c.json(i).is_some_and(|j| history(&j) == want))
+            .then_some(())
+    });
+    let j = c.json(old).expect("old leader /json");
+    assert_eq!(j["status"], "STANDBY");
+    assert_eq!(j["leader"], c.advertised[new].as_str());
+    assert_eq!(
+        pids(&url, &keep),
+        kept,
+        "nothing of the kept app relaunched"
+    );
+    assert_eq!(pids(&url, &during).len(), 2, "one driver, one executor");
+}
+
+fn tiny_app() -> hearth_core::AppDescription {
+    hearth_core::AppDescription {
+        name: "minority".into(),
+        cores_per_executor: Some(1),
+        memory_per_executor_mb: 64,
+        max_cores: Some(1),
+        initial_executor_limit: None,
+        command: hearth_core::ProcessSpec {
+            argv: vec!["true".into()],
+            env: Default::default(),
+        },
+    }
 }

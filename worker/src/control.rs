@@ -181,4 +181,17 @@ impl WorkerControl for Control {
         let fence = r.fence();
         self.obey(fence, r.try_into()?).await
     }
+
+    async fn master_changed(
+        &self,
+        request: Request<pb::MasterChangedRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        let r = request.into_inner();
+        let highest = self.fence.highest().await;
+        if r.term > highest {
+            info!(parent: &self.span, term = r.term, master_id = r.master_id, leader = %r.leader, "a new leader announced itself");
+            self.link.new_leader(r.term, &r.leader);
+        }
+        Ok(ack(highest, false))
+    }
 }

@@ -44,6 +44,8 @@ pub struct RaftOptions {
     pub election_max: Duration,
     /// A snapshot is built after this many log entries.
     pub snapshot_every: u64,
+    /// Peers reached through another address than their `--peers` one (`--peer-via`).
+    pub via: BTreeMap<NodeId, String>,
 }
 
 impl RaftOptions {
@@ -167,9 +169,15 @@ pub async fn open(opts: &RaftOptions) -> anyhow::Result<Arc<RaftHandle>> {
     let (log, sm) = hearth_raft_store::open(&opts.dir).await?;
     let reader = sm.reader();
     let config = Arc::new(opts.config()?);
-    let raft = Raft::new(opts.id, config, net::Network::default(), log, sm)
-        .await
-        .map_err(|e| anyhow::anyhow!("starting Raft: {e}"))?;
+    let raft = Raft::new(
+        opts.id,
+        config,
+        net::Network::new(opts.via.clone()),
+        log,
+        sm,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("starting Raft: {e}"))?;
     let stored: BTreeMap<NodeId, String> = {
         let m = raft.metrics();
         let m = m.borrow();
@@ -353,6 +361,7 @@ async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> anyhow::
     let (stop, stop_rx) = watch::channel(false);
     let loops = crate::loops::spawn(master.clone(), stop_rx);
     node.set_acting(Some(master.clone()));
+    master.announce().await;
     Ok(Leading {
         term,
         master,

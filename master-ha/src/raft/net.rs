@@ -30,12 +30,21 @@ use tonic::{Request, Response, Status};
 /// one per election and per replication stream).
 #[derive(Clone, Default)]
 pub struct Network {
+    /// Peers dialled at another address than their membership one (`--peer-via`).
+    via: Arc<HashMap<NodeId, String>>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     /// Peers last found unreachable, so each loss and return is logged once.
     down: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 impl Network {
+    pub fn new(via: impl IntoIterator<Item = (NodeId, String)>) -> Self {
+        Network {
+            via: Arc::new(via.into_iter().collect()),
+            ..Default::default()
+        }
+    }
+
     fn channel(&self, addr: &str) -> Result<Channel, String> {
         let mut channels = self.channels.lock().expect("channels lock");
         if let Some(c) = channels.get(addr) {
@@ -57,15 +66,16 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
+        let addr = self.via.get(&target).unwrap_or(&node.addr).clone();
         Peer {
             target,
             down: self.down.clone(),
-            addr: node.addr.clone(),
-            client: self.channel(&node.addr).map(|ch| {
+            client: self.channel(&addr).map(|ch| {
                 RaftServiceClient::new(ch)
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE)
             }),
+            addr,
         }
     }
 }

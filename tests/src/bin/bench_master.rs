@@ -80,6 +80,12 @@ impl WorkerControl for SimWorker {
     ) -> Result<Response<pb::WorkerAck>, Status> {
         ack()
     }
+    async fn master_changed(
+        &self,
+        _: Request<pb::MasterChangedRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        ack()
+    }
 }
 
 fn app(executors: u32) -> AppDescription {
