@@ -1,8 +1,10 @@
 //! `hearth local`: a whole cluster on this machine as real processes — masters and
 //! workers are this same binary, started as children on free ports with their data under
-//! `--dir`. Prints `HEARTH_MASTERS=...` and `HEARTH_UI=...`; Ctrl-C or SIGTERM stops
+//! `--dir`. Three masters (the default) replicate through Raft; one runs without
+//! persistence. Prints `HEARTH_MASTERS=...` and `HEARTH_UI=...`; Ctrl-C or SIGTERM stops
 //! everything. Children also die if this process is killed (parent-death signal), and
-//! every executor and driver dies with its worker.
+//! every executor and driver dies with its worker. With several masters, a master or
+//! worker that dies (a failover rehearsal) is restarted on its own directory and ports.
 
 use crate::servers::shutdown_signal;
 use crate::units::{parse_cores, parse_duration, parse_mib};
@@ -16,8 +18,9 @@ use tokio::process::{Child, Command};
 
 #[derive(Args)]
 pub struct LocalArgs {
-    /// Masters to start. Only 1 until Raft HA lands (then the default becomes 3).
-    #[arg(long, default_value_t = 1)]
+    /// Masters to start: 3 (or 5, 7) replicate through Raft; 1 runs alone without
+    /// persistence.
+    #[arg(long, default_value_t = 3)]
     masters: u32,
     /// Workers to start.
     #[arg(long, default_value_t = 2)]
@@ -40,6 +43,20 @@ pub struct LocalArgs {
 fn spawn(exe: &Path, args: &[String], log: &Path) -> Result<Child, Failure> {
     let log_file = std::fs::File::create(log)
         .map_err(|e| Failure::Request(format!("cannot create {}: {e}", log.display())))?;
+    spawn_logging(exe, args, log_file)
+}
+
+/// Starts a child again, appending to its log.
+fn spawn_appending(exe: &Path, args: &[String], log: &Path) -> Result<Child, Failure> {
+    let log_file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .map_err(|e| Failure::Request(format!("cannot open {}: {e}", log.display())))?;
+    spawn_logging(exe, args, log_file)
+}
+
+fn spawn_logging(exe: &Path, args: &[String], log_file: std::fs::File) -> Result<Child, Failure> {
     let mut cmd = Command::new(exe);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -91,28 +108,62 @@ async fn read_announced(child: &mut Child, keys: &[&str]) -> Result<Vec<String>,
         .collect()
 }
 
-async fn stop_all(children: &mut [(String, Child)]) {
-    for (_, c) in children.iter() {
-        if let Some(pid) = c.id() {
+async fn stop_all(members: &mut [Member]) {
+    for m in members.iter() {
+        if let Some(pid) = m.child.id() {
             // SAFETY: kill(2) on our own child.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         }
     }
-    for (name, c) in children.iter_mut() {
-        if tokio::time::timeout(Duration::from_secs(10), c.wait())
+    for m in members.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(10), m.child.wait())
             .await
             .is_err()
         {
-            tracing::warn!(%name, "did not stop within 10 s; killing it");
-            let _ = c.kill().await;
+            tracing::warn!(name = %m.name, "did not stop within 10 s; killing it");
+            let _ = m.child.kill().await;
+        }
+    }
+}
+
+/// Free loopback ports (all held until every one is found, so they differ).
+fn free_ports(n: usize) -> Result<Vec<u16>, Failure> {
+    let held = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::Request(format!("cannot find a free port: {e}")))?;
+    held.iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect::<Result<Vec<_>, std::io::Error>>()
+        .map_err(|e| Failure::Request(format!("cannot find a free port: {e}")))
+}
+
+/// One child of `hearth local`: how to start it again.
+struct Member {
+    name: String,
+    args: Vec<String>,
+    child: Child,
+    started: std::time::Instant,
+    /// Exits in a row within 5 s of a start.
+    quick_exits: u32,
+}
+
+impl Member {
+    fn new(name: String, args: Vec<String>, child: Child) -> Self {
+        Member {
+            name,
+            args,
+            child,
+            started: std::time::Instant::now(),
+            quick_exits: 0,
         }
     }
 }
 
 pub async fn local(a: LocalArgs) -> Outcome {
-    if a.masters != 1 {
+    if a.masters == 0 || a.masters % 2 == 0 {
         return Err(Failure::Usage(format!(
-            "--masters {}: several masters need Raft HA, which this build does not have yet; use --masters 1",
+            "--masters {}: use 1 (no failover) or an odd number such as 3 or 5 (a majority must survive a failure)",
             a.masters
         )));
     }
@@ -125,26 +176,69 @@ pub async fn local(a: LocalArgs) -> Outcome {
     let exe = std::env::current_exe()?;
     let timeout = humantime::format_duration(a.worker_timeout).to_string();
     let beat = humantime::format_duration(a.worker_timeout / 4).to_string();
-    let master_args: Vec<String> = [
-        "master",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--worker-timeout",
-        &timeout,
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut master = spawn(&exe, &master_args, &dir.join("master-1.log"))?;
-    let announced = read_announced(&mut master, &["HEARTH_MASTERS", "HEARTH_UI"]).await?;
-    let mut children = vec![("master-1".to_owned(), master)];
-    for n in 1..=a.workers {
-        let work = dir.join(format!("worker-{n}"));
+    let ha = a.masters > 1;
+    let n = a.masters as usize;
+    let ports = if ha { free_ports(2 * n)? } else { vec![0, 0] };
+    let peers: Vec<String> = (0..n)
+        .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[i]))
+        .collect();
+    let mut members: Vec<Member> = Vec::new();
+    let mut announced = Vec::new();
+    for i in 0..n {
+        let mut args: Vec<String> = vec![
+            "master".into(),
+            "--port".into(),
+            ports[i].to_string(),
+            "--http-port".into(),
+            ports[n + i].to_string(),
+            "--worker-timeout".into(),
+            timeout.clone(),
+        ];
+        if ha {
+            let data = dir.join(format!("master-{}", i + 1));
+            args.extend([
+                "--recovery-mode".into(),
+                "raft".into(),
+                "--id".into(),
+                (i + 1).to_string(),
+                "--peers".into(),
+                peers.join(","),
+                "--recovery-dir".into(),
+                data.to_string_lossy().into_owned(),
+            ]);
+        }
+        let name = format!("master-{}", i + 1);
+        let mut child = match spawn(&exe, &args, &dir.join(format!("{name}.log"))) {
+            Ok(c) => c,
+            Err(e) => {
+                stop_all(&mut members).await;
+                return Err(e);
+            }
+        };
+        match read_announced(&mut child, &["HEARTH_MASTERS", "HEARTH_UI"]).await {
+            Ok(v) => announced.push(v),
+            Err(e) => {
+                members.push(Member::new(name, args, child));
+                stop_all(&mut members).await;
+                return Err(e);
+            }
+        }
+        members.push(Member::new(name, args, child));
+    }
+    let masters_url = format!(
+        "hearth://{}",
+        announced
+            .iter()
+            .map(|v| v[0].trim_start_matches("hearth://").to_owned())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for w in 1..=a.workers {
+        let work = dir.join(format!("worker-{w}"));
         let args: Vec<String> = vec![
             "worker".into(),
             "--masters".into(),
-            announced[0].clone(),
+            masters_url.clone(),
             "--work-dir".into(),
             work.to_string_lossy().into_owned(),
             "--cores".into(),
@@ -155,33 +249,67 @@ pub async fn local(a: LocalArgs) -> Outcome {
             beat.clone(),
         ];
         std::fs::create_dir_all(&work)?;
-        match spawn(&exe, &args, &dir.join(format!("worker-{n}.log"))) {
-            Ok(c) => children.push((format!("worker-{n}"), c)),
+        let name = format!("worker-{w}");
+        match spawn(&exe, &args, &dir.join(format!("{name}.log"))) {
+            Ok(child) => members.push(Member::new(name, args, child)),
             Err(e) => {
-                stop_all(&mut children).await;
+                stop_all(&mut members).await;
                 return Err(e);
             }
         }
     }
-    println!("HEARTH_MASTERS={}", announced[0]);
-    println!("HEARTH_UI={}", announced[1]);
+    println!("HEARTH_MASTERS={masters_url}");
+    println!("HEARTH_UI={}", announced[0][1]);
     eprintln!(
-        "hearth local: {} master, {} workers; logs and data in {}",
+        "hearth local: {} master{} ({}), {} workers; logs and data in {}",
         a.masters,
+        if ha { "s" } else { "" },
+        if ha { "Raft" } else { "no persistence" },
         a.workers,
         dir.display()
     );
-    let ended = {
-        let waits = children.iter_mut().map(|(name, c)| {
-            let name = name.clone();
-            Box::pin(async move { (name, c.wait().await) })
-        });
-        tokio::select! {
-            _ = shutdown_signal() => None,
-            first = first_of(waits) => Some(first),
+    let ended = loop {
+        let which = {
+            let waits = members
+                .iter_mut()
+                .enumerate()
+                .map(|(i, m)| Box::pin(async move { (i, m.child.wait().await) }));
+            tokio::select! {
+                _ = shutdown_signal() => None,
+                first = first_of(waits) => Some(first),
+            }
+        };
+        let Some((i, status)) = which else { break None };
+        let name = members[i].name.clone();
+        if !ha {
+            break Some((name, status));
+        }
+        // A rehearsal killed it (or it crashed): start it again on its directory.
+        eprintln!("hearth local: {name} exited ({status:?}); restarting it");
+        tracing::warn!(%name, ?status, "exited; restarting it on its directory");
+        // One that keeps dying at once (a port taken, a broken directory) ends it all.
+        let m = &mut members[i];
+        if m.started.elapsed() < Duration::from_secs(5) {
+            m.quick_exits += 1;
+        } else {
+            m.quick_exits = 0;
+        }
+        if m.quick_exits >= 3 {
+            break Some((name, status));
+        }
+        let restarted = spawn_appending(&exe, &m.args, &dir.join(format!("{name}.log")));
+        match restarted {
+            Ok(child) => {
+                m.child = child;
+                m.started = std::time::Instant::now();
+            }
+            Err(e) => {
+                stop_all(&mut members).await;
+                return Err(e);
+            }
         }
     };
-    stop_all(&mut children).await;
+    stop_all(&mut members).await;
     match ended {
         None => Ok(()),
         Some((name, status)) => Err(Failure::Request(format!(
