@@ -46,8 +46,28 @@ impl MasterClient {
         Ok((app, driver, every))
     }
 
-    /// The cluster's status as the leader sees it.
+    /// The cluster's status as the leader sees it: a standby's answer names the leader,
+    /// which is then asked (a leader's answer is linearizable: it shows every write
+    /// acknowledged before it was asked).
     pub async fn state(&self) -> Result<ClusterSnapshot, ClientError> {
+        let mut snap = self.state_here().await?;
+        for _ in 0..3 {
+            match (&snap.status, &snap.leader) {
+                (hearth_core::MasterRole::Standby, Some(leader))
+                    if self.preferred().as_deref() != Some(leader.as_str()) =>
+                {
+                    self.follow(leader.clone());
+                    snap = self.state_here().await?;
+                }
+                _ => break,
+            }
+        }
+        Ok(snap)
+    }
+
+    /// The status as the first master that answers sees it (a standby answers from its
+    /// replica, with status STANDBY).
+    pub async fn state_here(&self) -> Result<ClusterSnapshot, ClientError> {
         let resp = self
             .call("status", Idempotent, |mut c| async move {
                 c.get_state(pb::GetStateRequest {}).await

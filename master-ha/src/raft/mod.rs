@@ -57,6 +57,9 @@ impl RaftOptions {
             election_timeout_min: self.election_min.as_millis() as u64,
             election_timeout_max: self.election_max.as_millis() as u64,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            // Entries kept after a snapshot for followers that lag a little: one snapshot
+            // interval, at most 1,000; a follower further behind gets the snapshot.
+            max_in_snapshot_log_to_keep: self.snapshot_every.min(1000),
             install_snapshot_timeout: 10_000,
             ..Default::default()
         };
