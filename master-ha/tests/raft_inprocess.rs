@@ -6,8 +6,7 @@
 
 use hearth_client::{ClientError, MasterClient};
 use hearth_core::{
-    AppDescription, AppId, DriverDescription, MasterRole, ProcessSpec, WorkerId,
-    WorkerRegistration,
+    AppDescription, AppId, DriverDescription, MasterRole, ProcessSpec, WorkerId, WorkerRegistration,
 };
 use hearth_master::{MasterConfig, RaftOptions};
 use hearth_proto::convert::ClusterSnapshot;
@@ -66,7 +65,10 @@ struct Group {
 impl Group {
     async fn start(dir: &Dir, n: usize, snapshot_every: u64) -> Group {
         let held: Vec<TcpListener> = (0..n).map(|_| listen(0)).collect();
-        let ports: Vec<u16> = held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
         drop(held);
         let peers = ports
             .iter()
@@ -209,7 +211,10 @@ fn digest(s: &ClusterSnapshot) -> Vec<String> {
         d.push(format!("driver {} {:?} {:?}", dr.id, dr.state, dr.worker));
     }
     for w in &s.workers {
-        d.push(format!("worker {} {:?} {}", w.info.id, w.info.state, w.info.cores_used));
+        d.push(format!(
+            "worker {} {:?} {}",
+            w.info.id, w.info.state, w.info.cores_used
+        ));
     }
     d.sort();
     d
@@ -352,7 +357,9 @@ async fn submissions_racing_a_leader_change_are_never_applied_twice_silently() {
                 let mut outcomes = Vec::new();
                 for i in 0..40 {
                     let name = format!("s{k}-{i}");
-                    let r = client.register_app(&app(&name), None, Some("127.0.0.1:1")).await;
+                    let r = client
+                        .register_app(&app(&name), None, Some("127.0.0.1:1"))
+                        .await;
                     if r.is_ok() {
                         acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
@@ -376,7 +383,10 @@ async fn submissions_racing_a_leader_change_are_never_applied_twice_silently() {
     let state = client.state().await.expect("state");
     let mut by_name: BTreeMap<String, Vec<AppId>> = BTreeMap::new();
     for a in state.active_apps.iter().chain(&state.completed_apps) {
-        by_name.entry(a.desc.name.clone()).or_default().push(a.id.clone());
+        by_name
+            .entry(a.desc.name.clone())
+            .or_default()
+            .push(a.id.clone());
     }
     let mut uncertain = 0;
     for (name, outcome) in &outcomes {

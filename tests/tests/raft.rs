@@ -346,3 +346,89 @@ fn tiny_app() -> hearth_core::AppDescription {
         },
     }
 }
+
+#[test]
+fn a_filesystem_export_seeds_a_new_raft_group() {
+    let dir = TestDir::new("raft-seed");
+    let fs_dir = dir.path().join("fs");
+    let fs_dir_s = fs_dir.to_string_lossy().into_owned();
+    let mut single = MasterProc::start(
+        dir.path(),
+        &["--recovery-mode", "filesystem", "--recovery-dir", &fs_dir_s],
+    );
+    let a = cluster_app(&single.url, "seeded-a", 1);
+    let b = cluster_app(&single.url, "seeded-b", 1);
+    let before = history(&single.json());
+    assert_eq!(before.len(), 2, "{before:?}");
+    single.proc.stop(Duration::from_secs(20));
+    let export = dir.path().join("export.json");
+    let out = hearth(
+        "",
+        &[
+            "recovery",
+            "export",
+            "--dir",
+            &fs_dir_s,
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "export: {}", stderr(&out));
+
+    let mut c = RaftCluster::new(dir.path(), 3, FLAGS);
+    for i in 0..3 {
+        let out = hearth(
+            "",
+            &[
+                "recovery",
+                "import",
+                "--file",
+                export.to_str().unwrap(),
+                "--dir",
+                c.data_dir(i).to_str().unwrap(),
+                "--raft-peers",
+                &c.peers(),
+            ],
+        );
+        assert!(out.status.success(), "import: {}", stderr(&out));
+    }
+    for i in 0..3 {
+        c.start_master(i);
+    }
+    let leader = wait_for("an ALIVE leader over the seeded state", LONG, || {
+        c.alive_leader(None)
+    });
+    let j = c.json(leader).expect("/json");
+    assert_eq!(history(&j), before);
+    // New ids follow the imported ones.
+    let next = cluster_app(&c.url(), "after-seed", 1);
+    assert!(next > a && next > b, "{next} after {a} and {b}");
+    // A master whose --peers disagrees with what it stored refuses to start, naming both.
+    let leader_pid = c.masters[leader].as_ref().map(|m| m.proc.pid());
+    let other = (leader + 1) % 3;
+    c.kill9(other);
+    let args = vec![
+        "master".to_owned(),
+        "--recovery-mode".into(),
+        "raft".into(),
+        "--id".into(),
+        (other + 1).to_string(),
+        "--peers".into(),
+        format!("{}={}", other + 1, c.advertised[other]),
+        "--recovery-dir".into(),
+        c.data_dir(other).to_string_lossy().into_owned(),
+        "--port".into(),
+        c.grpc[other].to_string(),
+        "--http-port".into(),
+        "0".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = hearth("", &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("disagrees with the membership stored") && err.contains(&c.peers()),
+        "{err}"
+    );
+    assert_eq!(c.masters[leader].as_ref().map(|m| m.proc.pid()), leader_pid);
+}
