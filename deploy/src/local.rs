@@ -3,8 +3,10 @@
 //! `--dir`. Three masters (the default) replicate through Raft; one runs without
 //! persistence. Prints `HEARTH_MASTERS=...` and `HEARTH_UI=...`; Ctrl-C or SIGTERM stops
 //! everything. Children also die if this process is killed (parent-death signal), and
-//! every executor and driver dies with its worker. With several masters, a master or
-//! worker that dies (a failover rehearsal) is restarted on its own directory and ports.
+//! every executor and driver dies with its worker. Masters and workers accept failover
+//! drills (`hearth drill`) with the token printed as `HEARTH_DRILL_TOKEN=...`. With
+//! several masters, a master or worker that dies (a failover rehearsal) is restarted on
+//! its own directory and ports.
 
 use crate::servers::shutdown_signal;
 use crate::units::{parse_cores, parse_duration, parse_mib};
@@ -56,8 +58,27 @@ fn spawn_appending(exe: &Path, args: &[String], log: &Path) -> Result<Child, Fai
     spawn_logging(exe, args, log_file)
 }
 
+/// The drill token every child gets (in its environment, not its argv).
+static DRILL_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `HEARTH_DRILL_TOKEN` if set, else 32 random hex digits.
+fn drill_token() -> Result<String, Failure> {
+    if let Ok(t) = std::env::var("HEARTH_DRILL_TOKEN") {
+        if t.len() >= 8 {
+            return Ok(t);
+        }
+    }
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn spawn_logging(exe: &Path, args: &[String], log_file: std::fs::File) -> Result<Child, Failure> {
     let mut cmd = Command::new(exe);
+    if let Some(token) = DRILL_TOKEN.get() {
+        cmd.env("HEARTH_ENABLE_DRILLS", "true")
+            .env("HEARTH_DRILL_TOKEN", token);
+    }
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -176,6 +197,12 @@ pub async fn local(a: LocalArgs) -> Outcome {
     let exe = std::env::current_exe()?;
     let timeout = humantime::format_duration(a.worker_timeout).to_string();
     let beat = humantime::format_duration(a.worker_timeout / 4).to_string();
+    let token = DRILL_TOKEN.get_or_init(|| drill_token().unwrap_or_default());
+    if token.is_empty() {
+        return Err(Failure::Request(
+            "cannot make a drill token (/dev/urandom unreadable); set HEARTH_DRILL_TOKEN".into(),
+        ));
+    }
     let ha = a.masters > 1;
     let n = a.masters as usize;
     let ports = if ha { free_ports(2 * n)? } else { vec![0, 0] };
@@ -260,6 +287,8 @@ pub async fn local(a: LocalArgs) -> Outcome {
     }
     println!("HEARTH_MASTERS={masters_url}");
     println!("HEARTH_UI={}", announced[0][1]);
+    // `hearth drill` reads it from the environment.
+    println!("HEARTH_DRILL_TOKEN={token}");
     eprintln!(
         "hearth local: {} master{} ({}), {} workers; logs and data in {}",
         a.masters,
@@ -287,9 +316,13 @@ pub async fn local(a: LocalArgs) -> Outcome {
         // A rehearsal killed it (or it crashed): start it again on its directory.
         eprintln!("hearth local: {name} exited ({status:?}); restarting it");
         tracing::warn!(%name, ?status, "exited; restarting it on its directory");
-        // One that keeps dying at once (a port taken, a broken directory) ends it all.
+        // One that keeps failing at once by itself (a port taken, a broken directory)
+        // ends it all; one killed by a signal (a drill, an operator) is just restarted.
         let m = &mut members[i];
-        if m.started.elapsed() < Duration::from_secs(5) {
+        let by_signal = status
+            .as_ref()
+            .is_ok_and(|s| std::os::unix::process::ExitStatusExt::signal(s).is_some());
+        if m.started.elapsed() < Duration::from_secs(5) && !by_signal {
             m.quick_exits += 1;
         } else {
             m.quick_exits = 0;

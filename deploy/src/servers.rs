@@ -118,6 +118,8 @@ pub struct MasterArgs {
     /// Completed drivers kept for display.
     #[arg(long, default_value_t = 200, env = "HEARTH_RETAINED_DRIVERS")]
     retained_drivers: usize,
+    #[command(flatten)]
+    drills: crate::drill::DrillFlags,
 }
 
 pub(crate) async fn bind(
@@ -183,6 +185,7 @@ pub async fn master(a: MasterArgs) -> Outcome {
             retained_apps: a.retained_apps,
             retained_drivers: a.retained_drivers,
         },
+        extra_grpc: a.drills.routes(Some(hearth_master::drill::isolate))?,
     };
     let grpc = bind(&a.host, a.port, "gRPC", "--port").await?;
     let http = bind(&a.host, a.http_port, "HTTP", "--http-port").await?;
@@ -354,6 +357,8 @@ pub struct WorkerArgs {
     /// Time between SIGTERM and SIGKILL when killing a process.
     #[arg(long, default_value = "5s", value_parser = parse_duration, env = "HEARTH_KILL_GRACE")]
     kill_grace: Duration,
+    #[command(flatten)]
+    drills: crate::drill::DrillFlags,
 }
 
 fn machine_memory_mib() -> Option<u64> {
@@ -409,6 +414,7 @@ pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
         kill_grace: a.kill_grace,
         guard: vec![exe.to_string_lossy().into_owned(), "__guard".into()],
         http_port: a.http_port,
+        extra_grpc: a.drills.routes(None)?,
     };
     tracing::info!(addr = %listener.local_addr()?, cores, memory_mb, "worker listening");
     hearth_worker::run(config, listener, shutdown_signal())

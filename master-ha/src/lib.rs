@@ -27,6 +27,7 @@
 
 pub mod acting;
 pub mod dispatch;
+pub mod drill;
 pub mod fs;
 pub mod http;
 pub mod loops;

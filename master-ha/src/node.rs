@@ -34,6 +34,9 @@ pub struct MasterConfig {
     pub policy: Policy,
     /// Replicated settings; the leader proposes them when they differ from the state's.
     pub cluster: ClusterConfig,
+    /// More gRPC services served on the master's port (the drill service, when drills
+    /// are enabled).
+    pub extra_grpc: Option<tonic::service::Routes>,
 }
 
 impl Default for MasterConfig {
@@ -47,6 +50,7 @@ impl Default for MasterConfig {
             app_timeout: Duration::from_secs(60),
             policy: Policy::default(),
             cluster: ClusterConfig::default(),
+            extra_grpc: None,
         }
     }
 }

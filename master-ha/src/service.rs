@@ -25,11 +25,16 @@ pub async fn serve(
     let raft = node
         .raft_handle()
         .map(|h| crate::raft::net::RaftServer::service(h.raft.clone()));
+    let extra = node.config.extra_grpc.clone();
     let svc = MasterServiceServer::new(Svc { node })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    tonic::transport::Server::builder()
-        .add_service(svc)
+    let mut server = tonic::transport::Server::builder();
+    let router = match extra {
+        Some(extra) => server.add_routes(extra.add_service(svc)),
+        None => server.add_service(svc),
+    };
+    router
         .add_optional_service(raft)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
@@ -190,6 +195,9 @@ impl MasterService for Svc {
         // Linearizable on the leader (a quorum confirms it still leads, so the answer
         // shows every write acknowledged before); a standby answers from its replica
         // with status STANDBY and the leader's address.
+        if crate::drill::isolated() {
+            return Err(crate::drill::isolated_status());
+        }
         if self.node.current().is_some() {
             self.node.read_barrier().await?;
         }

@@ -91,6 +91,9 @@ pub struct WorkerConfig {
     pub guard: Vec<String>,
     /// HTTP port advertised to the masters (0: none).
     pub http_port: u16,
+    /// More gRPC services served on the worker's port (the drill service, when drills
+    /// are enabled).
+    pub extra_grpc: Option<tonic::service::Routes>,
 }
 
 impl WorkerConfig {
@@ -162,8 +165,12 @@ async fn serve(
         reports,
     } = assemble(&config, id, port).await?;
     let link_task = tokio::spawn(link.run(reports).in_current_span());
-    let served = tonic::transport::Server::builder()
-        .add_service(WorkerControlServer::new(control))
+    let mut server = tonic::transport::Server::builder();
+    let router = match config.extra_grpc.clone() {
+        Some(extra) => server.add_routes(extra.add_service(WorkerControlServer::new(control))),
+        None => server.add_service(WorkerControlServer::new(control)),
+    };
+    let served = router
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

@@ -261,12 +261,15 @@ impl Link {
                 () = tokio::time::sleep(self.heartbeat_interval) => {}
                 _ = asks.changed() => return,
             }
-            let answer = client
-                .call("Heartbeat", Idempotency::Idempotent, |mut c| {
-                    let r = request.clone();
-                    async move { c.heartbeat(r).await }
-                })
-                .await;
+            let call = client.call("Heartbeat", Idempotency::Idempotent, |mut c| {
+                let r = request.clone();
+                async move { c.heartbeat(r).await }
+            });
+            // A new leader's announcement ends a heartbeat stuck on a hung master.
+            let answer = tokio::select! {
+                a = call => a,
+                _ = asks.changed() => return,
+            };
             match answer {
                 Ok(a) if a.reregister => {
                     info!("the master asked this worker to register again");

@@ -145,6 +145,9 @@ impl RaftHandle {
     /// Whether this master leads and a quorum acknowledged it within the election
     /// timeout (always, for a one-voter group that leads).
     pub fn lease_ok(&self) -> bool {
+        if crate::drill::isolated() {
+            return false;
+        }
         let m = self.raft.metrics();
         let m = m.borrow();
         if m.state != ServerState::Leader || m.current_leader != Some(self.id) {

@@ -155,6 +155,11 @@ impl Peer {
             addr: self.addr.clone(),
             what,
         };
+        if crate::drill::isolated() {
+            return Err(RPCError::Unreachable(Unreachable::new(&fail(
+                "isolated by a drill".into(),
+            ))));
+        }
         let client = match &mut self.client {
             Ok(c) => c,
             Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&fail(e.clone())))),
@@ -262,11 +267,17 @@ impl RaftService for RaftServer {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        if crate::drill::isolated() {
+            return Err(crate::drill::isolated_status());
+        }
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
         encode(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        if crate::drill::isolated() {
+            return Err(crate::drill::isolated_status());
+        }
         let rpc: VoteRequest<NodeId> = decode(req)?;
         encode(&self.raft.vote(rpc).await)
     }
@@ -275,6 +286,9 @@ impl RaftService for RaftServer {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        if crate::drill::isolated() {
+            return Err(crate::drill::isolated_status());
+        }
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
         encode(&self.raft.install_snapshot(rpc).await)
     }

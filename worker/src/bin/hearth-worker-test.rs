@@ -47,6 +47,7 @@ fn config_from_args() -> WorkerConfig {
         kill_grace: Duration::from_secs(5),
         guard: guard.unwrap_or_else(|| usage("--guard is required")),
         http_port: 0,
+        extra_grpc: None,
     }
 }
 

@@ -117,6 +117,7 @@ pub fn config(masters: Vec<String>, work_dir: &Path) -> WorkerConfig {
         kill_grace: Duration::from_secs(2),
         guard: vec![GUARD.to_owned()],
         http_port: 0,
+        extra_grpc: None,
     }
 }
 
