@@ -679,3 +679,46 @@ fn states_parse_and_print_their_upper_case_names() {
         "\"WAITING\""
     );
 }
+
+#[test]
+fn a_new_worker_at_a_live_workers_address_replaces_it_at_once() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 4096);
+    add_worker(&mut s, 2, 4, 4096);
+    let app = client_app(&mut s, app_desc(Some(1), 256, Some(2)), 0);
+    schedule_and_place(&mut s, &Policy::default(), 0);
+    assert_eq!(spread(&s, &app), vec![(wid(1), 1), (wid(2), 1)]);
+    // Worker 1's process restarts in place: same host and port, a new id.
+    let mut again = registration(1, 4, 4096);
+    again.id = WorkerId("worker-01-restarted".into());
+    let applied = ok(
+        &mut s,
+        Command::RegisterWorker {
+            reg: again.clone(),
+            at: at(5_000),
+        },
+    );
+    assert_eq!(
+        applied.actions,
+        vec![],
+        "nothing is sent to the gone process"
+    );
+    assert_eq!(s.workers[&wid(1)].state, WorkerState::Dead);
+    assert_eq!(s.workers[&wid(1)].dead_since, Some(at(5_000)));
+    assert_eq!(s.workers[&again.id].state, WorkerState::Alive);
+    assert_eq!(spread(&s, &app), vec![(wid(2), 1)]);
+    assert_eq!(s.apps[&app].retry_count, 0, "not the app's fault");
+    // The lost executor is replaced right away, on either live worker.
+    let (placed, _) = schedule_and_place(&mut s, &Policy::default(), 0);
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    s.check_invariants().expect("invariants");
+    // The same registration again is a duplicate and loses nothing more.
+    let dup = ok(
+        &mut s,
+        Command::RegisterWorker {
+            reg: again,
+            at: at(6_000),
+        },
+    );
+    assert_eq!(dup.outcome, Outcome::WorkerRegistered { duplicate: true });
+}
