@@ -3,14 +3,18 @@
 //! `hearth drill`, which injects a fault round after round into a running cluster and
 //! measures from outside how it recovers.
 //!
-//! A round: the leader (or, for kill-worker, the worker running the probe's executor) is
-//! faulted; a new app is submitted at once; every master is polled until one of the
-//! survivors leads, is ALIVE, has placed the new app's executor and has every worker
-//! back. Then the round's checks: every app acknowledged so far is still there once
-//! (nothing lost, nothing doubled), and the probe app kept its executor (leader
-//! scenarios) or got exactly one replacement (kill-worker). Between rounds the cluster
-//! heals: the faulted process is back (a supervisor — systemd, `hearth local` — restarts
-//! a crashed one) and every master answers.
+//! A round: the leader (or, for kill-worker, a worker running one of the probe app's
+//! executors but not its driver) is faulted; a new app is submitted at once; every master
+//! is polled until one of the survivors leads, is ALIVE, has placed the new app's
+//! executor (kill-worker: replaced the probe's lost executor) and has every worker back.
+//! Then the round's checks: every app acknowledged so far is still there once (nothing
+//! lost, nothing doubled), and the probe app kept its executors (leader scenarios) or got
+//! exactly the lost one replaced (kill-worker). Between rounds the cluster heals: the
+//! faulted process is back (a supervisor — systemd, `hearth local` — restarts a crashed
+//! one) and every master answers.
+//!
+//! Must not: run without the token check, or inject anything before every target has
+//! confirmed it accepts drills (a refused drill changes nothing).
 
 use crate::units::parse_duration;
 use crate::{Failure, Outcome};
@@ -327,15 +331,14 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
             state.masters.len()
         )));
     }
-    if state
+    let alive_workers = state
         .workers
         .iter()
         .filter(|w| w.info.state == hearth_core::WorkerState::Alive)
-        .count()
-        == 0
-    {
+        .count();
+    if alive_workers == 0 || (a.scenario == Scenario::KillWorker && alive_workers < 2) {
         return Err(Failure::Request(
-            "no ALIVE worker: a drill needs a worker for its probe app; nothing was injected"
+            "a drill needs an ALIVE worker for its probe app (kill-worker needs two, one to take over); nothing was injected"
                 .into(),
         ));
     }
@@ -362,15 +365,18 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
         all_masters
     };
 
-    // The probe: a cluster-mode app with one executor that runs through every round.
-    let (desc, driver) = sleeper("drill-probe", 1);
+    // The probe: a cluster-mode app that runs through every round, one executor per
+    // worker (at most 4), so kill-worker always finds an executor away from the probe's
+    // driver.
+    let expected = alive_workers.clamp(1, 4);
+    let (desc, driver) = sleeper("drill-probe", expected as u32);
     let (probe, _) = client.register_app(&desc, Some(&driver), None).await?;
     let deadline = |t: Instant| t.elapsed() < a.round_timeout;
     let start = Instant::now();
     let mut probe_execs = loop {
         let s = client.state().await?;
         let e = running_executors(&s, &probe);
-        if e.len() == 1 {
+        if e.len() == expected {
             break e;
         }
         if !deadline(start) {
@@ -402,12 +408,18 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
             Scenario::PauseLeader => (old.clone(), "freeze"),
             Scenario::PartitionLeader => (old.clone(), "isolate"),
             Scenario::KillWorker => {
-                let on = before
-                    .active_apps
+                // A worker with one of the probe's executors, not its driver.
+                let probe_app = before.active_apps.iter().find(|x| x.id == probe);
+                let driver_on = before
+                    .active_drivers
                     .iter()
-                    .find(|x| x.id == probe)
-                    .and_then(|x| x.executors.values().next())
-                    .map(|e| e.worker.clone());
+                    .find(|d| Some(&d.id) == probe_app.and_then(|x| x.driver.as_ref()))
+                    .and_then(|d| d.worker.clone());
+                let on = probe_app
+                    .into_iter()
+                    .flat_map(|x| x.executors.values())
+                    .map(|e| e.worker.clone())
+                    .find(|w| Some(w) != driver_on.as_ref());
                 let w = before
                     .workers
                     .iter()
@@ -507,7 +519,7 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
                     // The probe's executor replaced on another worker.
                     Scenario::KillWorker => {
                         let e = running_executors(&s, &probe);
-                        e.len() == 1 && e != probe_execs
+                        e.len() == expected && e != probe_execs
                     }
                     _ => new_app
                         .as_ref()
@@ -545,7 +557,7 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
                     .count();
                 let probe_now = running_executors(&s, &probe);
                 let replaced = leader_scenario || probe_now != probe_execs;
-                if back >= workers_before && probe_now.len() == 1 && replaced {
+                if back >= workers_before && probe_now.len() == expected && replaced {
                     break s;
                 }
             }
@@ -572,7 +584,7 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
             }
         }
         let now_execs = running_executors(&s, &probe);
-        if now_execs.len() > 1 {
+        if now_execs.len() > expected {
             doubled += 1;
         }
         if leader_scenario && now_execs != probe_execs {

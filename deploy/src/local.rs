@@ -260,10 +260,15 @@ pub async fn local(a: LocalArgs) -> Outcome {
             .collect::<Vec<_>>()
             .join(",")
     );
-    for w in 1..=a.workers {
+    // Fixed worker ports too: a worker restarted in place keeps its address, and the
+    // leader then replaces the old one at once.
+    let worker_ports = free_ports(a.workers as usize)?;
+    for (w, port) in (1..=a.workers).zip(worker_ports) {
         let work = dir.join(format!("worker-{w}"));
         let args: Vec<String> = vec![
             "worker".into(),
+            "--port".into(),
+            port.to_string(),
             "--masters".into(),
             masters_url.clone(),
             "--work-dir".into(),

@@ -4,6 +4,7 @@
 //! Exit codes: 0 ok; 1 the request failed (stderr says why); 2 bad usage.
 
 mod admin;
+mod cluster_cmd;
 mod drill;
 mod local;
 mod recovery_cmd;
@@ -70,6 +71,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: recovery_cmd::RecoveryCmd,
     },
+    /// Raft administration: list the masters, add or remove one, move leadership off
+    /// the leader, build a snapshot.
+    Cluster {
+        #[command(subcommand)]
+        cmd: cluster_cmd::ClusterCmd,
+    },
     /// Rehearse a failover on a running cluster started with --enable-drills: inject a
     /// fault round after round, measure the recovery, check nothing was lost or doubled.
     Drill(drill::DrillArgs),
@@ -111,6 +118,12 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let server = matches!(cli.cmd, Cmd::Master(_) | Cmd::Worker(_) | Cmd::Local(_));
+    if !server {
+        // `hearth app list | head` ends quietly, like any Unix tool, when the reader
+        // goes away.
+        // SAFETY: setting a signal disposition before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     // openraft logs every failed RPC to a down peer (10 a second) at ERROR; hearth logs
     // peers going away and coming back, and leadership changes, itself.
     // `HEARTH_LOG=info,openraft=info` shows openraft's own lines.
@@ -141,6 +154,7 @@ fn main() -> ExitCode {
             Cmd::Driver { cmd } => admin::driver(&admin::client(master)?, cmd).await,
             Cmd::WorkerAdmin { cmd } => admin::worker_admin(&admin::client(master)?, cmd).await,
             Cmd::Recovery { cmd } => recovery_cmd::run(cmd),
+            Cmd::Cluster { cmd } => cluster_cmd::run(master, cmd).await,
             Cmd::Drill(a) => drill::run(a, master).await,
         }
     });

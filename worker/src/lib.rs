@@ -144,11 +144,27 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let port = listener.local_addr()?.port();
-    let id = ids::worker_id(now(), &config.host, port);
+    let id = fresh_id(&config.work_dir, &config.host, port);
     let span = info_span!("worker", worker_id = %id);
     serve(config, id, port, listener, shutdown)
         .instrument(span)
         .await
+}
+
+/// Spark's worker id (start second, host, port), never the id the previous process in
+/// this work dir had: a worker restarted within the same second at the same address
+/// would otherwise pass for the old one, and the master would keep counting processes
+/// that died with it.
+fn fresh_id(work_dir: &Path, host: &str, port: u16) -> WorkerId {
+    let previous = std::fs::read_to_string(work_dir.join(WORKER_ID_FILE)).unwrap_or_default();
+    let mut at = now();
+    loop {
+        let id = ids::worker_id(at, host, port);
+        if id.0 != previous.trim() {
+            return id;
+        }
+        at = Millis(at.0 + 1000);
+    }
 }
 
 async fn serve(
@@ -264,4 +280,21 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
 fn prepare_work_dir(dir: &Path) -> Result<PathBuf, WorkerError> {
     std::fs::create_dir_all(dir).map_err(|e| WorkerError::io("create", dir, e))?;
     std::fs::canonicalize(dir).map_err(|e| WorkerError::io("resolve", dir, e))
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn a_restarted_worker_never_reuses_the_previous_id() {
+        let dir = std::env::temp_dir().join(format!("hearth-worker-id-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let previous = fresh_id(&dir, "127.0.0.1", 7078);
+        std::fs::write(dir.join(WORKER_ID_FILE), format!("{previous}\n")).unwrap();
+        let next = fresh_id(&dir, "127.0.0.1", 7078);
+        assert_ne!(next, previous);
+        assert!(next.0.starts_with("worker-") && next.0.ends_with("-127.0.0.1-7078"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
