@@ -128,9 +128,10 @@ fn every_drill_scenario_holds_on_hearth_local_and_bad_drills_are_refused() {
 fn a_leader_drill_against_one_master_is_refused() {
     let dir = TestDir::new("drill-one");
     let master = MasterProc::start(dir.path(), &[]);
-    let _w = start_worker(dir.path(), "w", &master.url, 2, &[]);
-    wait_for("a worker", LONG, || {
-        (master.json()["aliveworkers"] == 1).then_some(())
+    let _a = start_worker(dir.path(), "wa", &master.url, 2, &[]);
+    let _b = start_worker(dir.path(), "wb", &master.url, 2, &[]);
+    wait_for("two workers", LONG, || {
+        (master.json()["aliveworkers"] == 2).then_some(())
     });
     let o = drill(
         &master.url,
@@ -147,5 +148,5 @@ fn a_leader_drill_against_one_master_is_refused() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("not enabled"), "{}", stderr(&o));
-    assert_eq!(master.json()["aliveworkers"], 1);
+    assert_eq!(master.json()["aliveworkers"], 2);
 }
