@@ -2,12 +2,14 @@
 //!
 //! Owns: master lists (`hearth://h1:7077,h2:7077`), finding the leader and following its
 //! `NotLeader` hints ([`MasterClient`]), retry policy (what may be sent again after a
-//! failure and what may not), and the client-side requests the CLI and the worker make.
+//! failure and what may not), the client-side requests the CLI and the worker make, and
+//! Raft administration ([`admin::AdminClient`], `hearth cluster ...`).
 //!
 //! Must not: hold cluster rules (those live in hearth-core) or retry a non-idempotent
 //! request when it may already have been applied: a duplicate submission is worse than
 //! a clear error.
 
+pub mod admin;
 mod masters;
 mod ops;
 
