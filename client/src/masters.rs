@@ -238,7 +238,9 @@ impl MasterClient {
             // After a full round of the list without a leader, back off a little.
             if next.is_multiple_of(self.masters.len()) {
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
+                // Capped low: during a failover the new leader is usually there within a
+                // few hundred milliseconds, and a client should find it at once.
+                backoff = (backoff * 2).min(Duration::from_millis(100));
             }
         }
     }

@@ -182,7 +182,7 @@ impl Member {
 }
 
 pub async fn local(a: LocalArgs) -> Outcome {
-    if a.masters == 0 || a.masters % 2 == 0 {
+    if a.masters == 0 || a.masters.is_multiple_of(2) {
         return Err(Failure::Usage(format!(
             "--masters {}: use 1 (no failover) or an odd number such as 3 or 5 (a majority must survive a failure)",
             a.masters

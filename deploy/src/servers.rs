@@ -67,8 +67,9 @@ pub struct MasterArgs {
     /// long stops commanding workers and accepting writes.
     #[arg(long, default_value = "150ms", value_parser = parse_duration, env = "HEARTH_ELECTION_TIMEOUT_MIN")]
     election_timeout_min: Duration,
-    /// Raft: upper bound of the randomized election timeout.
-    #[arg(long, default_value = "300ms", value_parser = parse_duration, env = "HEARTH_ELECTION_TIMEOUT_MAX")]
+    /// Raft: upper bound of the randomized election timeout; also how long followers
+    /// keep trusting a silent leader (openraft's leader lease), so it bounds failover.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration, env = "HEARTH_ELECTION_TIMEOUT_MAX")]
     election_timeout_max: Duration,
     /// Raft: reach these peers at another address than their --peers one, as
     /// ID=host:port,... (a proxy in between; failover tests cut masters off this way).

@@ -106,9 +106,11 @@ pub async fn run_raft(
     let handle = raft::open(&opts).await?;
     let node = Arc::new(Node::raft(config, advertised, handle.clone()));
     let leader = tokio::spawn(raft::lead(node.clone(), handle.clone(), stop_rx.clone()));
+    let watcher = tokio::spawn(raft::watch_leader(handle.clone(), stop_rx.clone()));
     let http_task = tokio::spawn(http::serve(node.clone(), http, stopped(stop_rx.clone())));
     let grpc_result = service::serve(node.clone(), grpc, stopped(stop_rx)).await;
     let _ = leader.await;
+    watcher.abort();
     http_task.abort();
     if let Err(e) = handle.raft.shutdown().await {
         tracing::warn!(error = %e, "Raft did not shut down cleanly");

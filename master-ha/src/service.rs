@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 /// Messages up to this size are accepted (a whole-cluster `GetState` can be large).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// Serves `MasterService` (and, in Raft mode, `RaftService`) on `listener`.
+/// Serves `MasterService` (and, in Raft mode, `RaftService` and `RaftAdmin`) on `listener`.
 pub async fn serve(
     node: Arc<Node>,
     listener: TcpListener,
@@ -24,7 +24,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let raft = node
         .raft_handle()
-        .map(|h| crate::raft::net::RaftServer::service(h.raft.clone()));
+        .map(|h| crate::raft::net::RaftServer::service(h.raft.clone(), h.heard.clone()));
+    let admin = node
+        .raft_handle()
+        .map(|h| crate::raft::admin::AdminServer::service(h.clone()));
     let extra = node.config.extra_grpc.clone();
     let svc = MasterServiceServer::new(Svc { node })
         .max_decoding_message_size(MAX_MESSAGE)
@@ -36,6 +39,7 @@ pub async fn serve(
     };
     router
         .add_optional_service(raft)
+        .add_optional_service(admin)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -243,10 +243,11 @@ impl Proxied {
             })
             .collect();
         c.advertised = front.iter().map(Proxy::addr).collect();
-        for i in 0..n {
-            let via: Vec<String> = (0..n)
-                .filter(|j| *j != i)
-                .map(|j| format!("{}={}", j + 1, pair[i][j].as_ref().expect("pair").addr()))
+        for (i, row) in pair.iter().enumerate() {
+            let via: Vec<String> = row
+                .iter()
+                .enumerate()
+                .filter_map(|(j, p)| p.as_ref().map(|p| format!("{}={}", j + 1, p.addr())))
                 .collect();
             c.own_flags[i] = vec![
                 "--advertise".into(),

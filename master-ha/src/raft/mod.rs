@@ -15,6 +15,7 @@
 //!   (`millis_since_quorum_ack`; openraft 0.9 has no CheckQuorum) neither accepts writes
 //!   nor sends anything to a worker ([`RaftHandle::lease_ok`]).
 
+pub mod admin;
 pub mod journal;
 pub mod net;
 
@@ -79,6 +80,9 @@ pub struct RaftHandle {
     /// When a quorum last acknowledged this leader, on this process's clock.
     acked: Mutex<Option<Instant>>,
     lease_for: Duration,
+    /// When a leader's AppendEntries last arrived here.
+    pub heard: Arc<Mutex<Option<Instant>>>,
+    opts: RaftOptions,
 }
 
 impl RaftHandle {
@@ -184,6 +188,17 @@ pub async fn open(opts: &RaftOptions) -> anyhow::Result<Arc<RaftHandle>> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("starting Raft: {e}"))?;
+    // The metrics show the state loaded from disk (its membership) only from openraft's
+    // first report, shortly after `Raft::new` returns; before it they are empty, which
+    // would look like a fresh directory.
+    let reported = tokio::time::timeout(Duration::from_secs(10), raft.metrics().changed()).await;
+    if !matches!(reported, Ok(Ok(()))) {
+        let _ = raft.shutdown().await;
+        anyhow::bail!(
+            "Raft on {} did not start within 10 s; see the log above",
+            opts.dir.display()
+        );
+    }
     let stored: BTreeMap<NodeId, String> = {
         let m = raft.metrics();
         let m = m.borrow();
@@ -214,6 +229,8 @@ pub async fn open(opts: &RaftOptions) -> anyhow::Result<Arc<RaftHandle>> {
         reader,
         acked: Mutex::new(None),
         lease_for: opts.election_min,
+        heard: Arc::new(Mutex::new(None)),
+        opts: opts.clone(),
     }))
 }
 
@@ -278,6 +295,65 @@ async fn peer_term(addr: &str) -> Option<u64> {
         .flatten()
 }
 
+/// Calls an election as soon as the voters' leader lease allows when the leader's
+/// process is gone (its port refuses connections), instead of waiting out a random
+/// election timeout on top of the lease. A leader that is only slow, frozen or cut off
+/// still accepts connections (or its proxy does) and is left to the normal timeout.
+pub async fn watch_leader(h: Arc<RaftHandle>, mut stop: watch::Receiver<bool>) {
+    let every = h.opts.heartbeat;
+    // Masters do not all campaign at the same instant: spread them by id.
+    let jitter = every * ((h.id % 5) as u32) / 5;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let (leader, addr) = {
+            let m = h.raft.metrics();
+            let m = m.borrow();
+            match m.current_leader {
+                Some(l) if l != h.id && m.state == ServerState::Follower => {
+                    let addr = h.opts.via.get(&l).cloned().or_else(|| {
+                        m.membership_config
+                            .membership()
+                            .get_node(&l)
+                            .map(|n| n.addr.clone())
+                    });
+                    match addr {
+                        Some(a) => (l, a),
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            }
+        };
+        let refused = matches!(
+            tokio::time::timeout(every, tokio::net::TcpStream::connect(&addr)).await,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        );
+        if !refused || crate::drill::isolated() {
+            continue;
+        }
+        let Some(heard) = *h.heard.lock().expect("heard lock") else {
+            continue;
+        };
+        // The voters' lease runs for the maximum election timeout after the last
+        // heartbeat they got (about when this one got it).
+        let at = heard + h.opts.election_max + jitter;
+        tokio::time::sleep_until(at.into()).await;
+        let still = *h.heard.lock().expect("heard lock") == Some(heard);
+        let same = h.raft.metrics().borrow().current_leader == Some(leader);
+        if still && same {
+            tracing::info!(
+                leader,
+                %addr,
+                "the leader's process is gone (connection refused): calling an election now"
+            );
+            let _ = h.raft.trigger().elect().await;
+        }
+    }
+}
+
 /// This master's leadership in one term.
 struct Leading {
     term: u64,
@@ -292,6 +368,8 @@ struct Leading {
 pub async fn lead(node: Arc<Node>, h: Arc<RaftHandle>, mut stop: watch::Receiver<bool>) {
     let mut metrics = h.raft.metrics();
     let mut leading: Option<Leading> = None;
+    // When this master first failed to take over in the current term.
+    let mut failing_since: Option<(u64, Instant)> = None;
     loop {
         let m = metrics.borrow_and_update().clone();
         h.observe(&m);
@@ -312,11 +390,22 @@ pub async fn lead(node: Arc<Node>, h: Arc<RaftHandle>, mut stop: watch::Receiver
                         "leading"
                     );
                     leading = Some(l);
+                    failing_since = None;
                 }
                 Err(e) => {
-                    tracing::warn!(term = m.current_term, error = %e, "could not take over; retrying");
-                    let _ =
-                        tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
+                    // Right after an election openraft may not confirm the leadership
+                    // yet (its first entry is not committed): retry at once, and say so
+                    // only if it lasts.
+                    let since = match failing_since {
+                        Some((term, t)) if term == m.current_term => t,
+                        _ => failing_since.insert((m.current_term, Instant::now())).1,
+                    };
+                    if since.elapsed() > Duration::from_secs(1) {
+                        tracing::warn!(term = m.current_term, error = %e, "could not take over; retrying");
+                    } else {
+                        tracing::debug!(term = m.current_term, error = %e, "not confirmed as leader yet; retrying");
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
             continue;
@@ -333,11 +422,24 @@ pub async fn lead(node: Arc<Node>, h: Arc<RaftHandle>, mut stop: watch::Receiver
 }
 
 async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> anyhow::Result<Leading> {
-    // Every entry of earlier terms is committed and applied once this returns...
-    h.raft
-        .ensure_linearizable()
+    // Every entry of earlier terms is committed and applied once an entry of this term
+    // (openraft's first, blank entry) is: a quorum took it from this leader...
+    let m = h
+        .raft
+        .wait(Some(Duration::from_secs(5)))
+        .metrics(
+            |m| {
+                m.current_term != term
+                    || m.state != ServerState::Leader
+                    || m.last_applied.is_some_and(|l| l.leader_id.term == term)
+            },
+            "this term's first entry applied",
+        )
         .await
-        .map_err(|e| anyhow::anyhow!("confirming leadership: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("waiting for this term's first entry: {e}"))?;
+    if m.current_term != term || m.state != ServerState::Leader {
+        anyhow::bail!("no longer leading in term {term}");
+    }
     // ...and so is everything in this master's own log (a retake within one term).
     let last = h.metrics().last_log_index.unwrap_or(0);
     let mut reader = h.reader.clone();

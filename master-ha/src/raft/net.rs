@@ -240,11 +240,16 @@ impl RaftNetwork<TypeConfig> for Peer {
 /// `Result` as the payload.
 pub struct RaftServer {
     raft: Raft,
+    /// When an AppendEntries (a leader's heartbeat or entries) last arrived.
+    heard: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 impl RaftServer {
-    pub fn service(raft: Raft) -> RaftServiceServer<RaftServer> {
-        RaftServiceServer::new(RaftServer { raft })
+    pub fn service(
+        raft: Raft,
+        heard: Arc<Mutex<Option<std::time::Instant>>>,
+    ) -> RaftServiceServer<RaftServer> {
+        RaftServiceServer::new(RaftServer { raft, heard })
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE)
     }
@@ -271,6 +276,7 @@ impl RaftService for RaftServer {
             return Err(crate::drill::isolated_status());
         }
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
+        *self.heard.lock().expect("heard lock") = Some(std::time::Instant::now());
         encode(&self.raft.append_entries(rpc).await)
     }
 
