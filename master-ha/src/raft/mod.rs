@@ -6,8 +6,8 @@
 //!   initializes with the same peer list, which is safe; one that finds a peer already
 //!   past term 0 joins instead and is copied from the leader).
 //! - [`lead`] watches Raft's metrics. When this master becomes leader it waits until its
-//!   state machine holds every entry of earlier terms (`ensure_linearizable`, then the
-//!   whole local log applied), builds a [`Master`] over a copy of that state with the
+//!   state machine holds every entry of earlier terms (an entry of its own term applied,
+//!   then the whole local log), builds a [`Master`] over a copy of that state with the
 //!   Raft term as its fencing token and a [`RaftJournal`], and runs the recovery protocol
 //!   (`take_over`). When it stops leading (a higher term, or it steps down) that master
 //!   is dropped: its pending proposals fail, its worker queues close.
@@ -252,8 +252,9 @@ async fn bootstrap(raft: &Raft, opts: &RaftOptions) -> anyhow::Result<()> {
                 tracing::warn!(
                     peer = id, %addr, term, dir = %opts.dir.display(),
                     "this master's Raft directory is empty but the group already exists \
-                     (a peer is at term {term}); joining it: the leader copies its state here. \
-                     If this directory was not wiped on purpose, check the disk"
+                     (a peer is at term {term}): joining it, the leader copies its state here. \
+                     Expected when this master starts for the first time after the others; \
+                     if it held data before, its directory was wiped or lost: check the disk"
                 );
                 return Ok(());
             }
