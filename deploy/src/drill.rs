@@ -259,7 +259,9 @@ async fn inject(
     }
 }
 
-fn sleeper(name: &str, cores: u32) -> (AppDescription, DriverDescription) {
+/// A cluster-mode app whose driver and executors sleep. `supervise`: its driver is
+/// relaunched if lost.
+fn sleeper(name: &str, cores: u32, supervise: bool) -> (AppDescription, DriverDescription) {
     let cmd = ProcessSpec {
         argv: vec!["sh".into(), "-c".into(), "exec sleep 100000".into()],
         env: Default::default(),
@@ -276,7 +278,7 @@ fn sleeper(name: &str, cores: u32) -> (AppDescription, DriverDescription) {
         DriverDescription {
             cores: 1,
             memory_mb: 64,
-            supervise: false,
+            supervise,
             command: cmd,
         },
     )
@@ -369,7 +371,7 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
     // worker (at most 4), so kill-worker always finds an executor away from the probe's
     // driver.
     let expected = alive_workers.clamp(1, 4);
-    let (desc, driver) = sleeper("drill-probe", expected as u32);
+    let (desc, driver) = sleeper("drill-probe", expected as u32, false);
     let (probe, _) = client.register_app(&desc, Some(&driver), None).await?;
     let deadline = |t: Instant| t.elapsed() < a.round_timeout;
     let start = Instant::now();
@@ -450,7 +452,10 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
             let name = name.clone();
             tokio::spawn(async move {
                 let c = MasterClient::new(url);
-                let (desc, driver) = sleeper(&name, 1);
+                // Supervised: a leader that accepted it just before the fault may have
+                // placed its driver without getting to launch it; the next leader then
+                // relaunches it (unsupervised, it would end in ERROR, as in Spark).
+                let (desc, driver) = sleeper(&name, 1, true);
                 // What a careful client does with an uncertain answer: look before it
                 // submits again (a blind retry could register the app twice).
                 loop {
