@@ -39,6 +39,8 @@ fn help_lists_every_command() {
         "driver",
         "worker-admin",
         "recovery",
+        "cluster",
+        "drill",
     ] {
         assert!(
             out.contains(&format!("  {cmd}")),
