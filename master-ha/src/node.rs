@@ -70,7 +70,7 @@ pub enum JournalError {
 pub enum ProposeError {
     /// The command was refused; nothing changed.
     Rejected(Rejection),
-    /// This master does not (or no longer) lead; see [`JournalError::Deposed`]. `maybe`
+    /// This master does not (or no longer) lead; see [`JournalError::Deposed`]. `maybe_applied`
     /// is true when the command was already handed to Raft.
     NotLeading { maybe_applied: bool },
 }
