@@ -49,6 +49,14 @@ struct Svc {
     node: Arc<Node>,
 }
 
+/// How often a client-mode submitter is asked to check in: a quarter of the app timeout,
+/// at most a second. A new leader waits for every app to check in before it is ALIVE,
+/// so this bounds a failover with client-mode apps running (an app heartbeat is cheap:
+/// leader-local, never replicated).
+pub fn advised_app_heartbeat(app_timeout: std::time::Duration) -> std::time::Duration {
+    (app_timeout / 4).min(std::time::Duration::from_secs(1))
+}
+
 impl Svc {
     /// Proposes `cmd` through the acting master.
     async fn propose(&self, cmd: Command) -> Result<hearth_core::Applied, Status> {
@@ -129,7 +137,8 @@ impl MasterService for Svc {
                 }
                 tracing::info!(%app, driver = ?driver, "app registered");
                 let mut resp = RegisterAppResponse::new(&app, driver.as_ref());
-                resp.heartbeat_interval_ms = (self.node.config.app_timeout / 4).as_millis() as u64;
+                resp.heartbeat_interval_ms =
+                    advised_app_heartbeat(self.node.config.app_timeout).as_millis() as u64;
                 Ok(Response::new(resp))
             }
             other => Err(Status::internal(format!(

@@ -121,6 +121,13 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
             (running_executors(&c.json(l)?, &first) == 2 && p.len() == 3).then_some(p)
         },
     );
+    // A client-mode app too: its submitter must find each new leader and check in.
+    let (_submitter, client_app) = client_app_in_background(dir.path(), &url, 1, "64m");
+    let client_before = wait_for("the client-mode app's executor running", LONG, || {
+        let l = c.alive_leader(None)?;
+        let p = pids(&url, &client_app);
+        (running_executors(&c.json(l)?, &client_app) == 1 && !p.is_empty()).then_some(p)
+    });
     let mut apps = vec![first.clone()];
     for round in 1..=3 {
         let old = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
@@ -158,11 +165,18 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
     // every master lists the same history.
     let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
     assert_eq!(pids(&url, &first), before);
+    assert_eq!(
+        pids(&url, &client_app),
+        client_before,
+        "the client-mode app kept its executor through three failovers"
+    );
+    let j = c.json(leader).expect("leader /json");
+    assert_eq!(running_executors(&j, &client_app), 1, "{j}");
     for app in &apps[1..] {
         assert_eq!(pids(&url, app).len(), 2, "{app}: one driver, one executor");
     }
     let want = history(&c.json(leader).expect("leader /json"));
-    assert_eq!(want.len(), 4, "{want:?}");
+    assert_eq!(want.len(), 5, "{want:?}");
     for i in 0..3 {
         wait_for("every master holds the same history", LONG, || {
             (history(&c.json(i)?) == want).then_some(())
