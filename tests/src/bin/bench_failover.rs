@@ -795,7 +795,7 @@ fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Value> {
                 "latency": dist("1 client: commit latency", &lat),
             },
         });
-        for clients in [16u64, 64] {
+        for clients in [16u64, 64, 256] {
             let per = submissions.div_ceil(clients);
             let (took, lat) = within(
                 &format!("{clients} clients' submissions"),
