@@ -6,28 +6,21 @@
 //!
 //! Every wait is on a condition with a deadline; nothing sleeps to let things happen.
 
+mod common;
+
+use common::{app, listen, wait, DEADLINE};
 use hearth_client::admin::{AdminClient, RaftMembers};
 use hearth_client::{ClientError, MasterClient};
-use hearth_core::{AppDescription, MasterRole, ProcessSpec};
+use hearth_core::MasterRole;
 use hearth_master::{MasterConfig, RaftOptions};
 use hearth_proto::convert::MemberRole;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpSocket};
+use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::Code;
-
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// A listener on 127.0.0.1 (`port` 0: an ephemeral one), reusable after a stop.
-fn listen(port: u16) -> TcpListener {
-    let s = TcpSocket::new_v4().expect("socket");
-    s.set_reuseaddr(true).expect("reuseaddr");
-    s.bind(([127, 0, 0, 1], port).into()).expect("bind");
-    s.listen(128).expect("listen")
-}
 
 fn addr_of(l: &TcpListener) -> String {
     format!("127.0.0.1:{}", l.local_addr().expect("local addr").port())
@@ -99,22 +92,6 @@ fn group(dir: &Path, n: u64) -> (BTreeMap<u64, String>, BTreeMap<u64, Running>) 
 
 fn admin(peers: &BTreeMap<u64, String>, ids: &[u64]) -> AdminClient {
     AdminClient::new(ids.iter().map(|id| peers[id].clone()).collect())
-}
-
-/// Polls `f` (every 20 ms) until it yields, or panics after the deadline.
-async fn wait<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The leader's view, once a leader answers (the client follows hints and retries until
@@ -336,20 +313,6 @@ async fn leadership_moves_to_a_named_follower_then_to_the_most_caught_up() {
     assert!(e.to_string().contains("master 9 is not a member"), "{e}");
     for (_, r) in running {
         r.stop().await.expect("a clean stop");
-    }
-}
-
-fn app(name: &str) -> AppDescription {
-    AppDescription {
-        name: name.into(),
-        cores_per_executor: Some(1),
-        memory_per_executor_mb: 64,
-        max_cores: Some(1),
-        initial_executor_limit: None,
-        command: ProcessSpec {
-            argv: vec!["true".into()],
-            env: Default::default(),
-        },
     }
 }
 

@@ -4,9 +4,12 @@
 //! racing a leader change are acknowledged exactly once or reported as uncertain, never
 //! applied twice behind the client's back.
 
+mod common;
+
+use common::{app, listen, wait, DEADLINE};
 use hearth_client::{ClientError, MasterClient};
 use hearth_core::{
-    AppDescription, AppId, DriverDescription, MasterRole, ProcessSpec, WorkerId, WorkerRegistration,
+    AppId, DriverDescription, MasterRole, ProcessSpec, WorkerId, WorkerRegistration,
 };
 use hearth_master::{MasterConfig, RaftOptions};
 use hearth_proto::convert::ClusterSnapshot;
@@ -15,12 +18,10 @@ use hearth_proto::pb::master_service_client::MasterServiceClient;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpSocket};
+use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A fresh directory for one test, removed at the end of a passing run.
 struct Dir(PathBuf);
@@ -40,13 +41,6 @@ impl Drop for Dir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-}
-
-fn listen(port: u16) -> TcpListener {
-    let s = TcpSocket::new_v4().expect("socket");
-    s.set_reuseaddr(true).expect("reuseaddr");
-    s.bind(([127, 0, 0, 1], port).into()).expect("bind");
-    s.listen(128).expect("listen")
 }
 
 struct Master {
@@ -163,36 +157,6 @@ impl Group {
             None
         })
         .await
-    }
-}
-
-/// Polls `f` every 20 ms until it yields, or panics after the deadline.
-async fn wait<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn app(name: &str) -> AppDescription {
-    AppDescription {
-        name: name.into(),
-        cores_per_executor: Some(1),
-        memory_per_executor_mb: 64,
-        max_cores: Some(1),
-        initial_executor_limit: None,
-        command: ProcessSpec {
-            argv: vec!["true".into()],
-            env: Default::default(),
-        },
     }
 }
 
