@@ -63,9 +63,7 @@ impl Node {
 
     /// The acting master, or the not-leader answer (with the leader's address when known).
     pub fn acting(&self) -> Result<Arc<Master>, Status> {
-        if crate::drill::isolated() {
-            return Err(crate::drill::isolated_status());
-        }
+        crate::drill::refuse_if_isolated()?;
         self.current().ok_or_else(|| self.not_leader())
     }
 

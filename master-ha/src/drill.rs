@@ -26,7 +26,11 @@ pub fn isolated() -> bool {
         .is_some_and(|t| Instant::now() < t)
 }
 
-/// The status every isolated endpoint answers with.
-pub fn isolated_status() -> tonic::Status {
-    tonic::Status::unavailable("isolated by a drill")
+/// `Err` with the status every isolated endpoint answers with, while isolated.
+pub fn refuse_if_isolated() -> Result<(), tonic::Status> {
+    if isolated() {
+        Err(tonic::Status::unavailable("isolated by a drill"))
+    } else {
+        Ok(())
+    }
 }

@@ -208,9 +208,7 @@ impl MasterService for Svc {
         // Linearizable on the leader (a quorum confirms it still leads, so the answer
         // shows every write acknowledged before); a standby answers from its replica
         // with status STANDBY and the leader's address.
-        if crate::drill::isolated() {
-            return Err(crate::drill::isolated_status());
-        }
+        crate::drill::refuse_if_isolated()?;
         if self.node.current().is_some() {
             self.node.read_barrier().await?;
         }

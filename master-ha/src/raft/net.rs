@@ -255,7 +255,9 @@ impl RaftServer {
     }
 }
 
+/// The message in `req`; refused while an isolate drill is in force.
 fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
+    crate::drill::refuse_if_isolated()?;
     serde_json::from_slice(&req.into_inner().payload)
         .map_err(|e| Status::invalid_argument(format!("unreadable raft message: {e}")))
 }
@@ -272,18 +274,12 @@ impl RaftService for RaftServer {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        if crate::drill::isolated() {
-            return Err(crate::drill::isolated_status());
-        }
         let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
         *self.heard.lock().expect("heard lock") = Some(std::time::Instant::now());
         encode(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        if crate::drill::isolated() {
-            return Err(crate::drill::isolated_status());
-        }
         let rpc: VoteRequest<NodeId> = decode(req)?;
         encode(&self.raft.vote(rpc).await)
     }
@@ -292,9 +288,6 @@ impl RaftService for RaftServer {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        if crate::drill::isolated() {
-            return Err(crate::drill::isolated_status());
-        }
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
         encode(&self.raft.install_snapshot(rpc).await)
     }
