@@ -344,6 +344,34 @@ pub fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// `hearth submit` arguments for a cluster-mode app named `name` whose driver and
+/// `executors` one-core executors (64 MiB each) sleep.
+pub fn sleeping_cluster_app(name: &str, executors: u32) -> Vec<String> {
+    let total = executors.to_string();
+    [
+        "--deploy-mode",
+        "cluster",
+        "--name",
+        name,
+        "--driver-memory",
+        "64m",
+        "--executor-cores",
+        "1",
+        "--executor-memory",
+        "64m",
+        "--total-executor-cores",
+        &total,
+        "--executor-command",
+        "exec sleep 1000",
+        "--",
+        "sh",
+        "-c",
+        "exec sleep 1000",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// `hearth submit` with `args`; panics unless it succeeds. Returns its stdout lines
 /// (the app id, then the driver id in cluster mode).
 pub fn submit(masters: &str, args: &[&str]) -> Vec<String> {

@@ -28,31 +28,9 @@ const FLAGS: &[&str] = &[
 
 /// A cluster-mode app whose driver and `executors` one-core executors sleep.
 fn cluster_app(url: &str, name: &str, executors: u32) -> String {
-    let total = executors.to_string();
-    let ids = submit(
-        url,
-        &[
-            "--deploy-mode",
-            "cluster",
-            "--name",
-            name,
-            "--driver-memory",
-            "64m",
-            "--executor-cores",
-            "1",
-            "--executor-memory",
-            "64m",
-            "--total-executor-cores",
-            &total,
-            "--executor-command",
-            "exec sleep 1000",
-            "--",
-            "sh",
-            "-c",
-            "exec sleep 1000",
-        ],
-    );
-    ids[0].clone()
+    let args = sleeping_cluster_app(name, executors);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    submit(url, &args)[0].clone()
 }
 
 /// The app's RUNNING executors in a master's `/json`.

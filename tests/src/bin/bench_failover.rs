@@ -61,7 +61,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use hearth_client::MasterClient;
 use hearth_core::{AppDescription, ProcessSpec};
 use hearth_tests::cluster::RaftCluster;
-use hearth_tests::harness::{arg, bin, http_get, Proc};
+use hearth_tests::harness::{arg, bin, http_get, sleeping_cluster_app, Proc};
 use hearth_tests::procs;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -177,32 +177,10 @@ fn cli(masters: &str, args: &[&str], timeout: Duration) -> Result<String> {
 /// Submits a cluster-mode app named `name` whose driver and `executors` one-core
 /// executors sleep; returns its id.
 fn submit_cluster_app(masters: &str, name: &str, executors: u32) -> Result<String> {
-    let total = executors.to_string();
-    let out = cli(
-        masters,
-        &[
-            "submit",
-            "--deploy-mode",
-            "cluster",
-            "--name",
-            name,
-            "--driver-memory",
-            "64m",
-            "--executor-cores",
-            "1",
-            "--executor-memory",
-            "64m",
-            "--total-executor-cores",
-            &total,
-            "--executor-command",
-            "exec sleep 1000",
-            "--",
-            "sh",
-            "-c",
-            "exec sleep 1000",
-        ],
-        SETUP,
-    )?;
+    let mut args = vec!["submit".to_owned()];
+    args.extend(sleeping_cluster_app(name, executors));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cli(masters, &args, SETUP)?;
     out.lines()
         .find(|l| l.starts_with("app-"))
         .map(str::to_owned)
