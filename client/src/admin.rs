@@ -10,19 +10,15 @@
 //! taken effect; the caller is told to check `hearth cluster members`), or retry a
 //! refusal: both go back to the caller as they are.
 
-use crate::masters::{parse_masters, ClientError};
+use crate::masters::{parse_masters, ClientError, Idempotency, MasterClient};
 use hearth_proto::convert::MemberRole;
 use hearth_proto::pb;
 use hearth_proto::pb::raft_admin_client::RaftAdminClient;
-use hearth_proto::status::{leader_hint, LEADER_KEY};
 use hearth_proto::ConvertError;
-use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::time::Duration;
-use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// One master of the Raft group.
@@ -128,20 +124,13 @@ pub struct SnapshotInfo {
     pub built: bool,
 }
 
-/// How a request is routed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    /// Reads: a lost answer is asked again.
-    Read,
-    /// Changes: a lost answer is reported, never sent again.
-    Change,
-}
+/// How a request is routed: reads are asked again after a lost answer, changes never.
+use Idempotency::{AtMostOnce as Change, Idempotent as Read};
 
-/// A client for the masters' `RaftAdmin` service.
+/// A client for the masters' `RaftAdmin` service, routed by [`MasterClient`]'s leader
+/// following.
 pub struct AdminClient {
-    masters: Vec<String>,
-    channels: Mutex<HashMap<String, Channel>>,
-    preferred: Mutex<Option<String>>,
+    masters: MasterClient,
     /// Time allowed to find a master that answers (the leader, for leader-only calls).
     pub deadline: Duration,
 }
@@ -149,9 +138,7 @@ pub struct AdminClient {
 impl AdminClient {
     pub fn new(masters: Vec<String>) -> Self {
         AdminClient {
-            masters,
-            channels: Mutex::new(HashMap::new()),
-            preferred: Mutex::new(None),
+            masters: MasterClient::new(masters),
             deadline: Duration::from_secs(30),
         }
     }
@@ -167,7 +154,7 @@ impl AdminClient {
         let r = self
             .call(
                 "members",
-                Retry::Read,
+                Read,
                 Duration::from_secs(5),
                 |mut c| async move { c.members(pb::MembersRequest { from_leader }).await },
             )
@@ -185,7 +172,7 @@ impl AdminClient {
     ) -> Result<RaftMembers, ClientError> {
         let what = format!("add-master {id}");
         let r = self
-            .call(&what, Retry::Change, timeout, |mut c| {
+            .call(&what, Change, timeout, |mut c| {
                 let req = pb::AddMasterRequest {
                     id,
                     address: address.to_owned(),
@@ -205,7 +192,7 @@ impl AdminClient {
     ) -> Result<RaftMembers, ClientError> {
         let what = format!("remove-master {id}");
         let r = self
-            .call(&what, Retry::Change, timeout, |mut c| async move {
+            .call(&what, Change, timeout, |mut c| async move {
                 c.remove_master(pb::RemoveMasterRequest {
                     id,
                     timeout_ms: millis(timeout),
@@ -223,21 +210,16 @@ impl AdminClient {
         timeout: Duration,
     ) -> Result<Transfer, ClientError> {
         let r = self
-            .call(
-                "transfer-leader",
-                Retry::Change,
-                timeout,
-                |mut c| async move {
-                    c.transfer_leader(pb::TransferLeaderRequest {
-                        to,
-                        timeout_ms: millis(timeout),
-                    })
-                    .await
-                },
-            )
+            .call("transfer-leader", Change, timeout, |mut c| async move {
+                c.transfer_leader(pb::TransferLeaderRequest {
+                    to,
+                    timeout_ms: millis(timeout),
+                })
+                .await
+            })
             .await?;
-        if let Some(leader) = self.masters.iter().find(|m| **m == r.leader_address) {
-            self.prefer(leader.clone());
+        if self.masters.masters().contains(&r.leader_address) {
+            self.masters.follow(r.leader_address.clone());
         }
         Ok(Transfer {
             leader_id: r.leader_id,
@@ -264,10 +246,7 @@ impl AdminClient {
             }
         };
         let r = match on {
-            None => {
-                self.call("snapshot", Retry::Read, timeout, ask(true))
-                    .await?
-            }
+            None => self.call("snapshot", Read, timeout, ask(true)).await?,
             Some(id) => {
                 let members = self.members(false).await?;
                 let Some(m) = members.member(id) else {
@@ -282,13 +261,10 @@ impl AdminClient {
                     ))));
                 };
                 let one = AdminClient {
-                    masters: vec![m.address.clone()],
-                    channels: Mutex::new(HashMap::new()),
-                    preferred: Mutex::new(None),
+                    masters: MasterClient::new(vec![m.address.clone()]),
                     deadline: self.deadline,
                 };
-                one.call("snapshot", Retry::Read, timeout, ask(false))
-                    .await?
+                one.call("snapshot", Read, timeout, ask(false)).await?
             }
         };
         Ok(SnapshotInfo {
@@ -300,31 +276,12 @@ impl AdminClient {
         })
     }
 
-    fn channel(&self, addr: &str) -> Result<Channel, Status> {
-        let mut channels = self.channels.lock().expect("channels lock");
-        if let Some(c) = channels.get(addr) {
-            return Ok(c.clone());
-        }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| Status::invalid_argument(format!("bad master address {addr}: {e}")))?
-            .connect_timeout(Duration::from_millis(500))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        channels.insert(addr.to_owned(), channel.clone());
-        Ok(channel)
-    }
-
-    fn prefer(&self, addr: String) {
-        *self.preferred.lock().expect("preferred lock") = Some(addr);
-    }
-
-    /// Sends one request to the master that must answer it: the preferred one (the last
-    /// to answer, or the leader a hint named) first, then the list in order. `work` is
-    /// how long the master may take to do it; `what` names it in errors.
+    /// Sends one request to the master that must answer it (see [`MasterClient::call`]).
+    /// `work` is how long the master may take to do it; `what` names it in errors.
     async fn call<T, F, Fut>(
         &self,
         what: &str,
-        retry: Retry,
+        retry: Idempotency,
         work: Duration,
         call: F,
     ) -> Result<T, ClientError>
@@ -332,99 +289,30 @@ impl AdminClient {
         F: Fn(RaftAdminClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let start = Instant::now();
-        let attempt = work + Duration::from_secs(5);
-        let mut next = 0usize;
-        let mut backoff = Duration::from_millis(25);
-        let mut tried: Vec<String> = Vec::new();
-        let mut last;
-        loop {
-            let preferred = self.preferred.lock().expect("preferred lock").take();
-            let addr = match preferred {
-                Some(a) => a,
-                None => {
-                    let a = self.masters[next % self.masters.len()].clone();
-                    next += 1;
-                    a
-                }
-            };
-            if !tried.contains(&addr) {
-                tried.push(addr.clone());
+        let limits = (work + Duration::from_secs(5), self.deadline);
+        let answer = self
+            .masters
+            .call_service(what, retry, limits, RaftAdminClient::new, call)
+            .await;
+        answer.map_err(|e| match e {
+            ClientError::Refused(s) if s.code() == Code::Unimplemented => {
+                ClientError::Refused(Status::unimplemented(format!(
+                    "a master does not serve Raft administration: `hearth cluster` needs \
+                     masters started with --recovery-mode raft ({})",
+                    s.message()
+                )))
             }
-            let outcome = match self.channel(&addr) {
-                Ok(ch) => tokio::time::timeout(attempt, call(RaftAdminClient::new(ch)))
-                    .await
-                    .unwrap_or_else(|_| Err(Status::deadline_exceeded(NO_ANSWER))),
-                Err(s) => Err(s),
-            };
-            let status = match outcome {
-                Ok(resp) => {
-                    self.prefer(addr);
-                    return Ok(resp.into_inner());
-                }
-                Err(s) => s,
-            };
-            last = format!("{addr}: {}", status.message());
-            match status.code() {
-                Code::Unavailable
-                    if status.metadata().contains_key(LEADER_KEY)
-                        || status.message().starts_with("not the leader") =>
-                {
-                    if let Some(leader) = leader_hint(&status).filter(|l| *l != addr) {
-                        tracing::debug!(from = %addr, to = %leader, "following the leader hint");
-                        self.prefer(leader);
-                        continue;
-                    }
-                }
-                // Not reached (connection refused, ...): the request never left.
-                Code::Unavailable => {
-                    self.channels.lock().expect("channels lock").remove(&addr);
-                }
-                Code::Unimplemented => {
-                    return Err(ClientError::Refused(Status::unimplemented(format!(
-                        "{addr} does not serve Raft administration: `hearth cluster` needs \
-                         masters started with --recovery-mode raft ({})",
-                        status.message()
-                    ))))
-                }
-                // No answer: the request may have reached the master and taken effect.
-                Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
-                    if status.message() == NO_ANSWER || status.code() != Code::DeadlineExceeded =>
-                {
-                    if retry == Retry::Change {
-                        return Err(ClientError::Unknown {
-                            what: what.to_owned(),
-                            status: Status::new(
-                                status.code(),
-                                format!(
-                                    "{addr}: {}; check `hearth cluster members`",
-                                    status.message()
-                                ),
-                            ),
-                        });
-                    }
-                    self.channels.lock().expect("channels lock").remove(&addr);
-                }
-                _ => return Err(ClientError::Refused(status)),
-            }
-            if start.elapsed() >= self.deadline {
-                return Err(ClientError::NoLeader {
-                    waited: start.elapsed(),
-                    tried: tried.join(", "),
-                    last,
-                });
-            }
-            // After a full round of the list without an answer, back off a little.
-            if next.is_multiple_of(self.masters.len()) {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
-            }
-        }
+            ClientError::Unknown { what, status } => ClientError::Unknown {
+                what,
+                status: Status::new(
+                    status.code(),
+                    format!("{}; check `hearth cluster members`", status.message()),
+                ),
+            },
+            other => other,
+        })
     }
 }
-
-/// The message of a request this client gave up waiting for.
-const NO_ANSWER: &str = "no answer in time";
 
 fn millis(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64

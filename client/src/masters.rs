@@ -174,6 +174,27 @@ impl MasterClient {
         F: Fn(MasterServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
+        let limits = (self.attempt_timeout, self.deadline);
+        self.call_service(what, idem, limits, MasterServiceClient::new, call)
+            .await
+    }
+
+    /// [`call`](Self::call) for any gRPC service the masters serve: `make` wraps a
+    /// channel to the master being tried in that service's client; `limits` are the time
+    /// for one attempt and the time to find a master that answers.
+    pub async fn call_service<C, T, F, Fut>(
+        &self,
+        what: &str,
+        idem: Idempotency,
+        limits: (Duration, Duration),
+        make: fn(Channel) -> C,
+        call: F,
+    ) -> Result<T, ClientError>
+    where
+        F: Fn(C) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let (attempt_timeout, deadline) = limits;
         let start = Instant::now();
         let mut next = 0usize;
         let mut backoff = Duration::from_millis(25);
@@ -192,11 +213,9 @@ impl MasterClient {
                 tried.push(addr.clone());
             }
             let outcome = match self.channel(&addr) {
-                Ok(ch) => {
-                    tokio::time::timeout(self.attempt_timeout, call(MasterServiceClient::new(ch)))
-                        .await
-                        .unwrap_or_else(|_| Err(Status::deadline_exceeded("no answer in time")))
-                }
+                Ok(ch) => tokio::time::timeout(attempt_timeout, call(make(ch)))
+                    .await
+                    .unwrap_or_else(|_| Err(Status::deadline_exceeded(NO_ANSWER))),
                 Err(s) => Err(s),
             };
             let status = match outcome {
@@ -228,7 +247,7 @@ impl MasterClient {
                     }
                 }
             }
-            if start.elapsed() >= self.deadline {
+            if start.elapsed() >= deadline {
                 return Err(ClientError::NoLeader {
                     waited: start.elapsed(),
                     tried: tried.join(", "),
@@ -257,6 +276,9 @@ enum Failure {
     MaybeApplied,
 }
 
+/// The message of an attempt this client gave up waiting for.
+const NO_ANSWER: &str = "no answer in time";
+
 fn classify(status: &Status) -> Failure {
     match status.code() {
         Code::Unavailable
@@ -270,6 +292,9 @@ fn classify(status: &Status) -> Failure {
         // tonic reports a connection that could not be made as Unavailable with a
         // transport error; the request never left.
         Code::Unavailable => Failure::Unreachable,
+        // A master's own "took too long" answer is its answer, returned as it is; only
+        // this client giving up on an attempt leaves the outcome open.
+        Code::DeadlineExceeded if status.message() != NO_ANSWER => Failure::Refused,
         Code::DeadlineExceeded
         | Code::Cancelled
         | Code::Unknown
