@@ -117,13 +117,16 @@ fn a_sigkilled_master_restores_everything_and_refuses_corruption() {
     // restarted master by itself.
     let (mut submitter, client_app) = client_app_in_background(dir.path(), &master.url, 1, "64m");
     apps.push(client_app);
-    wait_for(
+    // 4 drivers + 4 executors in /proc: the client-mode driver is started by the
+    // submitter itself once its app is registered, so it may come a moment later.
+    let before = wait_for(
         "4 apps with their drivers and executors RUNNING",
         LONG,
-        || all_running(&master.json(), 3, 1).then_some(()),
+        || {
+            let pids = app_pids(&master.url, &apps);
+            (all_running(&master.json(), 3, 1) && pids.len() == 8).then_some(pids)
+        },
     );
-    let before = app_pids(&master.url, &apps);
-    assert_eq!(before.len(), 8, "4 drivers + 4 executors: {before:?}");
 
     // 1. SIGKILL and restart: the same processes are re-adopted, nothing doubled.
     master.proc.kill9();

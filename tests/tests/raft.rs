@@ -101,11 +101,17 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
     );
     // A client-mode app too: its submitter must find each new leader and check in.
     let (_submitter, client_app) = client_app_in_background(dir.path(), &url, 1, "64m");
-    let client_before = wait_for("the client-mode app's executor running", LONG, || {
-        let l = c.alive_leader(None)?;
-        let p = pids(&url, &client_app);
-        (running_executors(&c.json(l)?, &client_app) == 1 && !p.is_empty()).then_some(p)
-    });
+    // Two processes: the executor on a worker and the driver the submitter starts
+    // itself once the app is registered (which may be a moment after the executor).
+    let client_before = wait_for(
+        "the client-mode app's executor and local driver running",
+        LONG,
+        || {
+            let l = c.alive_leader(None)?;
+            let p = pids(&url, &client_app);
+            (running_executors(&c.json(l)?, &client_app) == 1 && p.len() == 2).then_some(p)
+        },
+    );
     let mut apps = vec![first.clone()];
     for round in 1..=3 {
         let old = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
