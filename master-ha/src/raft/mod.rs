@@ -441,6 +441,14 @@ async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> anyhow::
     if m.current_term != term || m.state != ServerState::Leader {
         anyhow::bail!("no longer leading in term {term}");
     }
+    // A master restarted soon after it led comes back as leader of its old term
+    // (openraft restores a committed vote for itself), with that term's entries already
+    // applied from disk. Confirm with a quorum round trip that no later term exists
+    // before acting: otherwise it would briefly "take over" a stale term.
+    tokio::time::timeout(Duration::from_secs(1), h.raft.ensure_linearizable())
+        .await
+        .map_err(|_| anyhow::anyhow!("no quorum confirmed term {term} within 1 s"))?
+        .map_err(|e| anyhow::anyhow!("term {term} not confirmed by a quorum: {e}"))?;
     // ...and so is everything in this master's own log (a retake within one term).
     let last = h.metrics().last_log_index.unwrap_or(0);
     let mut reader = h.reader.clone();
