@@ -169,6 +169,31 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
     for m in c.masters.iter().flatten() {
         m.assert_no_errors();
     }
+    // At most one master acted in each term: a killed leader restarted on its directory
+    // comes back as leader of its old term and must confirm it before acting.
+    let terms = terms_taken_over(dir.path());
+    let mut distinct = terms.clone();
+    distinct.dedup();
+    assert_eq!(terms, distinct, "a term taken over twice");
+}
+
+/// The term of every "took over as master" line in every master log under `dir`,
+/// sorted.
+fn terms_taken_over(dir: &Path) -> Vec<u64> {
+    let mut terms: Vec<u64> = std::fs::read_dir(dir)
+        .expect("test dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("master-"))
+        .flat_map(|e| {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            text.lines()
+                .filter(|l| l.contains("took over as master"))
+                .filter_map(|l| l.split("term=").nth(1)?.split(' ').next()?.parse().ok())
+                .collect::<Vec<u64>>()
+        })
+        .collect();
+    terms.sort();
+    terms
 }
 
 #[test]
