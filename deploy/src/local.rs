@@ -147,16 +147,10 @@ async fn stop_all(members: &mut [Member]) {
     }
 }
 
-/// Free loopback ports (all held until every one is found, so they differ).
+/// Fixed loopback ports for the children (see [`hearth_master::raft::ports`]).
 fn free_ports(n: usize) -> Result<Vec<u16>, Failure> {
-    let held = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::Request(format!("cannot find a free port: {e}")))?;
-    held.iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect::<Result<Vec<_>, std::io::Error>>()
-        .map_err(|e| Failure::Request(format!("cannot find a free port: {e}")))
+    hearth_master::raft::ports::free_peer_ports(n)
+        .map_err(|e| Failure::Request(format!("cannot find free ports: {e}")))
 }
 
 /// One child of `hearth local`: how to start it again.

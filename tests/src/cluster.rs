@@ -4,18 +4,13 @@
 
 use crate::harness::{http_get, MasterProc};
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Free loopback ports, distinct from each other (all are held until every one is found).
+/// Free loopback ports for masters that must know each other's ports before they run
+/// (from below the ephemeral range, see [`hearth_master::raft::ports`]).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
+    hearth_master::raft::ports::free_peer_ports(n).expect("free ports")
 }
 
 pub struct RaftCluster {

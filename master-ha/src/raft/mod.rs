@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod journal;
 pub mod net;
+pub mod ports;
 
 use crate::acting::Node;
 use crate::node::{Lease, Master};
