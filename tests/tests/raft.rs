@@ -169,8 +169,11 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
     for m in c.masters.iter().flatten() {
         m.assert_no_errors();
     }
-    // At most one master acted in each term: a killed leader restarted on its directory
-    // comes back as leader of its old term and must confirm it before acting.
+    // At most one master acted in each term. Each killed leader here is restarted on its
+    // directory after the others elected a new one: it comes back as leader of its old,
+    // stale term (openraft restores its committed vote) and must step down, not act.
+    // (Restarted before the others' lease ends, it may lead its old term again, which
+    // is safe; this test does not restart that fast.)
     let terms = terms_taken_over(dir.path());
     let mut distinct = terms.clone();
     distinct.dedup();

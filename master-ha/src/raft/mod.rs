@@ -426,6 +426,15 @@ pub async fn lead(node: Arc<Node>, h: Arc<RaftHandle>, mut stop: watch::Receiver
 async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> anyhow::Result<Leading> {
     // Every entry of earlier terms is committed and applied once an entry of this term
     // (openraft's first, blank entry) is: a quorum took it from this leader...
+    //
+    // A master restarted soon after it led comes back as leader of its old term
+    // (openraft restores a committed vote for itself) with that term's entries already
+    // applied from disk, possibly after the others moved on to a later term. So also
+    // wait for a quorum to have acknowledged this process as leader
+    // (`millis_since_quorum_ack`, empty until then): a quorum that moved on never does,
+    // and this master steps down instead of briefly acting for a stale term. For a
+    // freshly elected leader the blank entry's commit already brought those
+    // acknowledgements, so this costs nothing.
     let m = h
         .raft
         .wait(Some(Duration::from_secs(5)))
@@ -433,23 +442,21 @@ async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> anyhow::
             |m| {
                 m.current_term != term
                     || m.state != ServerState::Leader
-                    || m.last_applied.is_some_and(|l| l.leader_id.term == term)
+                    || (m.last_applied.is_some_and(|l| l.leader_id.term == term)
+                        && m.millis_since_quorum_ack.is_some())
             },
-            "this term's first entry applied",
+            "this term's first entry applied and a quorum's acknowledgement",
         )
         .await
         .map_err(|e| anyhow::anyhow!("waiting for this term's first entry: {e}"))?;
     if m.current_term != term || m.state != ServerState::Leader {
+        tracing::info!(
+            term,
+            now_term = m.current_term,
+            "did not take over: no longer the leader of this term (a quorum has moved on)"
+        );
         anyhow::bail!("no longer leading in term {term}");
     }
-    // A master restarted soon after it led comes back as leader of its old term
-    // (openraft restores a committed vote for itself), with that term's entries already
-    // applied from disk. Confirm with a quorum round trip that no later term exists
-    // before acting: otherwise it would briefly "take over" a stale term.
-    tokio::time::timeout(Duration::from_secs(1), h.raft.ensure_linearizable())
-        .await
-        .map_err(|_| anyhow::anyhow!("no quorum confirmed term {term} within 1 s"))?
-        .map_err(|e| anyhow::anyhow!("term {term} not confirmed by a quorum: {e}"))?;
     // ...and so is everything in this master's own log (a retake within one term).
     let last = h.metrics().last_log_index.unwrap_or(0);
     let mut reader = h.reader.clone();
