@@ -12,6 +12,7 @@ use common::{app, listen, wait, DEADLINE};
 use hearth_client::admin::{AdminClient, RaftMembers};
 use hearth_client::{ClientError, MasterClient};
 use hearth_core::MasterRole;
+use hearth_master::raft::ports::free_peer_ports;
 use hearth_master::{MasterConfig, RaftOptions};
 use hearth_proto::convert::MemberRole;
 use std::collections::{BTreeMap, BTreeSet};
@@ -449,8 +450,9 @@ async fn released(dir: &Path) {
 async fn a_master_whose_peers_disagree_with_its_stored_membership_refuses_to_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data: PathBuf = dir.path().join("m1");
-    let l = listen(0);
-    let port = l.local_addr().expect("local addr").port();
+    // Bound again after each stop: a port the kernel never hands to port-0 binders.
+    let port = free_peer_ports(1).expect("a free port")[0];
+    let l = listen(port);
     let stored = BTreeMap::from([(1, addr_of(&l))]);
     let r = start(1, &stored, dir.path(), l);
     leader_view(&admin(&stored, &[1])).await;

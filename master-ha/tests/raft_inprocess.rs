@@ -11,6 +11,7 @@ use hearth_client::{ClientError, MasterClient};
 use hearth_core::{
     AppId, DriverDescription, MasterRole, ProcessSpec, WorkerId, WorkerRegistration,
 };
+use hearth_master::raft::ports::free_peer_ports;
 use hearth_master::{MasterConfig, RaftOptions};
 use hearth_proto::convert::ClusterSnapshot;
 use hearth_proto::pb;
@@ -19,7 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -58,12 +58,9 @@ struct Group {
 
 impl Group {
     async fn start(dir: &Dir, n: usize, snapshot_every: u64) -> Group {
-        let held: Vec<TcpListener> = (0..n).map(|_| listen(0)).collect();
-        let ports: Vec<u16> = held
-            .iter()
-            .map(|l| l.local_addr().unwrap().port())
-            .collect();
-        drop(held);
+        // Masters are bound again after each stop and restart, so their ports come from
+        // where the kernel never hands out ports to port-0 binders (other tests here).
+        let ports = free_peer_ports(n).expect("free ports");
         let peers = ports
             .iter()
             .enumerate()

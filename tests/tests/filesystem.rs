@@ -105,9 +105,11 @@ fn a_sigkilled_master_restores_everything_and_refuses_corruption() {
     let dir = TestDir::new("fs");
     let rec = dir.path().join("recovery");
     let rec_s = rec.to_str().unwrap().to_owned();
-    let mut master = start(dir.path(), &master_args("0", "0", &rec_s));
-    let port = master.url.rsplit(':').next().unwrap().to_owned();
-    let http = master.ui.rsplit(':').next().unwrap().to_owned();
+    // The master restarts on the same ports below, so they come from where the kernel
+    // never hands ports to port-0 binders meanwhile.
+    let ports = hearth_tests::cluster::free_ports(2);
+    let (port, http) = (ports[0].to_string(), ports[1].to_string());
+    let mut master = start(dir.path(), &master_args(&port, &http, &rec_s));
     let _w = start_worker(dir.path(), "worker", &master.url, 12, &[]);
     let mut apps = vec![];
     for _ in 0..3 {
