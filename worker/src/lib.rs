@@ -157,14 +157,25 @@ pub async fn run(
 /// that died with it.
 fn fresh_id(work_dir: &Path, host: &str, port: u16) -> WorkerId {
     let previous = std::fs::read_to_string(work_dir.join(WORKER_ID_FILE)).unwrap_or_default();
-    let mut at = now();
-    loop {
-        let id = ids::worker_id(at, host, port);
-        if id.0 != previous.trim() {
-            return id;
-        }
+    fresh_id_after(now(), previous.trim(), host, port)
+}
+
+/// A worker id stamped `at` or, if the id this work dir had last (`previous`) is stamped
+/// `at` or later, the first second after it. Ids of a worker restarted in place only
+/// move forward, even several restarts within one second: reusing an earlier id would
+/// make the master take the new process for a worker it already buried.
+fn fresh_id_after(at: Millis, previous: &str, host: &str, port: u16) -> WorkerId {
+    // `worker-YYYYMMDDHHMMSS-...`: fixed-width digits compare as numbers.
+    let last = previous
+        .strip_prefix("worker-")
+        .and_then(|s| s.get(..14))
+        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("");
+    let mut at = at;
+    while at.compact_utc().as_str() <= last {
         at = Millis(at.0 + 1000);
     }
+    ids::worker_id(at, host, port)
 }
 
 async fn serve(
@@ -296,5 +307,32 @@ mod id_tests {
         assert_ne!(next, previous);
         assert!(next.0.starts_with("worker-") && next.0.ends_with("-127.0.0.1-7078"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ids_of_restarts_within_one_second_only_move_forward() {
+        // 2026-11-23T23:54:15Z, three restarts in that second: 15, 16, 17, never back
+        // to 15 (which the master already knows as dead).
+        let at = Millis(1_795_478_055_200);
+        let a = fresh_id_after(at, "", "h", 1);
+        let b = fresh_id_after(Millis(at.0 + 300), &a.0, "h", 1);
+        let c = fresh_id_after(Millis(at.0 + 600), &b.0, "h", 1);
+        assert_eq!(
+            [a.0, b.0, c.0],
+            [
+                "worker-20261123235415-h-1",
+                "worker-20261123235416-h-1",
+                "worker-20261123235417-h-1"
+            ]
+        );
+        // A clock that is ahead of the previous id, or garbage in the file: now.
+        assert_eq!(
+            fresh_id_after(at, "worker-20261123235400-h-1", "h", 1).0,
+            "worker-20261123235415-h-1"
+        );
+        assert_eq!(
+            fresh_id_after(at, "not an id", "h", 1).0,
+            "worker-20261123235415-h-1"
+        );
     }
 }
