@@ -216,26 +216,30 @@ pub(crate) fn register_worker(
         .workers
         .get(&reg.id)
         .is_some_and(|w| w.state == WorkerState::Unknown);
+    // Another worker the state still counts (ALIVE, or UNKNOWN after a takeover) at the
+    // address this one registers from: that one's process is gone, since one address
+    // holds one process (a worker restarted in place), so what it ran is lost now, not a
+    // worker timeout later. Whether this id is new or one the state knew (even as dead).
+    let replaced: Vec<_> = state
+        .workers
+        .values()
+        .filter(|w| {
+            w.id != reg.id
+                && w.host == reg.host
+                && w.port == reg.port
+                && w.state != WorkerState::Dead
+        })
+        .map(|w| w.id.clone())
+        .collect();
+    for old in replaced {
+        let why = format!(
+            "{} registered at its address {}:{} (the worker restarted)",
+            reg.id, reg.host, reg.port
+        );
+        crate::apply::lose_worker(state, &old, &why, at, actions);
+    }
     let duplicate = match state.workers.get_mut(&reg.id) {
         None => {
-            // A new worker at the address of one the state still counts (ALIVE, or
-            // UNKNOWN after a takeover): that one's process is gone — a worker restarted
-            // in place — so what it ran is lost now, not a worker timeout later.
-            let replaced: Vec<_> = state
-                .workers
-                .values()
-                .filter(|w| {
-                    w.host == reg.host && w.port == reg.port && w.state != WorkerState::Dead
-                })
-                .map(|w| w.id.clone())
-                .collect();
-            for old in replaced {
-                let why = format!(
-                    "{} registered at its address {}:{} (the worker restarted)",
-                    reg.id, reg.host, reg.port
-                );
-                crate::apply::lose_worker(state, &old, &why, at, actions);
-            }
             state.workers.insert(
                 reg.id.clone(),
                 WorkerInfo {

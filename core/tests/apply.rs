@@ -722,3 +722,44 @@ fn a_new_worker_at_a_live_workers_address_replaces_it_at_once() {
     );
     assert_eq!(dup.outcome, Outcome::WorkerRegistered { duplicate: true });
 }
+
+#[test]
+fn a_dead_workers_id_registering_at_a_live_workers_address_replaces_that_one_too() {
+    // Worker 1 dies and a new process (id "b") takes its address; then one more restart
+    // comes back under worker 1's old id (a worker clock that reused a stamp). "b" is
+    // gone: its executor is lost at once, not a worker timeout later.
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 4096);
+    add_worker(&mut s, 2, 4, 4096);
+    let mut b = registration(1, 4, 4096);
+    b.id = WorkerId("worker-01-b".into());
+    ok(
+        &mut s,
+        Command::RegisterWorker {
+            reg: b.clone(),
+            at: at(1_000),
+        },
+    );
+    assert_eq!(s.workers[&wid(1)].state, WorkerState::Dead);
+    let app = client_app(&mut s, app_desc(Some(1), 256, Some(2)), 0);
+    schedule_and_place(&mut s, &Policy::default(), 0);
+    assert_eq!(spread(&s, &app), vec![(b.id.clone(), 1), (wid(2), 1)]);
+    let applied = ok(
+        &mut s,
+        Command::RegisterWorker {
+            reg: registration(1, 4, 4096),
+            at: at(2_000),
+        },
+    );
+    assert_eq!(
+        applied.outcome,
+        Outcome::WorkerRegistered { duplicate: false }
+    );
+    assert_eq!(s.workers[&b.id].state, WorkerState::Dead);
+    assert_eq!(s.workers[&b.id].dead_since, Some(at(2_000)));
+    assert_eq!(s.workers[&wid(1)].state, WorkerState::Alive);
+    assert_eq!(spread(&s, &app), vec![(wid(2), 1)]);
+    let (placed, _) = schedule_and_place(&mut s, &Policy::default(), 0);
+    assert_eq!(placed.len(), 1, "the lost executor is replaced: {placed:?}");
+    s.check_invariants().expect("invariants");
+}
