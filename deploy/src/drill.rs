@@ -284,6 +284,47 @@ fn sleeper(name: &str, cores: u32, supervise: bool) -> (AppDescription, DriverDe
     )
 }
 
+/// Registers the probe app and waits (up to `within`) for its `expected` executors.
+async fn start_probe(
+    client: &MasterClient,
+    expected: usize,
+    within: Duration,
+) -> Result<(AppId, Vec<u32>), Failure> {
+    let (desc, driver) = sleeper("drill-probe", expected as u32, false);
+    let (probe, _) = client.register_app(&desc, Some(&driver), None).await?;
+    let start = Instant::now();
+    loop {
+        let s = client.state().await?;
+        let e = running_executors(&s, &probe);
+        if e.len() == expected {
+            return Ok((probe, e));
+        }
+        if start.elapsed() > within {
+            return Err(Failure::Request(format!(
+                "the probe app's {expected} executor(s) did not start within {within:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The address of a worker running one of the probe's executors but not its driver.
+fn probe_worker(s: &ClusterSnapshot, probe: &AppId) -> Option<String> {
+    let app = s.active_apps.iter().find(|x| &x.id == probe)?;
+    let driver_on = s
+        .active_drivers
+        .iter()
+        .find(|d| Some(&d.id) == app.driver.as_ref())
+        .and_then(|d| d.worker.clone());
+    let on = app
+        .executors
+        .values()
+        .map(|e| e.worker.clone())
+        .find(|w| Some(w) != driver_on.as_ref())?;
+    let w = s.workers.iter().find(|w| w.info.id == on)?;
+    Some(format!("{}:{}", w.info.host, w.info.port))
+}
+
 /// The master that leads and is ALIVE, by its own account, among `masters`.
 async fn alive_leader(
     masters: &[String],
@@ -368,26 +409,10 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
     };
 
     // The probe: a cluster-mode app that runs through every round, one executor per
-    // worker (at most 4), so kill-worker always finds an executor away from the probe's
-    // driver.
+    // worker (at most 4), so kill-worker finds an executor away from the probe's driver.
     let expected = alive_workers.clamp(1, 4);
-    let (desc, driver) = sleeper("drill-probe", expected as u32, false);
-    let (probe, _) = client.register_app(&desc, Some(&driver), None).await?;
     let deadline = |t: Instant| t.elapsed() < a.round_timeout;
-    let start = Instant::now();
-    let mut probe_execs = loop {
-        let s = client.state().await?;
-        let e = running_executors(&s, &probe);
-        if e.len() == expected {
-            break e;
-        }
-        if !deadline(start) {
-            return Err(Failure::Request(
-                "the probe app's executor did not start".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (mut probe, mut probe_execs) = start_probe(&client, expected, a.round_timeout).await?;
 
     let mut rounds: Vec<Round> = Vec::new();
     let mut acked: BTreeMap<String, AppId> = BTreeMap::new();
@@ -409,31 +434,35 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
             Scenario::KillLeader => (old.clone(), "crash"),
             Scenario::PauseLeader => (old.clone(), "freeze"),
             Scenario::PartitionLeader => (old.clone(), "isolate"),
-            Scenario::KillWorker => {
-                // A worker with one of the probe's executors, not its driver.
-                let probe_app = before.active_apps.iter().find(|x| x.id == probe);
-                let driver_on = before
-                    .active_drivers
-                    .iter()
-                    .find(|d| Some(&d.id) == probe_app.and_then(|x| x.driver.as_ref()))
-                    .and_then(|d| d.worker.clone());
-                let on = probe_app
-                    .into_iter()
-                    .flat_map(|x| x.executors.values())
-                    .map(|e| e.worker.clone())
-                    .find(|w| Some(w) != driver_on.as_ref());
-                let w = before
-                    .workers
-                    .iter()
-                    .find(|w| Some(&w.info.id) == on.as_ref());
-                match w {
-                    Some(w) => (format!("{}:{}", w.info.host, w.info.port), "crash"),
-                    None => {
-                        failed.push(format!("round {round}: the probe's worker is unknown"));
-                        break;
+            Scenario::KillWorker => match probe_worker(&before, &probe) {
+                Some(w) => (w, "crash"),
+                None => {
+                    // A replacement placed while the killed worker was still away can
+                    // leave every probe executor beside the probe's driver: killing that
+                    // worker would take the driver too. Start a fresh probe, spread over
+                    // the workers, and take this round's view again.
+                    eprintln!(
+                        "round {round}: every probe executor runs beside the probe's driver; starting a fresh probe"
+                    );
+                    let _ = client.kill_app(&probe).await;
+                    (probe, probe_execs) = start_probe(&client, expected, a.round_timeout).await?;
+                    match alive_leader(&masters, None).await {
+                        Some((_, s)) => match probe_worker(&s, &probe) {
+                            Some(w) => (w, "crash"),
+                            None => {
+                                failed.push(format!(
+                                    "round {round}: no worker runs a probe executor without its driver"
+                                ));
+                                break;
+                            }
+                        },
+                        None => {
+                            failed.push(format!("round {round}: no ALIVE leader before the fault"));
+                            break;
+                        }
                     }
                 }
-            }
+            },
         };
         let t0 = Instant::now();
         inject(&target, &token, action, a.fault_for).await?;
