@@ -109,6 +109,36 @@ fn init_logs(default: &str) {
         .try_init();
 }
 
+/// `hearth app list | head` ends quietly, like any Unix tool, when the reader goes away:
+/// by SIGPIPE, once printing to stdout fails with a broken pipe.
+///
+/// SIGPIPE itself stays ignored (Rust's default) for everything else. With the default
+/// disposition, a write to a socket whose peer has died — a gRPC call to a master killed
+/// a moment before, which a client rides out by trying the next master — killed the
+/// whole command silently: hyper writes with `writev`, which cannot opt out of SIGPIPE.
+/// A failover drill and a client-mode `hearth submit` (whose driver dies with it) are
+/// exactly the commands that talk to masters as they die.
+fn end_quietly_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            // SAFETY: restoring the default disposition and raising the signal this
+            // process would have died of, in the panicking thread.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     // The process guard the worker and `submit` wrap every launched command in: handled
@@ -119,10 +149,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let server = matches!(cli.cmd, Cmd::Master(_) | Cmd::Worker(_) | Cmd::Local(_));
     if !server {
-        // `hearth app list | head` ends quietly, like any Unix tool, when the reader
-        // goes away.
-        // SAFETY: setting a signal disposition before any thread is started.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        end_quietly_when_stdout_closes();
     }
     // openraft logs every failed RPC to a down peer (10 a second) at ERROR; hearth logs
     // peers going away and coming back, and leadership changes, itself.

@@ -92,8 +92,13 @@ fn every_drill_scenario_holds_on_hearth_local_and_bad_drills_are_refused() {
             &["--scenario", scenario, "--rounds", "3", "--json"],
         );
         let out = stdout(&o);
-        let j: Value = serde_json::from_str(out.trim())
-            .unwrap_or_else(|e| panic!("{scenario}: no JSON ({e}): {out}\n{}", stderr(&o)));
+        let j: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| {
+            panic!(
+                "{scenario}: no JSON ({e}), {:?}: {out}\n{}",
+                o.status,
+                stderr(&o)
+            )
+        });
         assert!(
             o.status.success() && j["ok"] == true,
             "{scenario} did not hold: {j}\n{}",
