@@ -7,7 +7,8 @@
 //!   past term 0 joins instead and is copied from the leader).
 //! - [`lead`] watches Raft's metrics. When this master becomes leader it waits until its
 //!   state machine holds every entry of earlier terms (an entry of its own term applied,
-//!   then the whole local log), builds a [`Master`] over a copy of that state with the
+//!   then the whole local log) and a quorum has acknowledged this process as leader (a
+//!   master restarted into a stale term never gets that and stands by), builds a [`Master`] over a copy of that state with the
 //!   Raft term as its fencing token and a [`RaftJournal`], and runs the recovery protocol
 //!   (`take_over`). When it stops leading (a higher term, or it steps down) that master
 //!   is dropped: its pending proposals fail, its worker queues close.
