@@ -169,7 +169,7 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
     for m in c.masters.iter().flatten() {
         m.assert_no_errors();
     }
-    // At most one master acted in each term. Each killed leader here is restarted on its
+    // At most one master process acted in each term. Each killed leader here is restarted on its
     // directory after the others elected a new one: it comes back as leader of its old,
     // stale term (openraft restores its committed vote) and must step down, not act.
     // (Restarted before the others' lease ends, it may lead its old term again, which
@@ -180,8 +180,8 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
     assert_eq!(terms, distinct, "a term taken over twice");
 }
 
-/// The term of every "took over as master" line in every master log under `dir`,
-/// sorted.
+/// The terms each master process took over ("took over as master" lines; one log file
+/// per process under `dir`), each process's terms once, all sorted together.
 fn terms_taken_over(dir: &Path) -> Vec<u64> {
     let mut terms: Vec<u64> = std::fs::read_dir(dir)
         .expect("test dir")
@@ -192,7 +192,7 @@ fn terms_taken_over(dir: &Path) -> Vec<u64> {
             text.lines()
                 .filter(|l| l.contains("took over as master"))
                 .filter_map(|l| l.split("term=").nth(1)?.split(' ').next()?.parse().ok())
-                .collect::<Vec<u64>>()
+                .collect::<std::collections::BTreeSet<u64>>()
         })
         .collect();
     terms.sort();
