@@ -13,8 +13,10 @@
 //!   (`take_over`). When it stops leading (a higher term, or it steps down) that master
 //!   is dropped: its pending proposals fail, its worker queues close.
 //! - The lease: a leader that has not heard from a quorum within the election timeout
-//!   (`millis_since_quorum_ack`; openraft 0.9 has no CheckQuorum) neither accepts writes
-//!   nor sends anything to a worker ([`RaftHandle::lease_ok`]).
+//!   neither accepts writes nor sends anything to a worker ([`RaftHandle::lease_ok`];
+//!   openraft 0.9 has no CheckQuorum). Each peer's acceptance is dated by when its
+//!   AppendEntries was sent ([`net::Acks`]), and the quorum is computed when the lease
+//!   is checked, so a freeze anywhere in between only makes the lease end sooner.
 
 pub mod admin;
 pub mod journal;
@@ -79,8 +81,8 @@ pub struct RaftHandle {
     pub id: NodeId,
     pub raft: Raft,
     pub reader: StateReader,
-    /// When a quorum last acknowledged this leader, on this process's clock.
-    acked: Mutex<Option<Instant>>,
+    /// When each peer last accepted this master as leader (by the network layer).
+    acks: net::Acks,
     lease_for: Duration,
     /// When a leader's AppendEntries last arrived here.
     pub heard: Arc<Mutex<Option<Instant>>>,
@@ -137,17 +139,6 @@ impl RaftHandle {
             .collect()
     }
 
-    /// Records what the latest metrics say about quorum acknowledgements.
-    fn observe(&self, m: &openraft::RaftMetrics<NodeId, BasicNode>) {
-        let acked = match (m.state, m.millis_since_quorum_ack) {
-            (ServerState::Leader, Some(ms)) => {
-                Instant::now().checked_sub(Duration::from_millis(ms))
-            }
-            _ => None,
-        };
-        *self.acked.lock().expect("acked lock") = acked;
-    }
-
     /// Whether this master leads and a quorum acknowledged it within the election
     /// timeout (always, for a one-voter group that leads).
     pub fn lease_ok(&self) -> bool {
@@ -159,13 +150,23 @@ impl RaftHandle {
         if m.state != ServerState::Leader || m.current_leader != Some(self.id) {
             return false;
         }
-        if m.membership_config.membership().voter_ids().count() == 1 {
-            return true;
-        }
-        self.acked
-            .lock()
-            .expect("acked lock")
-            .is_some_and(|t| t.elapsed() < self.lease_for)
+        let now = Instant::now();
+        let leader = *m.vote.leader_id();
+        let acked = |id: NodeId| {
+            if id == self.id {
+                Some(now)
+            } else {
+                self.acks.acked(id, &leader)
+            }
+        };
+        m.membership_config
+            .membership()
+            .get_joint_config()
+            .iter()
+            .all(|voters| {
+                quorum_acked(voters.iter().map(|id| acked(*id)))
+                    .is_some_and(|t| now.saturating_duration_since(t) < self.lease_for)
+            })
     }
 }
 
@@ -181,15 +182,11 @@ pub async fn open(opts: &RaftOptions) -> anyhow::Result<Arc<RaftHandle>> {
     let (log, sm) = hearth_raft_store::open(&opts.dir).await?;
     let reader = sm.reader();
     let config = Arc::new(opts.config()?);
-    let raft = Raft::new(
-        opts.id,
-        config,
-        net::Network::new(opts.via.clone()),
-        log,
-        sm,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("starting Raft: {e}"))?;
+    let network = net::Network::new(opts.via.clone());
+    let acks = network.acks();
+    let raft = Raft::new(opts.id, config, network, log, sm)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting Raft: {e}"))?;
     // The metrics show the state loaded from disk (its membership) only from openraft's
     // first report, shortly after `Raft::new` returns; before it they are empty, which
     // would look like a fresh directory.
@@ -229,11 +226,22 @@ pub async fn open(opts: &RaftOptions) -> anyhow::Result<Arc<RaftHandle>> {
         id: opts.id,
         raft,
         reader,
-        acked: Mutex::new(None),
+        acks,
         lease_for: opts.election_min,
         heard: Arc::new(Mutex::new(None)),
         opts: opts.clone(),
     }))
+}
+
+/// The latest instant by which a majority of `acks` (one per voter: when it last
+/// accepted this leader, if it has) had acknowledged: the majority's oldest, when the
+/// newest acknowledgements are taken first.
+fn quorum_acked(acks: impl Iterator<Item = Option<Instant>>) -> Option<Instant> {
+    let acks: Vec<Option<Instant>> = acks.collect();
+    let need = acks.len() / 2 + 1;
+    let mut seen: Vec<Instant> = acks.into_iter().flatten().collect();
+    seen.sort_unstable_by(|a, b| b.cmp(a));
+    seen.get(need - 1).copied()
 }
 
 fn peer_list(peers: &BTreeMap<NodeId, String>) -> String {
@@ -375,7 +383,6 @@ pub async fn lead(node: Arc<Node>, h: Arc<RaftHandle>, mut stop: watch::Receiver
     let mut failing_since: Option<(u64, Instant)> = None;
     loop {
         let m = metrics.borrow_and_update().clone();
-        h.observe(&m);
         let leads = m.state == ServerState::Leader && m.current_leader == Some(h.id);
         if leading
             .as_ref()
@@ -511,4 +518,54 @@ fn step_down(node: &Node, l: Leading, m: &openraft::RaftMetrics<NodeId, BasicNod
         leader = ?m.current_leader,
         "no longer leading: stopped commanding workers and accepting writes"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quorum_acknowledged_when_its_oldest_member_did() {
+        let t0 = Instant::now();
+        let at = |ms: u64| Some(t0 + Duration::from_millis(ms));
+        // Three voters (this leader at 100, peers at 40 and 70): a majority of two
+        // acknowledged by 70.
+        assert_eq!(quorum_acked([at(100), at(40), at(70)].into_iter()), at(70));
+        // One peer never acknowledged: still a majority with the other.
+        assert_eq!(quorum_acked([at(100), None, at(40)].into_iter()), at(40));
+        assert_eq!(quorum_acked([at(100), None, None].into_iter()), None);
+        // Five voters need three.
+        let five = [at(100), at(90), None, at(10), at(50)];
+        assert_eq!(quorum_acked(five.into_iter()), at(50));
+        // A lone voter is its own quorum.
+        assert_eq!(quorum_acked([at(5)].into_iter()), at(5));
+    }
+
+    #[test]
+    fn an_acknowledgement_keeps_the_newest_leadership_and_send_time() {
+        let acks = net::Acks::default();
+        let t0 = Instant::now();
+        let term = |t: u64| openraft::LeaderId::new(t, 1);
+        acks.record(2, term(3), t0 + Duration::from_millis(10));
+        acks.record(2, term(3), t0);
+        assert_eq!(
+            acks.acked(2, &term(3)),
+            Some(t0 + Duration::from_millis(10))
+        );
+        // A late answer for an older term does not replace the newer one...
+        acks.record(2, term(2), t0 + Duration::from_millis(50));
+        assert_eq!(
+            acks.acked(2, &term(3)),
+            Some(t0 + Duration::from_millis(10))
+        );
+        assert_eq!(acks.acked(2, &term(2)), None);
+        // ...and a newer term does.
+        acks.record(2, term(4), t0 + Duration::from_millis(20));
+        assert_eq!(acks.acked(2, &term(3)), None);
+        assert_eq!(
+            acks.acked(2, &term(4)),
+            Some(t0 + Duration::from_millis(20))
+        );
+        assert_eq!(acks.acked(3, &term(4)), None);
+    }
 }

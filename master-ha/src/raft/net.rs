@@ -17,14 +17,49 @@ use hearth_raft_store::openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use hearth_raft_store::openraft::LeaderId;
 use hearth_raft_store::{BasicNode, NodeId, Raft, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
+
+/// When each peer last accepted this master as leader: the leader id (term and node)
+/// its AppendEntries carried, and when that request was *sent* on this process's clock
+/// (openraft's own rule for the leader clock). The lease is computed from these, at the
+/// moment it is checked: an acknowledgement is never dated later than the request that
+/// earned it, even if this process was frozen in between.
+#[derive(Clone, Default)]
+pub struct Acks(Arc<Mutex<HashMap<NodeId, Accepted>>>);
+
+/// Which leadership a peer accepted, and when the request it answered was sent.
+type Accepted = (LeaderId<NodeId>, Instant);
+
+impl Acks {
+    /// `peer` accepted an AppendEntries from leader `leader`, sent at `sent`.
+    pub fn record(&self, peer: NodeId, leader: LeaderId<NodeId>, sent: Instant) {
+        let mut acks = self.0.lock().expect("acks lock");
+        match acks.get_mut(&peer) {
+            Some((l, t)) if *l == leader => *t = (*t).max(sent),
+            // An answer for an older leadership arriving late changes nothing.
+            Some((l, _)) if leader.partial_cmp(l) != Some(std::cmp::Ordering::Greater) => {}
+            _ => {
+                acks.insert(peer, (leader, sent));
+            }
+        }
+    }
+
+    /// When `peer` last accepted leader `leader`, if it has.
+    pub fn acked(&self, peer: NodeId, leader: &LeaderId<NodeId>) -> Option<Instant> {
+        let acks = self.0.lock().expect("acks lock");
+        acks.get(&peer)
+            .filter(|(l, _)| l == leader)
+            .map(|(_, t)| *t)
+    }
+}
 
 /// One cached channel per peer address, shared by every client openraft makes (it makes
 /// one per election and per replication stream).
@@ -35,6 +70,7 @@ pub struct Network {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     /// Peers last found unreachable, so each loss and return is logged once.
     down: Arc<Mutex<HashMap<String, bool>>>,
+    acks: Acks,
 }
 
 impl Network {
@@ -43,6 +79,11 @@ impl Network {
             via: Arc::new(via.into_iter().collect()),
             ..Default::default()
         }
+    }
+
+    /// The acknowledgements every peer client records.
+    pub fn acks(&self) -> Acks {
+        self.acks.clone()
     }
 
     fn channel(&self, addr: &str) -> Result<Channel, String> {
@@ -70,6 +111,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         Peer {
             target,
             down: self.down.clone(),
+            acks: self.acks.clone(),
             client: self.channel(&addr).map(|ch| {
                 RaftServiceClient::new(ch)
                     .max_decoding_message_size(MAX_MESSAGE)
@@ -84,6 +126,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct Peer {
     target: NodeId,
     down: Arc<Mutex<HashMap<String, bool>>>,
+    acks: Acks,
     addr: String,
     client: Result<RaftServiceClient<Channel>, String>,
 }
@@ -207,7 +250,15 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.send(Rpc::Append, &rpc, option.hard_ttl()).await
+        let sent = Instant::now();
+        let leader = *rpc.vote.leader_id();
+        let answer = self.send(Rpc::Append, &rpc, option.hard_ttl()).await;
+        // Anything but a higher vote means the peer accepted this leader (a conflict is
+        // only about log positions).
+        if matches!(&answer, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
+            self.acks.record(self.target, leader, sent);
+        }
+        answer
     }
 
     async fn install_snapshot(
