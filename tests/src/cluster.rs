@@ -143,3 +143,34 @@ pub fn http_get_within(url: &str, timeout: Duration) -> Option<(u16, String)> {
         .ok()
         .flatten()
 }
+
+/// The RUNNING executors of the active app with `key` (`id` or `name`) equal to `value`,
+/// in a master's `/json`.
+pub fn running_executors(j: &Value, key: &str, value: &str) -> usize {
+    j["activeapps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a[key] == value)
+        .flat_map(|a| a["executors"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["state"] == "RUNNING")
+        .count()
+}
+
+/// The ids and states of every app a master's `/json` lists, active and completed,
+/// sorted: what every master of a group must agree on.
+pub fn history(j: &Value) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = ["activeapps", "completedapps"]
+        .iter()
+        .filter_map(|k| j[*k].as_array())
+        .flatten()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap_or("").to_owned(),
+                a["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    h.sort();
+    h
+}

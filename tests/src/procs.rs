@@ -103,6 +103,18 @@ pub fn of_app(master: &str, app: &str) -> Vec<ProcInfo> {
         .collect()
 }
 
+/// The pids of `app`'s live processes other than guards (its driver and executors),
+/// sorted.
+pub fn app_pids(master: &str, app: &str) -> Vec<u32> {
+    let mut p: Vec<u32> = of_app(master, app)
+        .into_iter()
+        .filter(|p| !p.is_guard())
+        .map(|p| p.pid)
+        .collect();
+    p.sort();
+    p
+}
+
 /// Live processes whose environment variable `key` starts with `prefix`.
 pub fn with_env_prefix(key: &str, prefix: &str) -> Vec<ProcInfo> {
     all()

@@ -33,9 +33,7 @@ fn start(dir: &Path, args: &[&str]) -> MasterProc {
 fn app_pids(master: &str, apps: &[String]) -> Vec<u32> {
     let mut pids: Vec<u32> = apps
         .iter()
-        .flat_map(|a| procs::of_app(master, a))
-        .filter(|p| !p.is_guard())
-        .map(|p| p.pid)
+        .flat_map(|a| procs::app_pids(master, a))
         .collect();
     pids.sort();
     pids

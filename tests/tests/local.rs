@@ -60,14 +60,7 @@ fn hearth_local_runs_a_cluster_and_sigterm_stops_every_process() {
     wait_for(
         "driver and two executors running",
         Duration::from_secs(30),
-        || {
-            (procs::of_app(masters, &app)
-                .iter()
-                .filter(|p| !p.is_guard())
-                .count()
-                == 3)
-                .then_some(())
-        },
+        || (procs::app_pids(masters, &app).len() == 3).then_some(()),
     );
     let everything = |p: &procs::ProcInfo| {
         p.argv.iter().any(|a| a.contains(data.to_str().unwrap()))

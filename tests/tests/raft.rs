@@ -3,11 +3,10 @@
 //! SIGSTOPped; each time a survivor leads, the running apps keep their processes, new
 //! work is placed, and the old leader comes back as a follower that relaunches nothing.
 
-use hearth_tests::cluster::RaftCluster;
+use hearth_tests::cluster::{history, running_executors, RaftCluster};
 use hearth_tests::harness::*;
-use hearth_tests::procs;
+use hearth_tests::procs::app_pids;
 use hearth_tests::proxy::Proxy;
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,29 +32,6 @@ fn cluster_app(url: &str, name: &str, executors: u32) -> String {
     submit(url, &args)[0].clone()
 }
 
-/// The app's RUNNING executors in a master's `/json`.
-fn running_executors(j: &Value, app: &str) -> usize {
-    j["activeapps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["id"] == app)
-        .flat_map(|a| a["executors"].as_array().cloned().unwrap_or_default())
-        .filter(|e| e["state"] == "RUNNING")
-        .count()
-}
-
-/// Every non-guard process of `app`, sorted.
-fn pids(url: &str, app: &str) -> Vec<u32> {
-    let mut p: Vec<u32> = procs::of_app(url, app)
-        .into_iter()
-        .filter(|p| !p.is_guard())
-        .map(|p| p.pid)
-        .collect();
-    p.sort();
-    p
-}
-
 fn workers(dir: &Path, c: &RaftCluster) -> (Proc, Proc) {
     let a = start_worker(dir, "wa", &c.url(), 8, &[]);
     let b = start_worker(dir, "wb", &c.url(), 8, &[]);
@@ -64,23 +40,6 @@ fn workers(dir: &Path, c: &RaftCluster) -> (Proc, Proc) {
         (c.json(l)?["aliveworkers"] == 2).then_some(())
     });
     (a, b)
-}
-
-/// The ids of every app a master's `/json` lists, active and completed, with states.
-fn history(j: &Value) -> Vec<(String, String)> {
-    let mut h: Vec<(String, String)> = ["activeapps", "completedapps"]
-        .iter()
-        .filter_map(|k| j[*k].as_array())
-        .flatten()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap_or("").to_owned(),
-                a["state"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    h.sort();
-    h
 }
 
 #[test]
@@ -95,8 +54,8 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
         LONG,
         || {
             let l = c.alive_leader(None)?;
-            let p = pids(&url, &first);
-            (running_executors(&c.json(l)?, &first) == 2 && p.len() == 3).then_some(p)
+            let p = app_pids(&url, &first);
+            (running_executors(&c.json(l)?, "id", &first) == 2 && p.len() == 3).then_some(p)
         },
     );
     // A client-mode app too: its submitter must find each new leader and check in.
@@ -108,8 +67,8 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
         LONG,
         || {
             let l = c.alive_leader(None)?;
-            let p = pids(&url, &client_app);
-            (running_executors(&c.json(l)?, &client_app) == 1 && p.len() == 2).then_some(p)
+            let p = app_pids(&url, &client_app);
+            (running_executors(&c.json(l)?, "id", &client_app) == 1 && p.len() == 2).then_some(p)
         },
     );
     let mut apps = vec![first.clone()];
@@ -124,11 +83,11 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
         wait_for(
             &format!("round {round}: the new app's executor RUNNING"),
             LONG,
-            || (running_executors(&c.json(new)?, &app) == 1).then_some(()),
+            || (running_executors(&c.json(new)?, "id", &app) == 1).then_some(()),
         );
         apps.push(app.clone());
         assert_eq!(
-            pids(&url, &first),
+            app_pids(&url, &first),
             before,
             "round {round}: the running app kept exactly its processes"
         );
@@ -148,16 +107,20 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
     // Nothing doubled: every app has exactly its driver and executors in /proc, and
     // every master lists the same history.
     let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
-    assert_eq!(pids(&url, &first), before);
+    assert_eq!(app_pids(&url, &first), before);
     assert_eq!(
-        pids(&url, &client_app),
+        app_pids(&url, &client_app),
         client_before,
         "the client-mode app kept its executor through three failovers"
     );
     let j = c.json(leader).expect("leader /json");
-    assert_eq!(running_executors(&j, &client_app), 1, "{j}");
+    assert_eq!(running_executors(&j, "id", &client_app), 1, "{j}");
     for app in &apps[1..] {
-        assert_eq!(pids(&url, app).len(), 2, "{app}: one driver, one executor");
+        assert_eq!(
+            app_pids(&url, app).len(),
+            2,
+            "{app}: one driver, one executor"
+        );
     }
     let want = history(&c.json(leader).expect("leader /json"));
     assert_eq!(want.len(), 5, "{want:?}");
@@ -210,9 +173,10 @@ fn a_paused_leader_steps_down_on_resume_and_relaunches_nothing() {
     wait_for("both apps running", LONG, || {
         let l = c.alive_leader(None)?;
         let j = c.json(l)?;
-        (running_executors(&j, &keep) == 1 && running_executors(&j, &doomed) == 2).then_some(())
+        (running_executors(&j, "id", &keep) == 1 && running_executors(&j, "id", &doomed) == 2)
+            .then_some(())
     });
-    let kept = pids(&url, &keep);
+    let kept = app_pids(&url, &keep);
     let old = c.alive_leader(None).expect("leader");
     c.signal(old, libc::SIGSTOP);
     let new = wait_for(
@@ -223,7 +187,7 @@ fn a_paused_leader_steps_down_on_resume_and_relaunches_nothing() {
     let out = hearth(&url, &["app", "kill", &doomed]);
     assert!(out.status.success(), "app kill: {}", stderr(&out));
     wait_for("the killed app's processes gone", LONG, || {
-        pids(&url, &doomed).is_empty().then_some(())
+        app_pids(&url, &doomed).is_empty().then_some(())
     });
     c.signal(old, libc::SIGCONT);
     wait_for("the resumed master steps down and follows", LONG, || {
@@ -235,11 +199,11 @@ fn a_paused_leader_steps_down_on_resume_and_relaunches_nothing() {
     });
     // It remembered `doomed` running; it must not have started anything for it, and
     // `keep` still has exactly its processes.
-    assert!(pids(&url, &doomed).is_empty(), "nothing relaunched");
-    assert_eq!(pids(&url, &keep), kept);
+    assert!(app_pids(&url, &doomed).is_empty(), "nothing relaunched");
+    assert_eq!(app_pids(&url, &keep), kept);
     let app = cluster_app(&url, "after", 1);
     wait_for("work placed after the old leader came back", LONG, || {
-        (running_executors(&c.json(new)?, &app) == 1).then_some(())
+        (running_executors(&c.json(new)?, "id", &app) == 1).then_some(())
     });
 }
 
@@ -312,9 +276,9 @@ fn a_leader_cut_off_accepts_no_write_and_after_healing_there_is_one_history() {
     let keep = cluster_app(&url, "keep", 1);
     wait_for("the app running", LONG, || {
         let l = c.alive_leader(None)?;
-        (running_executors(&c.json(l)?, &keep) == 1).then_some(())
+        (running_executors(&c.json(l)?, "id", &keep) == 1).then_some(())
     });
-    let kept = pids(&url, &keep);
+    let kept = app_pids(&url, &keep);
     let old = c.alive_leader(None).expect("leader");
     for proxy in p.of(old) {
         proxy.cut();
@@ -338,7 +302,7 @@ fn a_leader_cut_off_accepts_no_write_and_after_healing_there_is_one_history() {
     // The majority takes writes meanwhile.
     let during = cluster_app(&url, "during", 1);
     wait_for("the app submitted during the cut runs", LONG, || {
-        (running_executors(&c.json(new)?, &during) == 1).then_some(())
+        (running_executors(&c.json(new)?, "id", &during) == 1).then_some(())
     });
     for proxy in p.of(old) {
         proxy.heal();
@@ -353,11 +317,11 @@ fn a_leader_cut_off_accepts_no_write_and_after_healing_there_is_one_history() {
     assert_eq!(j["status"], "STANDBY");
     assert_eq!(j["leader"], c.advertised[new].as_str());
     assert_eq!(
-        pids(&url, &keep),
+        app_pids(&url, &keep),
         kept,
         "nothing of the kept app relaunched"
     );
-    assert_eq!(pids(&url, &during).len(), 2, "one driver, one executor");
+    assert_eq!(app_pids(&url, &during).len(), 2, "one driver, one executor");
 }
 
 fn tiny_app() -> hearth_core::AppDescription {

@@ -60,9 +60,9 @@
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use hearth_client::MasterClient;
 use hearth_core::{AppDescription, ProcessSpec};
-use hearth_tests::cluster::RaftCluster;
+use hearth_tests::cluster::{history, running_executors, RaftCluster};
 use hearth_tests::harness::{arg, bin, http_get, sleeping_cluster_app, Proc};
-use hearth_tests::procs;
+use hearth_tests::procs::app_pids;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -214,46 +214,6 @@ fn start_worker(dir: &Path, name: &str, masters: &str) -> Result<Proc> {
         &args,
         dir.join(format!("{name}.log")),
     ))
-}
-
-/// Every non-guard process of `app`, sorted.
-fn pids(url: &str, app: &str) -> Vec<u32> {
-    let mut p: Vec<u32> = procs::of_app(url, app)
-        .into_iter()
-        .filter(|p| !p.is_guard())
-        .map(|p| p.pid)
-        .collect();
-    p.sort();
-    p
-}
-
-/// The RUNNING executors of the active app with `key` (`id` or `name`) equal to `value`.
-fn running_executors(j: &Value, key: &str, value: &str) -> usize {
-    j["activeapps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a[key] == value)
-        .flat_map(|a| a["executors"].as_array().cloned().unwrap_or_default())
-        .filter(|e| e["state"] == "RUNNING")
-        .count()
-}
-
-/// The ids and states of every app a master's `/json` lists, sorted.
-fn history(j: &Value) -> Vec<(String, String)> {
-    let mut h: Vec<(String, String)> = ["activeapps", "completedapps"]
-        .iter()
-        .filter_map(|k| j[*k].as_array())
-        .flatten()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap_or("").to_owned(),
-                a["state"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    h.sort();
-    h
 }
 
 /// The default of `flag` as `hearth master --help` prints it (`[default: 50ms]`).
@@ -503,7 +463,7 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
         poll,
         || {
             let l = c.alive_leader(None)?;
-            let p = pids(&url, &long);
+            let p = app_pids(&url, &long);
             (running_executors(&c.json(l)?, "id", &long) == 2 && p.len() == 3).then_some(p)
         },
     )?;
@@ -589,11 +549,11 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
             Duration::from_secs(10),
             poll,
             || {
-                let p = pids(&url, &app);
+                let p = app_pids(&url, &app);
                 (p.len() >= 2).then_some(p.len())
             },
         )
-        .unwrap_or_else(|_| pids(&url, &app).len());
+        .unwrap_or_else(|_| app_pids(&url, &app).len());
         if app_procs != 2 {
             eprintln!("round {round}: {app} has {app_procs} processes, not 2");
             f.doubled += app_procs.saturating_sub(2);
@@ -620,7 +580,7 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
         f.rejoined.push(rejoined);
 
         // The long-running app kept exactly its processes.
-        let now = pids(&url, &long);
+        let now = app_pids(&url, &long);
         let doubled = now.iter().filter(|p| !before.contains(p)).count();
         let lost = before.iter().filter(|p| !now.contains(p)).count();
         f.doubled += doubled;
@@ -643,7 +603,7 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
     // Stop the long app before the workers go.
     cli(&url, &["app", "kill", &long], SETUP)?;
     until("the long app's processes gone", SETUP, poll, || {
-        pids(&url, &long).is_empty().then_some(())
+        app_pids(&url, &long).is_empty().then_some(())
     })?;
 
     println!("failover, ms from the leader's SIGKILL (restart: from the restart):");
