@@ -23,7 +23,6 @@
 //! with what happened so far and what to do next.
 
 use super::RaftHandle;
-use hearth_proto::convert::MemberRole;
 use hearth_proto::pb::raft_admin_client::RaftAdminClient;
 use hearth_proto::pb::raft_admin_server::{RaftAdmin, RaftAdminServer};
 use hearth_proto::pb::{
@@ -270,19 +269,7 @@ impl AdminServer {
             .map(|(id, node)| {
                 let voter = voters.contains(id);
                 let progress = if leading { matched(m, *id) } else { None };
-                let role = if Some(*id) == m.current_leader {
-                    MemberRole::Leader
-                } else if !voter {
-                    MemberRole::Learner
-                } else if leading
-                    && m.replication
-                        .as_ref()
-                        .is_some_and(|r| r.get(id).is_some_and(|p| p.is_none()))
-                {
-                    MemberRole::Unreachable
-                } else {
-                    MemberRole::Follower
-                };
+                let role = super::member_role(m, *id, &voters, leading);
                 RaftMember {
                     id: *id,
                     address: node.addr.clone(),

@@ -116,25 +116,10 @@ impl RaftHandle {
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         membership
             .nodes()
-            .map(|(id, node)| {
-                let role = if Some(*id) == m.current_leader {
-                    MemberRole::Leader
-                } else if !voters.contains(id) {
-                    MemberRole::Learner
-                } else if m.state == ServerState::Leader
-                    && m.replication
-                        .as_ref()
-                        .is_some_and(|r| r.get(id).is_some_and(|p| p.is_none()))
-                {
-                    MemberRole::Unreachable
-                } else {
-                    MemberRole::Follower
-                };
-                Member {
-                    id: *id,
-                    address: node.addr.clone(),
-                    role,
-                }
+            .map(|(id, node)| Member {
+                id: *id,
+                address: node.addr.clone(),
+                role: member_role(&m, *id, &voters, m.state == ServerState::Leader),
             })
             .collect()
     }
@@ -231,6 +216,29 @@ pub async fn open(opts: &RaftOptions) -> anyhow::Result<Arc<RaftHandle>> {
         heard: Arc::new(Mutex::new(None)),
         opts: opts.clone(),
     }))
+}
+
+/// The role of member `id` as metrics `m` show it. Only a leader (`leading`) knows
+/// whether a follower answers: one it has no replication progress for is unreachable.
+pub(crate) fn member_role(
+    m: &openraft::RaftMetrics<NodeId, BasicNode>,
+    id: NodeId,
+    voters: &BTreeSet<NodeId>,
+    leading: bool,
+) -> MemberRole {
+    if Some(id) == m.current_leader {
+        MemberRole::Leader
+    } else if !voters.contains(&id) {
+        MemberRole::Learner
+    } else if leading
+        && m.replication
+            .as_ref()
+            .is_some_and(|r| r.get(&id).is_some_and(|p| p.is_none()))
+    {
+        MemberRole::Unreachable
+    } else {
+        MemberRole::Follower
+    }
 }
 
 /// The latest instant by which a majority of `acks` (one per voter: when it last
