@@ -33,30 +33,9 @@ fn hearth_local_runs_a_cluster_and_sigterm_stops_every_process() {
         [(200, "ALIVE"), (503, "STANDBY")].contains(&(code, ready.trim())),
         "readyz answered {code} {ready}"
     );
-    let out = hearth(
-        masters,
-        &[
-            "submit",
-            "--deploy-mode",
-            "cluster",
-            "--driver-memory",
-            "64m",
-            "--executor-cores",
-            "1",
-            "--executor-memory",
-            "64m",
-            "--total-executor-cores",
-            "2",
-            "--executor-command",
-            "exec sleep 1000",
-            "--",
-            "sh",
-            "-c",
-            "exec sleep 1000",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let app = stdout(&out).lines().next().unwrap().to_owned();
+    let args = sleeping_cluster_app("local", 2);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let app = submit(masters, &args)[0].clone();
     wait_for(
         "driver and two executors running",
         Duration::from_secs(30),
