@@ -14,7 +14,7 @@ use crate::masters::{parse_masters, ClientError, Idempotency, MasterClient};
 use hearth_proto::convert::MemberRole;
 use hearth_proto::pb;
 use hearth_proto::pb::raft_admin_client::RaftAdminClient;
-use hearth_proto::ConvertError;
+use hearth_proto::{ConvertError, MAX_MESSAGE};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -127,6 +127,13 @@ pub struct SnapshotInfo {
 /// How a request is routed: reads are asked again after a lost answer, changes never.
 use Idempotency::{AtMostOnce as Change, Idempotent as Read};
 
+/// A `RaftAdmin` client over `ch` with hearth's message limit.
+fn admin_client(ch: Channel) -> RaftAdminClient<Channel> {
+    RaftAdminClient::new(ch)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE)
+}
+
 /// A client for the masters' `RaftAdmin` service, routed by [`MasterClient`]'s leader
 /// following.
 pub struct AdminClient {
@@ -219,7 +226,7 @@ impl AdminClient {
             })
             .await?;
         if self.masters.masters().contains(&r.leader_address) {
-            self.masters.follow(r.leader_address.clone());
+            self.masters.prefer(r.leader_address.clone());
         }
         Ok(Transfer {
             leader_id: r.leader_id,
@@ -292,7 +299,7 @@ impl AdminClient {
         let limits = (work + Duration::from_secs(5), self.deadline);
         let answer = self
             .masters
-            .call_service(what, retry, limits, RaftAdminClient::new, call)
+            .call_service(what, retry, limits, admin_client, call)
             .await;
         answer.map_err(|e| match e {
             ClientError::Refused(s) if s.code() == Code::Unimplemented => {

@@ -2,6 +2,7 @@
 
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 use hearth_proto::status::leader_hint;
+use hearth_proto::MAX_MESSAGE;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -153,12 +154,9 @@ impl MasterClient {
         }
     }
 
-    /// Sends the next call to `addr` first (a leader that announced itself).
-    pub fn follow(&self, addr: String) {
-        self.prefer(addr);
-    }
-
-    fn prefer(&self, addr: String) {
+    /// Sends the next call to `addr` first (a leader that announced itself, or the one a
+    /// refusal named).
+    pub fn prefer(&self, addr: String) {
         self.cache.lock().expect("cache lock").preferred = Some(addr);
     }
 
@@ -175,8 +173,12 @@ impl MasterClient {
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let limits = (self.attempt_timeout, self.deadline);
-        self.call_service(what, idem, limits, MasterServiceClient::new, call)
-            .await
+        let make = |ch| {
+            MasterServiceClient::new(ch)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE)
+        };
+        self.call_service(what, idem, limits, make, call).await
     }
 
     /// [`call`](Self::call) for any gRPC service the masters serve: `make` wraps a
@@ -201,14 +203,10 @@ impl MasterClient {
         let mut last;
         let mut tried = Vec::new();
         loop {
-            let addr = match self.preferred() {
-                Some(a) => a,
-                None => {
-                    let a = self.masters[next % self.masters.len()].clone();
-                    next += 1;
-                    a
-                }
-            };
+            let addr = self.preferred().unwrap_or_else(|| {
+                next += 1;
+                self.masters[(next - 1) % self.masters.len()].clone()
+            });
             if !tried.contains(&addr) {
                 tried.push(addr.clone());
             }
@@ -226,26 +224,10 @@ impl MasterClient {
                 Err(s) => s,
             };
             last = format!("{addr}: {}", status.message());
-            match classify(&status) {
-                Failure::Refused => return Err(ClientError::Refused(status)),
-                Failure::NotLeader => {
-                    self.forget(&addr);
-                    if let Some(leader) = leader_hint(&status).filter(|l| *l != addr) {
-                        tracing::debug!(from = %addr, to = %leader, "following the leader hint");
-                        self.prefer(leader);
-                        continue;
-                    }
-                }
-                Failure::Unreachable => self.forget(&addr),
-                Failure::MaybeApplied => {
-                    self.forget(&addr);
-                    if idem == Idempotency::AtMostOnce {
-                        return Err(ClientError::Unknown {
-                            what: what.to_owned(),
-                            status,
-                        });
-                    }
-                }
+            match self.after_failure(&addr, status, idem, what) {
+                Next::Give(e) => return Err(e),
+                Next::Follow => continue,
+                Next::Retry => {}
             }
             if start.elapsed() >= deadline {
                 return Err(ClientError::NoLeader {
@@ -263,6 +245,40 @@ impl MasterClient {
             }
         }
     }
+
+    /// What to do after `addr` answered `status`: give the caller an error, follow the
+    /// leader it named, or try the next master.
+    fn after_failure(&self, addr: &str, status: Status, idem: Idempotency, what: &str) -> Next {
+        match classify(&status) {
+            Failure::Refused => return Next::Give(ClientError::Refused(status)),
+            Failure::NotLeader => {
+                self.forget(addr);
+                if let Some(leader) = leader_hint(&status).filter(|l| *l != addr) {
+                    tracing::debug!(from = %addr, to = %leader, "following the leader hint");
+                    self.prefer(leader);
+                    return Next::Follow;
+                }
+            }
+            Failure::Unreachable => self.forget(addr),
+            Failure::MaybeApplied => {
+                self.forget(addr);
+                if idem == Idempotency::AtMostOnce {
+                    return Next::Give(ClientError::Unknown {
+                        what: what.to_owned(),
+                        status,
+                    });
+                }
+            }
+        }
+        Next::Retry
+    }
+}
+
+/// What [`MasterClient::call_service`] does after a failed attempt.
+enum Next {
+    Give(ClientError),
+    Follow,
+    Retry,
 }
 
 enum Failure {

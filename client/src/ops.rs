@@ -56,7 +56,7 @@ impl MasterClient {
                 (hearth_core::MasterRole::Standby, Some(leader))
                     if self.preferred().as_deref() != Some(leader.as_str()) =>
                 {
-                    self.follow(leader.clone());
+                    self.prefer(leader.clone());
                     snap = self.state_here().await?;
                 }
                 _ => break,

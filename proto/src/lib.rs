@@ -31,3 +31,8 @@ pub mod pb {
 }
 
 pub use convert::ConvertError;
+
+/// The largest gRPC message any hearth client or server sends or accepts, on every
+/// service: a whole cluster's `GetState` answer or a Raft snapshot can be tens of MiB,
+/// far above tonic's default decoding limit of 4 MiB.
+pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;

@@ -83,17 +83,6 @@ pub type LogId = openraft::LogId<NodeId>;
 /// openraft's storage error for this config.
 pub type StorageError = openraft::StorageError<NodeId>;
 
-/// Who sent a write and which of their writes it is, so a retried request can later be
-/// recognised and answered instead of applied twice (the suppression itself is not built
-/// yet: `apply` ignores this field today).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RequestId {
-    /// A client's id, unique among live clients.
-    pub client: u64,
-    /// Increases with each new request of that client; a retry reuses it.
-    pub seq: u64,
-}
-
 /// The app data of a Raft log entry: a batch of replicated commands, applied in order.
 ///
 /// The leader batches the commands committed while the previous append was being synced
@@ -101,22 +90,17 @@ pub struct RequestId {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub commands: Vec<Command>,
-    /// For duplicate suppression; `None` for the leader's own commands.
-    pub request_id: Option<RequestId>,
 }
 
 impl Request {
-    /// One command without a client request id (the leader's own: placements, liveness).
+    /// One command.
     pub fn new(command: Command) -> Self {
         Self::batch(vec![command])
     }
 
     /// Several commands, applied in order, as one log entry.
     pub fn batch(commands: Vec<Command>) -> Self {
-        Request {
-            commands,
-            request_id: None,
-        }
+        Request { commands }
     }
 }
 

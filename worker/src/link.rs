@@ -157,7 +157,7 @@ impl Link {
     /// A leader of a newer term announced itself at `leader`: register with it now.
     pub fn new_leader(&self, term: u64, leader: &str) {
         if term > self.known_term.load(Ordering::SeqCst) && !leader.is_empty() {
-            self.client().follow(leader.to_owned());
+            self.client().prefer(leader.to_owned());
         }
         self.saw_term(term);
     }

@@ -128,7 +128,7 @@ impl pb::raft_service_server::RaftService for Follower {
         &self,
         _: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
-        Err(not_leader(None))
+        Err(not_leader(Some("127.0.0.1:7077")))
     }
     async fn vote(&self, _: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
         Err(not_leader(None))
@@ -138,12 +138,6 @@ impl pb::raft_service_server::RaftService for Follower {
         _: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
         Err(not_leader(None))
-    }
-    async fn forward(
-        &self,
-        _: Request<pb::RaftPayload>,
-    ) -> Result<Response<pb::RaftPayload>, Status> {
-        Err(not_leader(Some("127.0.0.1:7077")))
     }
 }
 
@@ -169,7 +163,7 @@ async fn the_hint_survives_a_real_grpc_call() {
         .await
         .expect("connect to the in-process server");
     let err = client
-        .forward(pb::RaftPayload {
+        .append_entries(pb::RaftPayload {
             payload: b"write".to_vec(),
         })
         .await

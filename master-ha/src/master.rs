@@ -1,0 +1,513 @@
+//! The master's single writer. Every change to the cluster state goes through
+//! [`Master::propose`] (or the scheduler's pass), which applies the command with
+//! `hearth_core::apply`, makes it durable through the [`Journal`] before anyone is
+//! answered, and queues the resulting actions for the workers in commit order.
+
+use crate::dispatch::Dispatcher;
+use hearth_core::recovery;
+use hearth_core::{
+    apply, schedule, Applied, ClusterConfig, ClusterState, Command, LastHeard, MasterRole, Millis,
+    Outcome, Policy, Rejection, WorkerId,
+};
+use hearth_proto::convert::{ClusterSnapshot, Fence, Member, MemberRole, WorkerStatus};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Mutex, MutexGuard, Notify};
+
+/// What a master is configured with.
+#[derive(Clone, Debug)]
+pub struct MasterConfig {
+    /// This master's id (Raft node id in HA mode; 1 otherwise).
+    pub id: u64,
+    /// The host workers and clients reach this master on.
+    pub host: String,
+    /// The `host:port` workers, clients and peers reach this master at, when it is not
+    /// `host` and the listening port (a proxy or NAT in between).
+    pub advertise: Option<String>,
+    /// A worker unheard for longer is DEAD.
+    pub worker_timeout: Duration,
+    /// How long a new leader waits for workers and apps to check in.
+    pub recovery_timeout: Duration,
+    /// A client-mode app whose submitter is unheard for longer is FAILED.
+    pub app_timeout: Duration,
+    pub policy: Policy,
+    /// Replicated settings; the leader proposes them when they differ from the state's.
+    pub cluster: ClusterConfig,
+    /// More gRPC services served on the master's port (the drill service, when drills
+    /// are enabled).
+    pub extra_grpc: Option<tonic::service::Routes>,
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        MasterConfig {
+            id: 1,
+            host: "127.0.0.1".into(),
+            advertise: None,
+            worker_timeout: Duration::from_secs(60),
+            recovery_timeout: Duration::from_secs(60),
+            app_timeout: Duration::from_secs(60),
+            policy: Policy::default(),
+            cluster: ClusterConfig::default(),
+            extra_grpc: None,
+        }
+    }
+}
+
+/// Why a journal could not make a command durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalError {
+    /// The disk failed: memory is ahead of disk, the process must stop.
+    Failed(String),
+    /// This master stopped leading before the command was committed (Raft): it may or may
+    /// not be committed by the next leader. Whoever asked must be told so.
+    Deposed,
+}
+
+/// Why a proposal was not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProposeError {
+    /// The command was refused; nothing changed.
+    Rejected(Rejection),
+    /// This master does not (or no longer) lead; see [`JournalError::Deposed`]. `maybe_applied`
+    /// is true when the command was already handed to Raft.
+    NotLeading { maybe_applied: bool },
+}
+
+impl From<Rejection> for ProposeError {
+    fn from(r: Rejection) -> Self {
+        ProposeError::Rejected(r)
+    }
+}
+
+impl std::fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProposeError::Rejected(r) => write!(f, "{r}"),
+            ProposeError::NotLeading { maybe_applied: false } => {
+                f.write_str("this master is not leading (it has no quorum or was deposed)")
+            }
+            ProposeError::NotLeading { maybe_applied: true } => f.write_str(
+                "leadership changed while the request was being committed; it may or may not have taken effect",
+            ),
+        }
+    }
+}
+
+/// May this master command workers and accept writes right now? Raft mode: it has heard
+/// from a quorum within the election timeout. Other modes: always.
+pub type Lease = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Where committed commands are made durable. The master appends under its state lock
+/// (so the journal's order is the commit order), then waits for `sync` outside the lock
+/// before it answers anyone or sends any resulting action: concurrent requests share one
+/// fsync (group commit).
+pub trait Journal: Send + Sync {
+    /// Writes `cmd` (not yet durable) and returns its sequence number.
+    fn append(&self, cmd: &Command) -> Result<u64, String>;
+    /// Resolves once everything up to `lsn` is durable.
+    fn sync(&self, lsn: u64)
+        -> Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send + '_>>;
+    /// Called after commits with the state as of `lsn`: writes a snapshot when one is due.
+    fn maybe_snapshot(&self, state: &ClusterState, lsn: u64) -> Result<(), String>;
+}
+
+/// `--recovery-mode none`: nothing survives a restart of the master.
+pub struct NoJournal {
+    lsn: std::sync::atomic::AtomicU64,
+}
+
+impl NoJournal {
+    pub fn new() -> Self {
+        NoJournal {
+            lsn: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for NoJournal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Journal for NoJournal {
+    fn append(&self, _cmd: &Command) -> Result<u64, String> {
+        Ok(self.lsn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)
+    }
+    fn sync(
+        &self,
+        _lsn: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send + '_>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn maybe_snapshot(&self, _state: &ClusterState, _lsn: u64) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Stops the process: memory is ahead of disk and nothing more may be acknowledged.
+fn persistence_failed(what: &str, e: &str) -> ! {
+    tracing::error!(error = %e, "{what} failed; exiting so that nothing unpersisted is acknowledged");
+    std::process::exit(1);
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: ClusterState,
+    /// Leader-local soft state: when each worker and client app was last heard from.
+    pub(crate) heard: LastHeard,
+    /// Seed of the next scheduling pass (drivers' shuffle).
+    seed: u64,
+    /// Sequence number of the last journaled command.
+    lsn: u64,
+}
+
+pub struct Master {
+    pub config: MasterConfig,
+    /// This master's gRPC address as clients reach it.
+    advertised: String,
+    /// Fencing token stamped on every command to workers: the Raft term in Raft mode;
+    /// without Raft the start time in milliseconds, so a restarted master outranks its
+    /// predecessor.
+    term: u64,
+    /// Checked before every write and every command to a worker.
+    lease: Lease,
+    inner: Mutex<Inner>,
+    journal: Box<dyn Journal>,
+    /// The highest sequence number known durable; actions wait for it (see dispatch).
+    durable: tokio::sync::watch::Sender<u64>,
+    dispatcher: Dispatcher,
+    /// Wakes the scheduling loop.
+    pub(crate) kick: Notify,
+}
+
+/// The master's wall clock, read only here.
+pub fn now() -> Millis {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Millis(ms)
+}
+
+impl Master {
+    /// A master over `state` (restored from disk, or empty) whose journal has reached `lsn`.
+    pub fn new(
+        config: MasterConfig,
+        journal: Box<dyn Journal>,
+        restored: (ClusterState, u64),
+        advertised: String,
+    ) -> Self {
+        let always: Lease = std::sync::Arc::new(|| true);
+        Self::leading(
+            config,
+            journal,
+            restored,
+            advertised,
+            now().0.max(1),
+            always,
+        )
+    }
+
+    /// A master that leads in `term` while `lease` holds (Raft mode).
+    pub fn leading(
+        config: MasterConfig,
+        journal: Box<dyn Journal>,
+        restored: (ClusterState, u64),
+        advertised: String,
+        term: u64,
+        lease: Lease,
+    ) -> Self {
+        let fence = Fence {
+            term,
+            master_id: config.id,
+        };
+        let (state, lsn) = restored;
+        let (durable, durable_rx) = tokio::sync::watch::channel(lsn);
+        Master {
+            advertised,
+            term,
+            inner: Mutex::new(Inner {
+                state,
+                heard: LastHeard::default(),
+                seed: term,
+                lsn,
+            }),
+            journal,
+            durable,
+            dispatcher: Dispatcher::new(fence, durable_rx, lease.clone()),
+            lease,
+            kick: Notify::new(),
+            config,
+        }
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    pub fn advertised(&self) -> &str {
+        &self.advertised
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    pub(crate) async fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().await
+    }
+
+    /// Whether this master may write and command workers now (see [`Lease`]).
+    pub fn holds_lease(&self) -> bool {
+        (self.lease)()
+    }
+
+    /// Applies, journals and dispatches one command, and returns once it is durable;
+    /// `Err` means refused (nothing changed) or no longer leading.
+    pub async fn propose(&self, cmd: Command) -> Result<Applied, ProposeError> {
+        if !self.holds_lease() {
+            return Err(ProposeError::NotLeading {
+                maybe_applied: false,
+            });
+        }
+        let (applied, lsn) = {
+            let mut inner = self.lock().await;
+            let applied = self.commit(&mut inner, &cmd)?;
+            (applied, inner.lsn)
+        };
+        self.make_durable(lsn).await?;
+        Ok(applied)
+    }
+
+    /// Waits until everything up to `lsn` is on disk (one fsync serves every waiter),
+    /// which also releases the actions queued up to it.
+    async fn make_durable(&self, lsn: u64) -> Result<(), ProposeError> {
+        if *self.durable.borrow() >= lsn {
+            return Ok(());
+        }
+        match self.journal.sync(lsn).await {
+            Ok(()) => {}
+            Err(JournalError::Failed(e)) => persistence_failed("syncing the journal", &e),
+            Err(JournalError::Deposed) => {
+                return Err(ProposeError::NotLeading {
+                    maybe_applied: true,
+                })
+            }
+        }
+        self.durable.send_if_modified(|d| {
+            let newer = lsn > *d;
+            *d = (*d).max(lsn);
+            newer
+        });
+        Ok(())
+    }
+
+    /// The one place a command takes effect. Called with the state locked, so the
+    /// journal's order and each worker's action queue follow the commit order.
+    fn commit(&self, inner: &mut Inner, cmd: &Command) -> Result<Applied, Rejection> {
+        let applied = apply(&mut inner.state, cmd)?;
+        if applied.outcome != Outcome::Unchanged {
+            match self.journal.append(cmd) {
+                Ok(lsn) => inner.lsn = lsn,
+                Err(e) => persistence_failed("appending to the journal", &e),
+            }
+            if let Err(e) = self.journal.maybe_snapshot(&inner.state, inner.lsn) {
+                // The journal still holds everything; a failed snapshot only costs time.
+                tracing::warn!(error = %e, "snapshot failed; the journal keeps growing");
+            }
+        }
+        tracing::debug!(command = cmd.kind(), outcome = ?applied.outcome, actions = applied.actions.len(), "applied");
+        if let Command::WorkerLost { worker, .. } | Command::ForgetWorker { worker } = cmd {
+            self.dispatcher.remove(worker);
+        }
+        for action in &applied.actions {
+            match inner.state.workers.get(action.worker()) {
+                Some(w) => {
+                    let addr = format!("{}:{}", w.host, w.port);
+                    self.dispatcher.send(&w.id, &addr, action, inner.lsn)
+                }
+                None => {
+                    tracing::warn!(worker = %action.worker(), "no address for an action's worker; dropped")
+                }
+            }
+        }
+        if inner.state.role == MasterRole::Recovering {
+            let timeout = self.config.recovery_timeout.as_millis() as u64;
+            if let Some(done) = recovery::next_step(&inner.state, now(), timeout) {
+                tracing::info!(awaiting = ?recovery::awaiting(&inner.state), "completing recovery");
+                let _ = self.commit(inner, &done);
+                tracing::info!(role = %inner.state.role, "recovery complete");
+            }
+        }
+        if inner.state.role == MasterRole::Alive {
+            // Nothing is scheduled before the master is ALIVE; completing recovery kicks.
+            self.kick.notify_one();
+        }
+        Ok(applied)
+    }
+
+    /// Becomes the acting master: proposes the configured settings and begins recovery
+    /// (ALIVE at once when there is nothing to recover). `Err` when it was deposed first.
+    pub async fn take_over(&self) -> Result<(), ProposeError> {
+        let lsn = {
+            let mut inner = self.lock().await;
+            let at = now();
+            inner.heard = LastHeard::new(at);
+            if inner.state.config != self.config.cluster {
+                let _ = self.commit(&mut inner, &Command::SetConfig(self.config.cluster.clone()));
+            }
+            let _ = self.commit(&mut inner, &Command::BeginRecovery { at });
+            let awaiting = recovery::awaiting(&inner.state);
+            tracing::info!(
+                term = self.term,
+                role = %inner.state.role,
+                workers = awaiting.workers.len(),
+                apps = awaiting.apps.len(),
+                drivers = inner.state.drivers.len(),
+                "took over as master"
+            );
+            inner.lsn
+        };
+        self.make_durable(lsn).await
+    }
+
+    /// One scheduling pass: place what fits, commit the placements, send the launches.
+    pub async fn schedule_once(&self) -> usize {
+        let (placed, lsn) = {
+            let mut inner = self.lock().await;
+            if inner.state.role != MasterRole::Alive || !self.holds_lease() {
+                return 0;
+            }
+            inner.seed = inner.seed.wrapping_add(1);
+            let placements = schedule(&inner.state, &self.config.policy, inner.seed);
+            if placements.is_empty() {
+                return 0;
+            }
+            let n = placements.len();
+            let cmd = Command::Place {
+                placements,
+                at: now(),
+            };
+            if let Err(e) = self.commit(&mut inner, &cmd) {
+                tracing::warn!(error = %e, "the scheduler's placements were refused");
+                return 0;
+            }
+            (n, inner.lsn)
+        };
+        match self.make_durable(lsn).await {
+            Ok(()) => placed,
+            Err(_) => 0,
+        }
+    }
+
+    /// Records that a worker was heard from now. False if the master does not count it
+    /// as live (it should register again).
+    pub async fn heard_worker(&self, id: &WorkerId) -> bool {
+        let mut inner = self.lock().await;
+        let live = inner.state.workers.get(id).is_some_and(|w| {
+            matches!(
+                w.state,
+                hearth_core::WorkerState::Alive | hearth_core::WorkerState::Decommissioned
+            )
+        });
+        if live {
+            inner.heard.workers.insert(id.clone(), now());
+        }
+        live
+    }
+
+    /// Records that a client app's submitter was heard from now.
+    pub async fn heard_app(&self, id: &hearth_core::AppId) {
+        self.lock().await.heard.apps.insert(id.clone(), now());
+    }
+
+    /// Commands the liveness rules and the recovery timeout call for now.
+    pub async fn due_commands(&self) -> Vec<Command> {
+        let inner = self.lock().await;
+        let at = now();
+        let cfg = hearth_core::LivenessConfig {
+            worker_timeout_ms: self.config.worker_timeout.as_millis() as u64,
+            dead_worker_persistence: 15,
+            app_timeout_ms: self.config.app_timeout.as_millis() as u64,
+        };
+        let mut due = hearth_core::liveness_commands(&inner.state, &inner.heard, at, &cfg);
+        let timeout = self.config.recovery_timeout.as_millis() as u64;
+        due.extend(recovery::next_step(&inner.state, at, timeout));
+        due
+    }
+
+    /// Everything `GetState` and `/json` show.
+    pub async fn snapshot(&self) -> ClusterSnapshot {
+        let inner = self.lock().await;
+        let mut snap = snapshot_of(&inner.state, Some(&inner.heard));
+        snap.leader = Some(self.advertised.clone());
+        snap.term = self.term;
+        snap.masters = vec![Member {
+            id: self.config.id,
+            address: self.advertised.clone(),
+            role: MemberRole::Leader,
+        }];
+        snap
+    }
+
+    /// The master's role (RECOVERING, ALIVE, ...).
+    pub async fn role(&self) -> MasterRole {
+        self.lock().await.state.role
+    }
+}
+
+impl Master {
+    /// Tells every worker it knows of (not DEAD) that this master now leads.
+    pub async fn announce(&self) {
+        let addrs = self
+            .lock()
+            .await
+            .state
+            .workers
+            .values()
+            .filter(|w| w.state != hearth_core::WorkerState::Dead)
+            .map(|w| format!("{}:{}", w.host, w.port))
+            .collect();
+        crate::dispatch::announce(
+            addrs,
+            hearth_proto::pb::MasterChangedRequest {
+                term: self.term,
+                master_id: self.config.id,
+                leader: self.advertised.clone(),
+            },
+        );
+    }
+
+    /// The state of an active app, `None` if it is not active.
+    pub async fn app_state(&self, app: &hearth_core::AppId) -> Option<hearth_core::AppState> {
+        self.lock().await.state.apps.get(app).map(|a| a.state)
+    }
+}
+
+/// The status of `state` as `GetState` and `/json` show it, with the answering master's
+/// status set to the state's role; `heard` gives workers' last heartbeats (a leader's).
+/// The caller fills in `leader`, `term` and `masters`.
+pub fn snapshot_of(state: &ClusterState, heard: Option<&LastHeard>) -> ClusterSnapshot {
+    let s = state;
+    ClusterSnapshot {
+        status: s.role,
+        leader: None,
+        term: 0,
+        masters: Vec::new(),
+        workers: s
+            .workers
+            .values()
+            .map(|w| WorkerStatus {
+                info: w.clone(),
+                last_heartbeat: heard.and_then(|h| h.workers.get(&w.id).copied()),
+            })
+            .collect(),
+        active_apps: s.apps.values().cloned().collect(),
+        completed_apps: s.completed_apps.iter().cloned().collect(),
+        active_drivers: s.drivers.values().cloned().collect(),
+        completed_drivers: s.completed_drivers.iter().cloned().collect(),
+        now: now(),
+    }
+}
