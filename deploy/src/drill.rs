@@ -23,6 +23,7 @@ use hearth_client::MasterClient;
 use hearth_core::{
     AppDescription, AppId, DriverDescription, ExecutorState, MasterRole, ProcessSpec,
 };
+use hearth_master::drill::Isolation;
 use hearth_proto::convert::ClusterSnapshot;
 use hearth_proto::pb::drill_client::DrillClient;
 use hearth_proto::pb::drill_server::{Drill, DrillServer};
@@ -48,7 +49,7 @@ impl DrillFlags {
     /// isolation switch (workers support only crash and freeze).
     pub fn routes(
         &self,
-        isolate: Option<fn(Duration)>,
+        isolate: Option<Isolation>,
     ) -> Result<Option<tonic::service::Routes>, Failure> {
         if !self.enable_drills {
             return Ok(None);
@@ -72,7 +73,7 @@ impl DrillFlags {
 
 struct DrillService {
     token: String,
-    isolate: Option<fn(Duration)>,
+    isolate: Option<Isolation>,
 }
 
 /// Compares without stopping at the first difference.
@@ -126,7 +127,7 @@ impl Drill for DrillService {
                 format!("freezing for {d:?}")
             }
             "isolate" => {
-                let isolate = self.isolate.ok_or_else(|| {
+                let isolate = self.isolate.as_ref().ok_or_else(|| {
                     Status::unimplemented("workers take crash and freeze drills, not isolate")
                 })?;
                 if d.is_zero() || d > Duration::from_secs(600) {
@@ -134,7 +135,7 @@ impl Drill for DrillService {
                         "isolate needs a duration of 1 ms to 600 s",
                     ));
                 }
-                isolate(d);
+                isolate.isolate(d);
                 format!("isolated for {d:?}")
             }
             other => {

@@ -167,6 +167,7 @@ pub async fn master(a: MasterArgs) -> Outcome {
         Selection::MemoryFreeAsc => WorkerSelection::MemoryFreeAsc,
         Selection::WorkerId => WorkerSelection::WorkerId,
     };
+    let isolation = hearth_master::drill::Isolation::default();
     let config = MasterConfig {
         id: a.id,
         host: a.host.clone(),
@@ -186,7 +187,8 @@ pub async fn master(a: MasterArgs) -> Outcome {
             retained_apps: a.retained_apps,
             retained_drivers: a.retained_drivers,
         },
-        extra_grpc: a.drills.routes(Some(hearth_master::drill::isolate))?,
+        extra_grpc: a.drills.routes(Some(isolation.clone()))?,
+        isolation,
     };
     let grpc = bind(&a.host, a.port, "gRPC", "--port").await?;
     let http = bind(&a.host, a.http_port, "HTTP", "--http-port").await?;
@@ -199,10 +201,10 @@ pub async fn master(a: MasterArgs) -> Outcome {
     println!("HEARTH_UI=http://{}:{}", a.host, http.local_addr()?.port());
     tracing::info!(id = a.id, grpc = %grpc.local_addr()?, http = %http.local_addr()?, "master listening");
     let ran = match raft {
-        Some(opts) => hearth_master::run_raft(config, opts, grpc, http, shutdown_signal()).await,
+        Some(opts) => hearth_master::serve_raft(config, opts, grpc, http, shutdown_signal()).await,
         None => {
             let (journal, restored) = open_persistence(&a)?;
-            hearth_master::run(config, journal, restored, grpc, http, shutdown_signal()).await
+            hearth_master::serve(config, journal, restored, grpc, http, shutdown_signal()).await
         }
     };
     ran.map_err(|e| Failure::Request(format!("master failed: {e:#}")))

@@ -4,7 +4,7 @@
 //! worker is dropped (lost or forgotten). Launches are idempotent on the worker, so a
 //! retry after a lost answer never starts a second process.
 
-use crate::node::Lease;
+use crate::lease::Lease;
 use hearth_core::{Action, WorkerId};
 use hearth_proto::convert::{Fence, WorkerCommand};
 use hearth_proto::pb::worker_control_client::WorkerControlClient;
@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tonic::transport::{Channel, Endpoint};
+use tracing::Instrument;
 
 /// A command and the journal position that must be durable before it is sent.
 type Queued = (u64, WorkerCommand);
@@ -32,14 +33,22 @@ pub struct Dispatcher {
     /// Nothing is sent while this master's lease is not held (Raft: no quorum heard
     /// within the election timeout): a cut-off leader commands no one.
     lease: Lease,
+    /// The master's span (its term), for the delivery tasks' log lines.
+    span: tracing::Span,
 }
 
 impl Dispatcher {
-    pub fn new(fence: Fence, durable: watch::Receiver<u64>, lease: Lease) -> Self {
+    pub fn new(
+        fence: Fence,
+        durable: watch::Receiver<u64>,
+        lease: Lease,
+        span: tracing::Span,
+    ) -> Self {
         Dispatcher {
             fence,
             durable,
             lease,
+            span,
             links: Mutex::new(HashMap::new()),
         }
     }
@@ -54,13 +63,14 @@ impl Dispatcher {
             .is_some_and(|l| l.addr == addr && !l.tx.is_closed());
         if !usable {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(deliver(
+            let task = deliver(
                 worker.clone(),
                 addr.to_owned(),
                 rx,
                 self.durable.clone(),
                 self.lease.clone(),
-            ));
+            );
+            tokio::spawn(task.instrument(self.span.clone()));
             links.insert(
                 worker.clone(),
                 Link {
@@ -88,21 +98,31 @@ impl Dispatcher {
 pub fn announce(addrs: Vec<String>, req: hearth_proto::pb::MasterChangedRequest) {
     for addr in addrs {
         let req = req.clone();
-        tokio::spawn(async move {
-            let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
-                return;
-            };
-            let endpoint = endpoint
-                .connect_timeout(Duration::from_millis(300))
-                .tcp_nodelay(true);
-            let mut client = WorkerControlClient::new(endpoint.connect_lazy());
-            let sent =
-                tokio::time::timeout(Duration::from_secs(1), client.master_changed(req)).await;
-            if !matches!(sent, Ok(Ok(_))) {
-                tracing::debug!(%addr, "could not announce the new leader to a worker");
+        tokio::spawn(
+            async move {
+                let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
+                    return;
+                };
+                let endpoint = endpoint
+                    .connect_timeout(Duration::from_millis(300))
+                    .tcp_nodelay(true);
+                let mut client = worker_client(endpoint.connect_lazy());
+                let sent =
+                    tokio::time::timeout(Duration::from_secs(1), client.master_changed(req)).await;
+                if !matches!(sent, Ok(Ok(_))) {
+                    tracing::debug!(%addr, "could not announce the new leader to a worker");
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
+}
+
+/// A `WorkerControl` client over `ch` with hearth's message limit.
+fn worker_client(ch: Channel) -> WorkerControlClient<Channel> {
+    WorkerControlClient::new(ch)
+        .max_decoding_message_size(hearth_proto::MAX_MESSAGE)
+        .max_encoding_message_size(hearth_proto::MAX_MESSAGE)
 }
 
 async fn call(
@@ -143,7 +163,7 @@ async fn deliver(
             return;
         }
     };
-    let mut client = WorkerControlClient::new(endpoint.connect_lazy());
+    let mut client = worker_client(endpoint.connect_lazy());
     while let Some((lsn, cmd)) = rx.recv().await {
         if durable.wait_for(|d| *d >= lsn).await.is_err() {
             return; // the master is gone

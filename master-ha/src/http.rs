@@ -1,14 +1,14 @@
-//! The master's HTTP side: the status page at `/`, `GET /json` (DESIGN.md §4, rendered by
-//! `hearth_proto::convert::json` so `hearth status --json` prints the same document) and
-//! `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body).
+//! The master's HTTP side: the status page at `/`, `GET /json` (rendered by
+//! `hearth_proto::convert::json`, so `hearth status --json` prints the same document)
+//! and `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body).
 
-use crate::acting::Node;
+use crate::node::Node;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hearth_core::{MasterRole, Millis};
+use hearth_core::{AppInfo, DriverInfo, MasterRole, Millis};
 use hearth_proto::convert::json::status_json;
 use hearth_proto::convert::ClusterSnapshot;
 use std::fmt::Write as _;
@@ -39,7 +39,7 @@ pub async fn serve(
 }
 
 async fn json(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
-    Json(status_json(&node.snapshot().await))
+    Json(status_json(&node.status().await))
 }
 
 async fn readyz(State(node): State<Arc<Node>>) -> Response {
@@ -58,7 +58,7 @@ async fn readyz(State(node): State<Arc<Node>>) -> Response {
 }
 
 async fn page(State(node): State<Arc<Node>>) -> Html<String> {
-    Html(render(&node.snapshot().await))
+    Html(render(&node.status().await))
 }
 
 /// Escapes text for HTML (app names and commands come from users).
@@ -104,6 +104,25 @@ pub fn render(s: &ClusterSnapshot) -> String {
         s.term,
         esc(s.leader.as_deref().unwrap_or("unknown"))
     );
+    workers_table(&mut out, s);
+    for (title, apps) in [
+        ("Running apps", &s.active_apps),
+        ("Completed apps", &s.completed_apps),
+    ] {
+        apps_table(&mut out, title, apps);
+    }
+    executors_table(&mut out, s);
+    for (title, drivers) in [
+        ("Running drivers", &s.active_drivers),
+        ("Completed drivers", &s.completed_drivers),
+    ] {
+        drivers_table(&mut out, title, drivers);
+    }
+    out.push_str("</body></html>");
+    out
+}
+
+fn workers_table(out: &mut String, s: &ClusterSnapshot) {
     let workers = s
         .workers
         .iter()
@@ -119,52 +138,45 @@ pub fn render(s: &ClusterSnapshot) -> String {
             ]
         })
         .collect();
-    table(
-        &mut out,
-        "Workers",
-        &[
-            "id",
-            "address",
-            "state",
-            "cores",
-            "memory",
-            "last heartbeat",
-        ],
-        workers,
-    );
-    for (title, apps) in [
-        ("Running apps", &s.active_apps),
-        ("Completed apps", &s.completed_apps),
-    ] {
-        let rows = apps
-            .iter()
-            .map(|a| {
-                vec![
-                    a.id.to_string(),
-                    a.desc.name.clone(),
-                    a.state.to_string(),
-                    a.cores_granted().to_string(),
-                    a.desc.memory_per_executor_mb.to_string(),
-                    a.submitted_at.rfc3339_utc(),
-                    a.end_reason.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            title,
-            &[
-                "id",
-                "name",
-                "state",
-                "cores",
-                "MiB per executor",
-                "submitted",
-                "end reason",
-            ],
-            rows,
-        );
-    }
+    let head = [
+        "id",
+        "address",
+        "state",
+        "cores",
+        "memory",
+        "last heartbeat",
+    ];
+    table(out, "Workers", &head, workers);
+}
+
+fn apps_table(out: &mut String, title: &str, apps: &[AppInfo]) {
+    let rows = apps
+        .iter()
+        .map(|a| {
+            vec![
+                a.id.to_string(),
+                a.desc.name.clone(),
+                a.state.to_string(),
+                a.cores_granted().to_string(),
+                a.desc.memory_per_executor_mb.to_string(),
+                a.submitted_at.rfc3339_utc(),
+                a.end_reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let head = [
+        "id",
+        "name",
+        "state",
+        "cores",
+        "MiB per executor",
+        "submitted",
+        "end reason",
+    ];
+    table(out, title, &head, rows);
+}
+
+fn executors_table(out: &mut String, s: &ClusterSnapshot) {
     let executors = s
         .active_apps
         .iter()
@@ -181,40 +193,28 @@ pub fn render(s: &ClusterSnapshot) -> String {
             })
         })
         .collect();
-    table(
-        &mut out,
-        "Executors",
-        &["app", "executor", "worker", "state", "cores", "MiB"],
-        executors,
-    );
-    for (title, drivers) in [
-        ("Running drivers", &s.active_drivers),
-        ("Completed drivers", &s.completed_drivers),
-    ] {
-        let rows = drivers
-            .iter()
-            .map(|d| {
-                vec![
-                    d.id.to_string(),
-                    d.app.to_string(),
-                    d.state.to_string(),
-                    d.worker
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    d.desc.cores.to_string(),
-                    d.desc.memory_mb.to_string(),
-                    d.end_reason.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            title,
-            &["id", "app", "state", "worker", "cores", "MiB", "end reason"],
-            rows,
-        );
-    }
-    out.push_str("</body></html>");
-    out
+    let head = ["app", "executor", "worker", "state", "cores", "MiB"];
+    table(out, "Executors", &head, executors);
+}
+
+fn drivers_table(out: &mut String, title: &str, drivers: &[DriverInfo]) {
+    let rows = drivers
+        .iter()
+        .map(|d| {
+            vec![
+                d.id.to_string(),
+                d.app.to_string(),
+                d.state.to_string(),
+                d.worker
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                d.desc.cores.to_string(),
+                d.desc.memory_mb.to_string(),
+                d.end_reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let head = ["id", "app", "state", "worker", "cores", "MiB", "end reason"];
+    table(out, title, &head, rows);
 }

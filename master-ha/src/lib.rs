@@ -11,120 +11,158 @@
 //! the clock, moves messages and bytes, and calls into the core.
 //!
 //! # Layout
-//! - [`node`]: [`Master`], the single writer: `propose` applies a command, journals it,
-//!   and hands the resulting actions to [`dispatch`].
+//! - [`serve`] and [`serve_raft`] (here): a whole master, from listeners to shutdown.
+//! - [`master`]: [`Master`], the single writer: `propose` applies a command, journals it,
+//!   records who was heard from, and hands the resulting actions to [`dispatch`].
+//! - [`node`]: [`Node`], what a master process answers with: the acting master, or a
+//!   standby's replica and the leader's address.
+//! - [`leadership`]: Raft mode's supervisor: a [`Master`] per term led, dropped when
+//!   the term ends.
+//! - [`journal`]: the [`Journal`] trait and its three kinds (none, filesystem, Raft).
+//! - [`lease`]: whether a master may write and command workers now.
 //! - [`dispatch`]: one ordered, retrying delivery queue per worker, released as commands
 //!   become durable.
-//! - [`fs`]: the FILESYSTEM recovery mode's journal (hearth-recovery) as a [`Journal`].
-//! - [`raft`]: the Raft recovery mode: the store, the tonic network between masters, the
-//!   leader's journal (proposals batched into Raft entries) and the leadership
-//!   supervisor that makes a [`Master`] per term led.
-//! - [`acting`]: [`Node`], what a master process answers with: the acting master, or a
-//!   standby's replica and the leader's address.
-//! - [`service`]: the `MasterService` gRPC shim.
-//! - [`loops`]: scheduling, liveness and recovery loops.
-//! - [`http`]: status page, `/json`, `/readyz`.
+//! - [`raft`]: opening and bootstrapping the Raft group, the tonic network between
+//!   masters, `hearth cluster` administration.
+//! - [`service`]: the `MasterService` gRPC shim; [`http`]: status page, `/json`,
+//!   `/readyz`; [`loops`]: scheduling and timeouts.
+//! - [`drill`]: the isolate drill's switch; [`ports`]: peer ports for local clusters.
+//! - [`error`]: [`MasterError`], why a master could not start or stopped.
 
-pub mod acting;
 pub mod dispatch;
 pub mod drill;
-pub mod fs;
+pub mod error;
 pub mod http;
+pub mod journal;
+pub mod leadership;
+pub mod lease;
 pub mod loops;
+pub mod master;
 pub mod node;
+pub mod ports;
 pub mod raft;
 pub mod service;
 
-pub use acting::Node;
-pub use fs::FsJournal;
-pub use node::{Journal, Master, MasterConfig, NoJournal};
+pub use error::MasterError;
+pub use journal::{FsJournal, Journal, JournalError, NoJournal};
+pub use master::{Master, MasterConfig, ProposeError};
+pub use node::Node;
 pub use raft::RaftOptions;
 
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 /// Runs a master over `restored` (state and journal position; empty in recovery mode
 /// none) until `shutdown` resolves: gRPC on `grpc`, HTTP on `http`.
-pub async fn run(
+pub async fn serve(
     config: MasterConfig,
     journal: Box<dyn Journal>,
     restored: (hearth_core::ClusterState, u64),
     grpc: TcpListener,
     http: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let advertised = advertised(&config, &grpc)?;
-    let master = Arc::new(Master::new(config, journal, restored, advertised));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    if let Err(e) = master.take_over().await {
-        anyhow::bail!("taking over: {e}");
+) -> Result<(), MasterError> {
+    let span = tracing::info_span!("master", node_id = config.id);
+    async move {
+        let advertised = advertised(&config, &grpc)?;
+        let master = Arc::new(Master::new(config, journal, restored, advertised));
+        let stop_rx = stop_on(shutdown);
+        master.take_over().await.map_err(MasterError::TakeOver)?;
+        master.announce().instrument(master.span().clone()).await;
+        let loops = loops::spawn(master.clone(), stop_rx.clone());
+        let node = Arc::new(Node::single(master.clone()));
+        let http_task = tokio::spawn(
+            http::serve(node.clone(), http, stopped(stop_rx.clone())).in_current_span(),
+        );
+        let grpc_result = service::serve(node, grpc, stopped(stop_rx)).await;
+        for l in loops {
+            l.abort();
+        }
+        http_task.abort();
+        master.dispatcher().close_all();
+        tracing::info!("master stopped");
+        grpc_result
     }
-    master.announce().await;
-    let loops = loops::spawn(master.clone(), stop_rx.clone());
-    let node = Arc::new(Node::single(master.clone()));
-    let http_task = tokio::spawn(http::serve(node.clone(), http, stopped(stop_rx.clone())));
-    let grpc_result = service::serve(node, grpc, stopped(stop_rx)).await;
-    for l in loops {
-        l.abort();
-    }
-    http_task.abort();
-    master.dispatcher().close_all();
-    tracing::info!("master stopped");
-    grpc_result
+    .instrument(span)
+    .await
 }
 
 /// Runs a Raft master (`--recovery-mode raft`) until `shutdown` resolves: Raft and
 /// `MasterService` on `grpc`, HTTP on `http`. It stands by until elected, leads while
 /// it is, and stands by again when it is not.
-pub async fn run_raft(
+pub async fn serve_raft(
     config: MasterConfig,
     opts: RaftOptions,
     grpc: TcpListener,
     http: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let advertised = advertised(&config, &grpc)?;
-    if opts.peers.get(&opts.id) != Some(&advertised) {
-        anyhow::bail!(
-            "--peers gives master {} the address {}, but it is reached at {advertised}; use the same host:port in --peers as in --host and --port (or --advertise)",
-            opts.id,
-            opts.peers
-                .get(&opts.id)
-                .map_or("(none)", |a| a.as_str())
+) -> Result<(), MasterError> {
+    let span = tracing::info_span!("master", node_id = config.id);
+    async move {
+        let advertised = advertised(&config, &grpc)?;
+        check_peer_address(&opts, &advertised)?;
+        let stop_rx = stop_on(shutdown);
+        let handle = raft::open(&opts, config.isolation.clone()).await?;
+        let node = Arc::new(Node::raft(config, advertised, handle.clone()));
+        let leader = tokio::spawn(
+            leadership::lead(node.clone(), handle.clone(), stop_rx.clone()).in_current_span(),
         );
+        let watcher =
+            tokio::spawn(raft::watch_leader(handle.clone(), stop_rx.clone()).in_current_span());
+        let http_task = tokio::spawn(
+            http::serve(node.clone(), http, stopped(stop_rx.clone())).in_current_span(),
+        );
+        let grpc_result = service::serve(node.clone(), grpc, stopped(stop_rx)).await;
+        let _ = leader.await;
+        watcher.abort();
+        http_task.abort();
+        if let Err(e) = handle.raft.shutdown().await {
+            tracing::warn!(error = %e, "Raft did not shut down cleanly");
+        }
+        tracing::info!("master stopped");
+        grpc_result
     }
+    .instrument(span)
+    .await
+}
+
+/// `--peers` must give this master the address it is reached at.
+fn check_peer_address(opts: &RaftOptions, advertised: &str) -> Result<(), MasterError> {
+    if opts.peers.get(&opts.id).map(String::as_str) == Some(advertised) {
+        return Ok(());
+    }
+    Err(MasterError::Config(format!(
+        "--peers gives master {} the address {}, but it is reached at {advertised}; use the same host:port in --peers as in --host and --port (or --advertise)",
+        opts.id,
+        opts.peers.get(&opts.id).map_or("(none)", |a| a.as_str())
+    )))
+}
+
+/// The address this master is reached at: `--advertise`, else host and listening port.
+fn advertised(config: &MasterConfig, grpc: &TcpListener) -> Result<String, MasterError> {
+    Ok(match &config.advertise {
+        Some(a) => a.clone(),
+        None => {
+            let addr = grpc
+                .local_addr()
+                .map_err(|e| MasterError::io("reading the gRPC listener's address", e))?;
+            format!("{}:{}", config.host, addr.port())
+        }
+    })
+}
+
+/// A stop flag set once `shutdown` resolves.
+fn stop_on(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::sync::watch::Receiver<bool> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let handle = raft::open(&opts).await?;
-    let node = Arc::new(Node::raft(config, advertised, handle.clone()));
-    let leader = tokio::spawn(raft::lead(node.clone(), handle.clone(), stop_rx.clone()));
-    let watcher = tokio::spawn(raft::watch_leader(handle.clone(), stop_rx.clone()));
-    let http_task = tokio::spawn(http::serve(node.clone(), http, stopped(stop_rx.clone())));
-    let grpc_result = service::serve(node.clone(), grpc, stopped(stop_rx)).await;
-    let _ = leader.await;
-    watcher.abort();
-    http_task.abort();
-    if let Err(e) = handle.raft.shutdown().await {
-        tracing::warn!(error = %e, "Raft did not shut down cleanly");
-    }
-    tracing::info!("master stopped");
-    grpc_result
-}
-
-/// The address this master is reached at: `--advertise`, else host and listening port.
-fn advertised(config: &MasterConfig, grpc: &TcpListener) -> anyhow::Result<String> {
-    Ok(match &config.advertise {
-        Some(a) => a.clone(),
-        None => format!("{}:{}", config.host, grpc.local_addr()?.port()),
-    })
+    stop_rx
 }
 
 /// Resolves once the stop flag is set.

@@ -1,16 +1,21 @@
-//! The master's background loops: scheduling (woken after every commit) and the
-//! liveness/recovery tick.
+//! The acting master's background loops: scheduling (woken after every commit) and the
+//! timeouts tick (workers and client apps unheard for too long, and the end of the
+//! recovery wait).
 
-use crate::node::Master;
+use crate::master::Master;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
+/// Starts both loops for `master`, in its span; they run until aborted (the timeouts
+/// loop also ends once `stop` is set).
 pub fn spawn(master: Arc<Master>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let span = master.span().clone();
     vec![
-        tokio::spawn(scheduling(master.clone())),
-        tokio::spawn(liveness(master, stop)),
+        tokio::spawn(scheduling(master.clone()).instrument(span.clone())),
+        tokio::spawn(timeouts(master, stop).instrument(span)),
     ]
 }
 
@@ -29,7 +34,8 @@ pub fn tick(worker_timeout: Duration) -> Duration {
     (worker_timeout / 8).clamp(Duration::from_millis(20), Duration::from_secs(1))
 }
 
-async fn liveness(master: Arc<Master>, stop: watch::Receiver<bool>) {
+/// Proposes what the liveness rules and the recovery timeout call for, every tick.
+async fn timeouts(master: Arc<Master>, stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(tick(master.config.worker_timeout));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !*stop.borrow() {

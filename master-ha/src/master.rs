@@ -1,19 +1,27 @@
-//! The master's single writer. Every change to the cluster state goes through
-//! [`Master::propose`] (or the scheduler's pass), which applies the command with
-//! `hearth_core::apply`, makes it durable through the [`Journal`] before anyone is
-//! answered, and queues the resulting actions for the workers in commit order.
+//! [`Master`], the single writer. Every change to the cluster state goes through
+//! [`Master::propose`] (or the scheduler's pass): `commit` applies the command with
+//! `hearth_core::apply`, appends it to the [`Journal`] and queues the resulting actions
+//! for the workers, all under the state lock so the journal and every worker's queue
+//! follow the commit order; `propose` then waits for the journal to make it durable
+//! before anyone is answered or any action is sent.
+//!
+//! The leader-local liveness bookkeeping (when each worker and client app was last heard
+//! from) is updated by the same commit, so it always belongs to the master that
+//! committed.
 
 use crate::dispatch::Dispatcher;
+use crate::drill::Isolation;
+use crate::journal::{Journal, JournalError};
+use crate::lease::{self, Lease};
 use hearth_core::recovery;
 use hearth_core::{
-    apply, schedule, Applied, ClusterConfig, ClusterState, Command, LastHeard, MasterRole, Millis,
-    Outcome, Policy, Rejection, WorkerId,
+    apply, schedule, AppId, AppState, Applied, ClusterConfig, ClusterState, Command, LastHeard,
+    MasterRole, Millis, Outcome, Policy, Rejection, WorkerId, WorkerState,
 };
 use hearth_proto::convert::{ClusterSnapshot, Fence, Member, MemberRole, WorkerStatus};
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, MutexGuard, Notify};
+use tracing::Instrument;
 
 /// What a master is configured with.
 #[derive(Clone, Debug)]
@@ -37,6 +45,8 @@ pub struct MasterConfig {
     /// More gRPC services served on the master's port (the drill service, when drills
     /// are enabled).
     pub extra_grpc: Option<tonic::service::Routes>,
+    /// This master's isolate-drill switch (the drill service holds a clone).
+    pub isolation: Isolation,
 }
 
 impl Default for MasterConfig {
@@ -51,28 +61,29 @@ impl Default for MasterConfig {
             policy: Policy::default(),
             cluster: ClusterConfig::default(),
             extra_grpc: None,
+            isolation: Isolation::default(),
         }
     }
 }
 
-/// Why a journal could not make a command durable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JournalError {
-    /// The disk failed: memory is ahead of disk, the process must stop.
-    Failed(String),
-    /// This master stopped leading before the command was committed (Raft): it may or may
-    /// not be committed by the next leader. Whoever asked must be told so.
-    Deposed,
-}
-
 /// Why a proposal was not acknowledged.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProposeError {
     /// The command was refused; nothing changed.
+    #[error("{0}")]
     Rejected(Rejection),
-    /// This master does not (or no longer) lead; see [`JournalError::Deposed`]. `maybe_applied`
-    /// is true when the command was already handed to Raft.
+    /// This master does not (or no longer) lead; see [`JournalError::Deposed`].
+    /// `maybe_applied` is true when the command was already handed to the journal.
+    #[error("{}", not_leading(*maybe_applied))]
     NotLeading { maybe_applied: bool },
+}
+
+fn not_leading(maybe_applied: bool) -> &'static str {
+    if maybe_applied {
+        "leadership changed while the request was being committed; it may or may not have taken effect"
+    } else {
+        "this master is not leading (it has no quorum or was deposed)"
+    }
 }
 
 impl From<Rejection> for ProposeError {
@@ -81,74 +92,8 @@ impl From<Rejection> for ProposeError {
     }
 }
 
-impl std::fmt::Display for ProposeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ProposeError::Rejected(r) => write!(f, "{r}"),
-            ProposeError::NotLeading { maybe_applied: false } => {
-                f.write_str("this master is not leading (it has no quorum or was deposed)")
-            }
-            ProposeError::NotLeading { maybe_applied: true } => f.write_str(
-                "leadership changed while the request was being committed; it may or may not have taken effect",
-            ),
-        }
-    }
-}
-
-/// May this master command workers and accept writes right now? Raft mode: it has heard
-/// from a quorum within the election timeout. Other modes: always.
-pub type Lease = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
-
-/// Where committed commands are made durable. The master appends under its state lock
-/// (so the journal's order is the commit order), then waits for `sync` outside the lock
-/// before it answers anyone or sends any resulting action: concurrent requests share one
-/// fsync (group commit).
-pub trait Journal: Send + Sync {
-    /// Writes `cmd` (not yet durable) and returns its sequence number.
-    fn append(&self, cmd: &Command) -> Result<u64, String>;
-    /// Resolves once everything up to `lsn` is durable.
-    fn sync(&self, lsn: u64)
-        -> Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send + '_>>;
-    /// Called after commits with the state as of `lsn`: writes a snapshot when one is due.
-    fn maybe_snapshot(&self, state: &ClusterState, lsn: u64) -> Result<(), String>;
-}
-
-/// `--recovery-mode none`: nothing survives a restart of the master.
-pub struct NoJournal {
-    lsn: std::sync::atomic::AtomicU64,
-}
-
-impl NoJournal {
-    pub fn new() -> Self {
-        NoJournal {
-            lsn: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-}
-
-impl Default for NoJournal {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Journal for NoJournal {
-    fn append(&self, _cmd: &Command) -> Result<u64, String> {
-        Ok(self.lsn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)
-    }
-    fn sync(
-        &self,
-        _lsn: u64,
-    ) -> Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send + '_>> {
-        Box::pin(std::future::ready(Ok(())))
-    }
-    fn maybe_snapshot(&self, _state: &ClusterState, _lsn: u64) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 /// Stops the process: memory is ahead of disk and nothing more may be acknowledged.
-fn persistence_failed(what: &str, e: &str) -> ! {
+fn persistence_failed(what: &str, e: &JournalError) -> ! {
     tracing::error!(error = %e, "{what} failed; exiting so that nothing unpersisted is acknowledged");
     std::process::exit(1);
 }
@@ -180,6 +125,8 @@ pub struct Master {
     dispatcher: Dispatcher,
     /// Wakes the scheduling loop.
     pub(crate) kick: Notify,
+    /// `term` on every log line of this master's work.
+    span: tracing::Span,
 }
 
 /// The master's wall clock, read only here.
@@ -199,15 +146,8 @@ impl Master {
         restored: (ClusterState, u64),
         advertised: String,
     ) -> Self {
-        let always: Lease = std::sync::Arc::new(|| true);
-        Self::leading(
-            config,
-            journal,
-            restored,
-            advertised,
-            now().0.max(1),
-            always,
-        )
+        let term = now().0.max(1);
+        Self::leading(config, journal, restored, advertised, term, lease::always())
     }
 
     /// A master that leads in `term` while `lease` holds (Raft mode).
@@ -223,6 +163,7 @@ impl Master {
             term,
             master_id: config.id,
         };
+        let span = tracing::info_span!("leading", term);
         let (state, lsn) = restored;
         let (durable, durable_rx) = tokio::sync::watch::channel(lsn);
         Master {
@@ -236,10 +177,11 @@ impl Master {
             }),
             journal,
             durable,
-            dispatcher: Dispatcher::new(fence, durable_rx, lease.clone()),
+            dispatcher: Dispatcher::new(fence, durable_rx, lease.clone(), span.clone()),
             lease,
             kick: Notify::new(),
             config,
+            span,
         }
     }
 
@@ -255,6 +197,11 @@ impl Master {
         &self.dispatcher
     }
 
+    /// The span every log line of this master's work is in (`term`).
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
     pub(crate) async fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().await
     }
@@ -265,20 +212,25 @@ impl Master {
     }
 
     /// Applies, journals and dispatches one command, and returns once it is durable;
-    /// `Err` means refused (nothing changed) or no longer leading.
+    /// `Err` means refused (nothing changed) or no longer leading. A registration also
+    /// counts its worker or client app as heard from now.
     pub async fn propose(&self, cmd: Command) -> Result<Applied, ProposeError> {
-        if !self.holds_lease() {
-            return Err(ProposeError::NotLeading {
-                maybe_applied: false,
-            });
+        async {
+            if !self.holds_lease() {
+                return Err(ProposeError::NotLeading {
+                    maybe_applied: false,
+                });
+            }
+            let (applied, lsn) = {
+                let mut inner = self.lock().await;
+                let applied = self.commit(&mut inner, &cmd)?;
+                (applied, inner.lsn)
+            };
+            self.make_durable(lsn).await?;
+            Ok(applied)
         }
-        let (applied, lsn) = {
-            let mut inner = self.lock().await;
-            let applied = self.commit(&mut inner, &cmd)?;
-            (applied, inner.lsn)
-        };
-        self.make_durable(lsn).await?;
-        Ok(applied)
+        .instrument(self.span.clone())
+        .await
     }
 
     /// Waits until everything up to `lsn` is on disk (one fsync serves every waiter),
@@ -289,12 +241,12 @@ impl Master {
         }
         match self.journal.sync(lsn).await {
             Ok(()) => {}
-            Err(JournalError::Failed(e)) => persistence_failed("syncing the journal", &e),
             Err(JournalError::Deposed) => {
                 return Err(ProposeError::NotLeading {
                     maybe_applied: true,
                 })
             }
+            Err(e) => persistence_failed("syncing the journal", &e),
         }
         self.durable.send_if_modified(|d| {
             let newer = lsn > *d;
@@ -307,32 +259,17 @@ impl Master {
     /// The one place a command takes effect. Called with the state locked, so the
     /// journal's order and each worker's action queue follow the commit order.
     fn commit(&self, inner: &mut Inner, cmd: &Command) -> Result<Applied, Rejection> {
+        let _in_term = self.span.enter();
         let applied = apply(&mut inner.state, cmd)?;
         if applied.outcome != Outcome::Unchanged {
-            match self.journal.append(cmd) {
-                Ok(lsn) => inner.lsn = lsn,
-                Err(e) => persistence_failed("appending to the journal", &e),
-            }
-            if let Err(e) = self.journal.maybe_snapshot(&inner.state, inner.lsn) {
-                // The journal still holds everything; a failed snapshot only costs time.
-                tracing::warn!(error = %e, "snapshot failed; the journal keeps growing");
-            }
+            self.journal_append(inner, cmd);
         }
         tracing::debug!(command = cmd.kind(), outcome = ?applied.outcome, actions = applied.actions.len(), "applied");
+        record_heard(inner, cmd, &applied.outcome);
         if let Command::WorkerLost { worker, .. } | Command::ForgetWorker { worker } = cmd {
             self.dispatcher.remove(worker);
         }
-        for action in &applied.actions {
-            match inner.state.workers.get(action.worker()) {
-                Some(w) => {
-                    let addr = format!("{}:{}", w.host, w.port);
-                    self.dispatcher.send(&w.id, &addr, action, inner.lsn)
-                }
-                None => {
-                    tracing::warn!(worker = %action.worker(), "no address for an action's worker; dropped")
-                }
-            }
-        }
+        self.queue_actions(inner, &applied);
         if inner.state.role == MasterRole::Recovering {
             let timeout = self.config.recovery_timeout.as_millis() as u64;
             if let Some(done) = recovery::next_step(&inner.state, now(), timeout) {
@@ -348,11 +285,39 @@ impl Master {
         Ok(applied)
     }
 
+    /// Appends a command that changed the state, and writes a snapshot when one is due.
+    fn journal_append(&self, inner: &mut Inner, cmd: &Command) {
+        match self.journal.append(cmd) {
+            Ok(lsn) => inner.lsn = lsn,
+            Err(e) => persistence_failed("appending to the journal", &e),
+        }
+        if let Err(e) = self.journal.maybe_snapshot(&inner.state, inner.lsn) {
+            // The journal still holds everything; a failed snapshot only costs time.
+            tracing::warn!(error = %e, "snapshot failed; the journal keeps growing");
+        }
+    }
+
+    /// Queues each action for its worker, released once `inner.lsn` is durable.
+    fn queue_actions(&self, inner: &Inner, applied: &Applied) {
+        for action in &applied.actions {
+            match inner.state.workers.get(action.worker()) {
+                Some(w) => {
+                    let addr = format!("{}:{}", w.host, w.port);
+                    self.dispatcher.send(&w.id, &addr, action, inner.lsn)
+                }
+                None => {
+                    tracing::warn!(worker = %action.worker(), "no address for an action's worker; dropped")
+                }
+            }
+        }
+    }
+
     /// Becomes the acting master: proposes the configured settings and begins recovery
     /// (ALIVE at once when there is nothing to recover). `Err` when it was deposed first.
     pub async fn take_over(&self) -> Result<(), ProposeError> {
         let lsn = {
             let mut inner = self.lock().await;
+            let _in_term = self.span.enter();
             let at = now();
             inner.heard = LastHeard::new(at);
             if inner.state.config != self.config.cluster {
@@ -391,6 +356,7 @@ impl Master {
                 at: now(),
             };
             if let Err(e) = self.commit(&mut inner, &cmd) {
+                let _in_term = self.span.enter();
                 tracing::warn!(error = %e, "the scheduler's placements were refused");
                 return 0;
             }
@@ -402,25 +368,36 @@ impl Master {
         }
     }
 
-    /// Records that a worker was heard from now. False if the master does not count it
-    /// as live (it should register again).
-    pub async fn heard_worker(&self, id: &WorkerId) -> bool {
+    /// A worker's heartbeat: records that it was heard from now. False if the master
+    /// does not count it as live (it should register again).
+    pub async fn worker_heartbeat(&self, id: &WorkerId) -> bool {
         let mut inner = self.lock().await;
-        let live = inner.state.workers.get(id).is_some_and(|w| {
-            matches!(
-                w.state,
-                hearth_core::WorkerState::Alive | hearth_core::WorkerState::Decommissioned
-            )
-        });
+        let live = inner.state.workers.get(id).is_some_and(is_live);
         if live {
             inner.heard.workers.insert(id.clone(), now());
         }
         live
     }
 
-    /// Records that a client app's submitter was heard from now.
-    pub async fn heard_app(&self, id: &hearth_core::AppId) {
-        self.lock().await.heard.apps.insert(id.clone(), now());
+    /// A client-mode submitter's check-in: records it as heard from now, and if this
+    /// master was waiting for it after taking over (UNKNOWN), commits its return. False
+    /// if the app is not active.
+    pub async fn app_heartbeat(&self, app: &AppId) -> Result<bool, ProposeError> {
+        let state = {
+            let mut inner = self.lock().await;
+            let state = inner.state.apps.get(app).map(|a| a.state);
+            if state.is_some() {
+                inner.heard.apps.insert(app.clone(), now());
+            }
+            state
+        };
+        if state == Some(AppState::Unknown) {
+            self.propose(Command::AppReconnected { app: app.clone() })
+                .await?;
+            let _in_term = self.span.enter();
+            tracing::info!(%app, "client app checked in after the master changed");
+        }
+        Ok(state.is_some())
     }
 
     /// Commands the liveness rules and the recovery timeout call for now.
@@ -439,26 +416,24 @@ impl Master {
     }
 
     /// Everything `GetState` and `/json` show.
-    pub async fn snapshot(&self) -> ClusterSnapshot {
+    pub async fn status(&self) -> ClusterSnapshot {
         let inner = self.lock().await;
-        let mut snap = snapshot_of(&inner.state, Some(&inner.heard));
-        snap.leader = Some(self.advertised.clone());
-        snap.term = self.term;
-        snap.masters = vec![Member {
+        let mut view = status_of(&inner.state, Some(&inner.heard));
+        view.leader = Some(self.advertised.clone());
+        view.term = self.term;
+        view.masters = vec![Member {
             id: self.config.id,
             address: self.advertised.clone(),
             role: MemberRole::Leader,
         }];
-        snap
+        view
     }
 
     /// The master's role (RECOVERING, ALIVE, ...).
     pub async fn role(&self) -> MasterRole {
         self.lock().await.state.role
     }
-}
 
-impl Master {
     /// Tells every worker it knows of (not DEAD) that this master now leads.
     pub async fn announce(&self) {
         let addrs = self
@@ -467,7 +442,7 @@ impl Master {
             .state
             .workers
             .values()
-            .filter(|w| w.state != hearth_core::WorkerState::Dead)
+            .filter(|w| w.state != WorkerState::Dead)
             .map(|w| format!("{}:{}", w.host, w.port))
             .collect();
         crate::dispatch::announce(
@@ -479,17 +454,33 @@ impl Master {
             },
         );
     }
+}
 
-    /// The state of an active app, `None` if it is not active.
-    pub async fn app_state(&self, app: &hearth_core::AppId) -> Option<hearth_core::AppState> {
-        self.lock().await.state.apps.get(app).map(|a| a.state)
+/// Whether the master counts a worker as live (heartbeats keep it so).
+fn is_live(w: &hearth_core::WorkerInfo) -> bool {
+    matches!(w.state, WorkerState::Alive | WorkerState::Decommissioned)
+}
+
+/// Liveness bookkeeping of a committed command: a registered worker, and a registered
+/// or reconnected client-mode app (one without a cluster driver), are heard from now.
+fn record_heard(inner: &mut Inner, cmd: &Command, outcome: &Outcome) {
+    match (cmd, outcome) {
+        (Command::RegisterWorker { reg, .. }, _) => {
+            if inner.state.workers.get(&reg.id).is_some_and(is_live) {
+                inner.heard.workers.insert(reg.id.clone(), now());
+            }
+        }
+        (_, Outcome::AppRegistered { app, driver: None }) => {
+            inner.heard.apps.insert(app.clone(), now());
+        }
+        _ => {}
     }
 }
 
 /// The status of `state` as `GetState` and `/json` show it, with the answering master's
 /// status set to the state's role; `heard` gives workers' last heartbeats (a leader's).
 /// The caller fills in `leader`, `term` and `masters`.
-pub fn snapshot_of(state: &ClusterState, heard: Option<&LastHeard>) -> ClusterSnapshot {
+pub fn status_of(state: &ClusterState, heard: Option<&LastHeard>) -> ClusterSnapshot {
     let s = state;
     ClusterSnapshot {
         status: s.role,

@@ -4,7 +4,7 @@
 //! between it is a standby that answers writes with the leader's address and reads from
 //! its replica of the state.
 
-use crate::node::{snapshot_of, Master, MasterConfig, ProposeError};
+use crate::master::{status_of, Master, MasterConfig, ProposeError};
 use crate::raft::RaftHandle;
 use hearth_core::MasterRole;
 use hearth_proto::convert::ClusterSnapshot;
@@ -63,7 +63,7 @@ impl Node {
 
     /// The acting master, or the not-leader answer (with the leader's address when known).
     pub fn acting(&self) -> Result<Arc<Master>, Status> {
-        crate::drill::refuse_if_isolated()?;
+        self.config.isolation.refuse()?;
         self.current().ok_or_else(|| self.not_leader())
     }
 
@@ -110,24 +110,24 @@ impl Node {
 
     /// Everything `GetState` and `/json` show: the acting master's view, or a standby's
     /// replica with status STANDBY and the leader's address.
-    pub async fn snapshot(&self) -> ClusterSnapshot {
-        let mut snap = match self.current() {
-            Some(m) => m.snapshot().await,
+    pub async fn status(&self) -> ClusterSnapshot {
+        let mut view = match self.current() {
+            Some(m) => m.status().await,
             None => {
-                let mut snap = match &self.raft {
-                    Some(h) => h.reader.read(|s| snapshot_of(s, None)),
-                    None => snapshot_of(&Default::default(), None),
+                let mut view = match &self.raft {
+                    Some(h) => h.reader.read(|s| status_of(s, None)),
+                    None => status_of(&Default::default(), None),
                 };
-                snap.status = MasterRole::Standby;
-                snap
+                view.status = MasterRole::Standby;
+                view
             }
         };
         if let Some(h) = &self.raft {
-            snap.leader = h.leader_addr();
-            snap.term = h.current_term();
-            snap.masters = h.members();
+            view.leader = h.leader_addr();
+            view.term = h.current_term();
+            view.masters = h.members();
         }
-        snap
+        view
     }
 
     /// This process's role: the acting master's recovery role, else STANDBY.

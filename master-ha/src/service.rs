@@ -2,37 +2,39 @@
 //! propose it, encode the answer. Refusals become statuses in one function
 //! (`hearth_proto::status::rejection_status`).
 
-use crate::acting::Node;
-use crate::node::now;
+use crate::error::MasterError;
+use crate::master::{now, Master};
+use crate::node::Node;
 use hearth_core::{AppState, Command, Outcome};
 use hearth_proto::pb::master_service_server::{MasterService, MasterServiceServer};
 use hearth_proto::pb::*;
+use hearth_proto::MAX_MESSAGE;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
-/// Messages up to this size are accepted (a whole-cluster `GetState` can be large).
-pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
-
 /// Serves `MasterService` (and, in Raft mode, `RaftService` and `RaftAdmin`) on `listener`.
+/// Every request is handled in a span naming this master (`node_id`).
 pub async fn serve(
     node: Arc<Node>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), MasterError> {
     let raft = node
         .raft_handle()
-        .map(|h| crate::raft::net::RaftServer::service(h.raft.clone(), h.heard.clone()));
+        .map(|h| crate::raft::net::RaftServer::service(h));
     let admin = node
         .raft_handle()
         .map(|h| crate::raft::admin::AdminServer::service(h.clone()));
     let extra = node.config.extra_grpc.clone();
+    let node_id = node.config.id;
     let svc = MasterServiceServer::new(Svc { node })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let mut server = tonic::transport::Server::builder();
+    let mut server = tonic::transport::Server::builder()
+        .trace_fn(move |_| tracing::info_span!("master", node_id));
     let router = match extra {
         Some(extra) => server.add_routes(extra.add_service(svc)),
         None => server.add_service(svc),
@@ -58,9 +60,9 @@ pub fn advised_app_heartbeat(app_timeout: std::time::Duration) -> std::time::Dur
 }
 
 impl Svc {
-    /// Proposes `cmd` through the acting master.
-    async fn propose(&self, cmd: Command) -> Result<hearth_core::Applied, Status> {
-        let master = self.node.acting()?;
+    /// Proposes `cmd` through `master`, the acting master asked once per request: every
+    /// answer about the command comes from the master that committed it.
+    async fn propose(&self, master: &Master, cmd: Command) -> Result<hearth_core::Applied, Status> {
         master
             .propose(cmd)
             .await
@@ -68,7 +70,8 @@ impl Svc {
     }
 
     async fn ack(&self, cmd: Command) -> Result<Response<Ack>, Status> {
-        let applied = self.propose(cmd).await?;
+        let master = self.node.acting()?;
+        let applied = self.propose(&master, cmd).await?;
         Ok(Response::new(Ack {
             unchanged: applied.outcome == Outcome::Unchanged,
         }))
@@ -86,13 +89,12 @@ impl MasterService for Svc {
             Command::RegisterWorker { reg, .. } => reg.id.clone(),
             _ => unreachable!("RegisterWorkerRequest decodes to RegisterWorker"),
         };
-        let applied = self.propose(cmd).await?;
         let master = self.node.acting()?;
+        let applied = self.propose(&master, cmd).await?;
         let duplicate = matches!(
             applied.outcome,
             Outcome::WorkerRegistered { duplicate: true }
         );
-        master.heard_worker(&worker).await;
         tracing::info!(%worker, duplicate, kills = applied.actions.len(), "worker registered");
         Ok(Response::new(RegisterWorkerResponse {
             duplicate,
@@ -106,7 +108,7 @@ impl MasterService for Svc {
         req: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
         let worker = req.into_inner().into_core()?;
-        let live = self.node.acting()?.heard_worker(&worker).await;
+        let live = self.node.acting()?.worker_heartbeat(&worker).await;
         Ok(Response::new(HeartbeatResponse { reregister: !live }))
     }
 
@@ -129,12 +131,10 @@ impl MasterService for Svc {
         req: Request<RegisterAppRequest>,
     ) -> Result<Response<RegisterAppResponse>, Status> {
         let cmd = req.into_inner().into_command(now())?;
-        let applied = self.propose(cmd).await?;
+        let master = self.node.acting()?;
+        let applied = self.propose(&master, cmd).await?;
         match applied.outcome {
             Outcome::AppRegistered { app, driver } => {
-                if driver.is_none() {
-                    self.node.acting()?.heard_app(&app).await;
-                }
                 tracing::info!(%app, driver = ?driver, "app registered");
                 let mut resp = RegisterAppResponse::new(&app, driver.as_ref());
                 resp.heartbeat_interval_ms =
@@ -152,22 +152,12 @@ impl MasterService for Svc {
         req: Request<AppHeartbeatRequest>,
     ) -> Result<Response<AppHeartbeatResponse>, Status> {
         let app = req.into_inner().into_core()?;
-        let master = self.node.acting()?;
-        let (exists, unknown) = {
-            let snapshot_state = master.app_state(&app).await;
-            (
-                snapshot_state.is_some(),
-                snapshot_state == Some(AppState::Unknown),
-            )
-        };
-        if exists {
-            master.heard_app(&app).await;
-        }
-        if unknown {
-            self.propose(Command::AppReconnected { app: app.clone() })
-                .await?;
-            tracing::info!(%app, "client app checked in after the master changed");
-        }
+        let exists = self
+            .node
+            .acting()?
+            .app_heartbeat(&app)
+            .await
+            .map_err(|e| self.node.propose_status(e))?;
         Ok(Response::new(AppHeartbeatResponse { exists }))
     }
 
@@ -208,11 +198,11 @@ impl MasterService for Svc {
         // Linearizable on the leader (a quorum confirms it still leads, so the answer
         // shows every write acknowledged before); a standby answers from its replica
         // with status STANDBY and the leader's address.
-        crate::drill::refuse_if_isolated()?;
+        self.node.config.isolation.refuse()?;
         if self.node.current().is_some() {
             self.node.read_barrier().await?;
         }
-        let snapshot = self.node.snapshot().await;
-        Ok(Response::new((&snapshot).into()))
+        let view = self.node.status().await;
+        Ok(Response::new((&view).into()))
     }
 }

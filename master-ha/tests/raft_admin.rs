@@ -8,76 +8,28 @@
 
 mod common;
 
-use common::{app, listen, wait, DEADLINE};
+use common::{app, listen, start_master, wait, Running, Settings, DEADLINE};
 use hearth_client::admin::{AdminClient, RaftMembers};
 use hearth_client::{ClientError, MasterClient};
 use hearth_core::MasterRole;
-use hearth_master::raft::ports::free_peer_ports;
-use hearth_master::{MasterConfig, RaftOptions};
+use hearth_master::ports::free_peer_ports;
 use hearth_proto::convert::MemberRole;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::Code;
 
 fn addr_of(l: &TcpListener) -> String {
     format!("127.0.0.1:{}", l.local_addr().expect("local addr").port())
 }
 
-/// One in-process `hearth master --recovery-mode raft`.
-struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    /// Stops it and returns how `run_raft` ended.
-    async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        tokio::time::timeout(DEADLINE, self.task)
-            .await
-            .expect("the master stops within the deadline")
-            .expect("the master task")
-    }
-}
-
 fn start(id: u64, peers: &BTreeMap<u64, String>, dir: &Path, grpc: TcpListener) -> Running {
-    let config = MasterConfig {
-        id,
-        worker_timeout: Duration::from_secs(600),
+    let settings = Settings {
         recovery_timeout: Duration::from_millis(500),
-        app_timeout: Duration::from_secs(600),
-        ..MasterConfig::default()
+        ..Settings::default()
     };
-    let opts = RaftOptions {
-        id,
-        peers: peers.clone(),
-        dir: dir.join(format!("m{id}")),
-        heartbeat: Duration::from_millis(50),
-        election_min: Duration::from_millis(300),
-        election_max: Duration::from_millis(600),
-        snapshot_every: 10_000,
-        via: BTreeMap::new(),
-    };
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(hearth_master::run_raft(
-        config,
-        opts,
-        grpc,
-        listen(0),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    Running {
-        stop: Some(stop),
-        task,
-    }
+    start_master(id, peers, dir, grpc, &settings)
 }
 
 /// Masters 1..=n bound (so `--peers` is known) and started with those peers.

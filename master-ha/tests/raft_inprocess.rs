@@ -6,22 +6,15 @@
 
 mod common;
 
-use common::{app, listen, wait, DEADLINE};
-use hearth_client::{ClientError, MasterClient};
-use hearth_core::{
-    AppId, DriverDescription, MasterRole, ProcessSpec, WorkerId, WorkerRegistration,
-};
-use hearth_master::raft::ports::free_peer_ports;
-use hearth_master::{MasterConfig, RaftOptions};
+use common::{app, wait, Group, Settings};
+use hearth_client::ClientError;
+use hearth_core::{AppId, DriverDescription, ProcessSpec, WorkerId, WorkerRegistration};
 use hearth_proto::convert::ClusterSnapshot;
 use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// A fresh directory for one test, removed at the end of a passing run.
 struct Dir(PathBuf);
@@ -40,120 +33,6 @@ impl Drop for Dir {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.0);
         }
-    }
-}
-
-struct Master {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-struct Group {
-    dir: PathBuf,
-    ports: Vec<u16>,
-    peers: BTreeMap<u64, String>,
-    snapshot_every: u64,
-    masters: Vec<Master>,
-}
-
-impl Group {
-    async fn start(dir: &Dir, n: usize, snapshot_every: u64) -> Group {
-        // Masters are bound again after each stop and restart, so their ports come from
-        // where the kernel never hands out ports to port-0 binders (other tests here).
-        let ports = free_peer_ports(n).expect("free ports");
-        let peers = ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i as u64 + 1, format!("127.0.0.1:{p}")))
-            .collect();
-        let mut g = Group {
-            dir: dir.0.clone(),
-            ports,
-            peers,
-            snapshot_every,
-            masters: Vec::new(),
-        };
-        for i in 0..n {
-            let m = g.run(i);
-            g.masters.push(m);
-        }
-        g
-    }
-
-    fn run(&self, i: usize) -> Master {
-        let config = MasterConfig {
-            id: i as u64 + 1,
-            worker_timeout: Duration::from_secs(600),
-            recovery_timeout: Duration::from_secs(2),
-            app_timeout: Duration::from_secs(600),
-            ..MasterConfig::default()
-        };
-        let opts = RaftOptions {
-            id: i as u64 + 1,
-            peers: self.peers.clone(),
-            dir: self.dir.join(format!("m{}", i + 1)),
-            heartbeat: Duration::from_millis(50),
-            election_min: Duration::from_millis(300),
-            election_max: Duration::from_millis(600),
-            snapshot_every: self.snapshot_every,
-            via: BTreeMap::new(),
-        };
-        let grpc = listen(self.ports[i]);
-        let http = listen(0);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(hearth_master::run_raft(config, opts, grpc, http, async {
-            let _ = stopped.await;
-        }));
-        Master {
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    /// Stops master `i` (its Raft shuts down; pending proposals fail) and waits for it.
-    async fn stop(&mut self, i: usize) {
-        let m = &mut self.masters[i];
-        if let Some(s) = m.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = m.task.take() {
-            let done = tokio::time::timeout(DEADLINE, t).await;
-            assert!(done.is_ok(), "master {} did not stop", i + 1);
-        }
-    }
-
-    fn restart(&mut self, i: usize) {
-        self.masters[i] = self.run(i);
-    }
-
-    fn addr(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.ports[i])
-    }
-
-    fn client(&self) -> MasterClient {
-        MasterClient::new((0..self.ports.len()).map(|i| self.addr(i)).collect())
-    }
-
-    /// What master `i` itself holds (a standby answers from its replica).
-    async fn view(&self, i: usize) -> Option<ClusterSnapshot> {
-        let mut c = MasterClient::new(vec![self.addr(i)]);
-        c.deadline = Duration::from_secs(1);
-        c.state_here().await.ok()
-    }
-
-    /// The index of the ALIVE leader, waiting for one.
-    async fn leader(&self) -> usize {
-        wait("an ALIVE leader", || async {
-            for i in 0..self.ports.len() {
-                if let Some(s) = self.view(i).await {
-                    if s.status == MasterRole::Alive && s.leader.as_deref() == Some(&self.addr(i)) {
-                        return Some(i);
-                    }
-                }
-            }
-            None
-        })
-        .await
     }
 }
 
@@ -190,7 +69,14 @@ async fn raw(addr: &str) -> MasterServiceClient<tonic::transport::Channel> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_command_kind_replicates_and_a_lagging_master_catches_up_from_a_snapshot() {
     let dir = Dir::new("replicate");
-    let mut g = Group::start(&dir, 3, 20).await;
+    let mut g = Group::start(
+        &dir.0,
+        3,
+        Settings {
+            snapshot_every: 20,
+            ..Settings::default()
+        },
+    );
     let leader = g.leader().await;
     let lagging = (leader + 1) % 3;
     g.stop(lagging).await;
@@ -306,7 +192,14 @@ async fn every_command_kind_replicates_and_a_lagging_master_catches_up_from_a_sn
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn submissions_racing_a_leader_change_are_never_applied_twice_silently() {
     let dir = Dir::new("race");
-    let mut g = Group::start(&dir, 3, 5000).await;
+    let mut g = Group::start(
+        &dir.0,
+        3,
+        Settings {
+            snapshot_every: 5000,
+            ..Settings::default()
+        },
+    );
     let leader = g.leader().await;
     let client = Arc::new(g.client());
     let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Free loopback ports for masters that must know each other's ports before they run
-/// (from below the ephemeral range, see [`hearth_master::raft::ports`]).
+/// (from below the ephemeral range, see [`hearth_master::ports`]).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    hearth_master::raft::ports::free_peer_ports(n).expect("free ports")
+    hearth_master::ports::free_peer_ports(n).expect("free ports")
 }
 
 pub struct RaftCluster {

@@ -153,7 +153,7 @@ fn terms_taken_over(dir: &Path) -> Vec<u64> {
         .flat_map(|e| {
             let text = std::fs::read_to_string(e.path()).unwrap_or_default();
             text.lines()
-                .filter(|l| l.contains("took over as master"))
+                .filter_map(|l| l.split("took over as master").nth(1))
                 .filter_map(|l| l.split("term=").nth(1)?.split(' ').next()?.parse().ok())
                 .collect::<std::collections::BTreeSet<u64>>()
         })

@@ -11,14 +11,13 @@
 //! reports [`JournalError::Deposed`] for everything not yet committed, and the master's
 //! callers answer "may or may not have taken effect" instead of success.
 
-use crate::node::{Journal, JournalError};
+use super::{Journal, JournalError, Synced};
 use hearth_core::{ClusterState, Command};
 use hearth_raft_store::{Raft, Request};
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 /// Entries proposed and not yet committed, at most.
 pub const WINDOW: usize = 4;
@@ -47,7 +46,7 @@ impl RaftJournal {
             committed: 0,
             deposed: false,
         });
-        tokio::spawn(propose(raft, rx, progress_tx.clone()));
+        tokio::spawn(propose(raft, rx, progress_tx.clone()).in_current_span());
         RaftJournal {
             seq: AtomicU64::new(0),
             tx,
@@ -67,7 +66,7 @@ impl RaftJournal {
 }
 
 impl Journal for RaftJournal {
-    fn append(&self, cmd: &Command) -> Result<u64, String> {
+    fn append(&self, cmd: &Command) -> Result<u64, JournalError> {
         // Called under the master's state lock, so sequence numbers follow the commit
         // order and the channel keeps it.
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
@@ -76,10 +75,7 @@ impl Journal for RaftJournal {
         Ok(seq)
     }
 
-    fn sync(
-        &self,
-        lsn: u64,
-    ) -> Pin<Box<dyn Future<Output = Result<(), JournalError>> + Send + '_>> {
+    fn sync(&self, lsn: u64) -> Synced<'_> {
         let mut progress = self.progress.clone();
         Box::pin(async move {
             let p = progress
@@ -95,7 +91,7 @@ impl Journal for RaftJournal {
     }
 
     /// Raft snapshots are openraft's (its snapshot policy); nothing to do here.
-    fn maybe_snapshot(&self, _state: &ClusterState, _lsn: u64) -> Result<(), String> {
+    fn maybe_snapshot(&self, _state: &ClusterState, _lsn: u64) -> Result<(), JournalError> {
         Ok(())
     }
 }

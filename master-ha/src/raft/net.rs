@@ -4,10 +4,12 @@
 //! answer carries the `Result` the peer's `Raft` returned, so a remote refusal (a higher
 //! vote, a snapshot error) reaches openraft as a `RemoteError`, not as a network failure.
 
-use crate::service::MAX_MESSAGE;
+use crate::drill::Isolation;
+use crate::lease::Acks;
 use hearth_proto::pb::raft_service_client::RaftServiceClient;
 use hearth_proto::pb::raft_service_server::{RaftService, RaftServiceServer};
 use hearth_proto::pb::RaftPayload;
+use hearth_proto::MAX_MESSAGE;
 use hearth_raft_store::openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -17,7 +19,6 @@ use hearth_raft_store::openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use hearth_raft_store::openraft::LeaderId;
 use hearth_raft_store::{BasicNode, NodeId, Raft, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -26,40 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
-
-/// When each peer last accepted this master as leader: the leader id (term and node)
-/// its AppendEntries carried, and when that request was *sent* on this process's clock
-/// (openraft's own rule for the leader clock). The lease is computed from these, at the
-/// moment it is checked: an acknowledgement is never dated later than the request that
-/// earned it, even if this process was frozen in between.
-#[derive(Clone, Default)]
-pub struct Acks(Arc<Mutex<HashMap<NodeId, Accepted>>>);
-
-/// Which leadership a peer accepted, and when the request it answered was sent.
-type Accepted = (LeaderId<NodeId>, Instant);
-
-impl Acks {
-    /// `peer` accepted an AppendEntries from leader `leader`, sent at `sent`.
-    pub fn record(&self, peer: NodeId, leader: LeaderId<NodeId>, sent: Instant) {
-        let mut acks = self.0.lock().expect("acks lock");
-        match acks.get_mut(&peer) {
-            Some((l, t)) if *l == leader => *t = (*t).max(sent),
-            // An answer for an older leadership arriving late changes nothing.
-            Some((l, _)) if leader.partial_cmp(l) != Some(std::cmp::Ordering::Greater) => {}
-            _ => {
-                acks.insert(peer, (leader, sent));
-            }
-        }
-    }
-
-    /// When `peer` last accepted leader `leader`, if it has.
-    pub fn acked(&self, peer: NodeId, leader: &LeaderId<NodeId>) -> Option<Instant> {
-        let acks = self.0.lock().expect("acks lock");
-        acks.get(&peer)
-            .filter(|(l, _)| l == leader)
-            .map(|(_, t)| *t)
-    }
-}
 
 /// One cached channel per peer address, shared by every client openraft makes (it makes
 /// one per election and per replication stream).
@@ -71,12 +38,15 @@ pub struct Network {
     /// Peers last found unreachable, so each loss and return is logged once.
     down: Arc<Mutex<HashMap<String, bool>>>,
     acks: Acks,
+    /// While this master is isolated by a drill, no peer is reached.
+    isolation: Isolation,
 }
 
 impl Network {
-    pub fn new(via: impl IntoIterator<Item = (NodeId, String)>) -> Self {
+    pub fn new(via: impl IntoIterator<Item = (NodeId, String)>, isolation: Isolation) -> Self {
         Network {
             via: Arc::new(via.into_iter().collect()),
+            isolation,
             ..Default::default()
         }
     }
@@ -112,6 +82,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             down: self.down.clone(),
             acks: self.acks.clone(),
+            isolation: self.isolation.clone(),
             client: self.channel(&addr).map(|ch| {
                 RaftServiceClient::new(ch)
                     .max_decoding_message_size(MAX_MESSAGE)
@@ -127,6 +98,7 @@ pub struct Peer {
     target: NodeId,
     down: Arc<Mutex<HashMap<String, bool>>>,
     acks: Acks,
+    isolation: Isolation,
     addr: String,
     client: Result<RaftServiceClient<Channel>, String>,
 }
@@ -198,7 +170,7 @@ impl Peer {
             addr: self.addr.clone(),
             what,
         };
-        if crate::drill::isolated() {
+        if self.isolation.active() {
             return Err(RPCError::Unreachable(Unreachable::new(&fail(
                 "isolated by a drill".into(),
             ))));
@@ -292,23 +264,33 @@ impl RaftNetwork<TypeConfig> for Peer {
 pub struct RaftServer {
     raft: Raft,
     /// When an AppendEntries (a leader's heartbeat or entries) last arrived.
-    heard: Arc<Mutex<Option<std::time::Instant>>>,
+    last_append: Arc<Mutex<Option<std::time::Instant>>>,
+    /// While this master is isolated by a drill, every message is refused.
+    isolation: Isolation,
 }
 
 impl RaftServer {
-    pub fn service(
-        raft: Raft,
-        heard: Arc<Mutex<Option<std::time::Instant>>>,
-    ) -> RaftServiceServer<RaftServer> {
-        RaftServiceServer::new(RaftServer { raft, heard })
+    pub fn service(h: &crate::raft::RaftHandle) -> RaftServiceServer<RaftServer> {
+        let server = RaftServer {
+            raft: h.raft.clone(),
+            last_append: h.last_append.clone(),
+            isolation: h.isolation.clone(),
+        };
+        RaftServiceServer::new(server)
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE)
     }
 }
 
-/// The message in `req`; refused while an isolate drill is in force.
+impl RaftServer {
+    /// The message in `req`; refused while an isolate drill is in force.
+    fn decode<T: DeserializeOwned>(&self, req: Request<RaftPayload>) -> Result<T, Status> {
+        self.isolation.refuse()?;
+        decode(req)
+    }
+}
+
 fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
-    crate::drill::refuse_if_isolated()?;
     serde_json::from_slice(&req.into_inner().payload)
         .map_err(|e| Status::invalid_argument(format!("unreadable raft message: {e}")))
 }
@@ -325,13 +307,13 @@ impl RaftService for RaftServer {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig> = decode(req)?;
-        *self.heard.lock().expect("heard lock") = Some(std::time::Instant::now());
+        let rpc: AppendEntriesRequest<TypeConfig> = self.decode(req)?;
+        *self.last_append.lock().expect("last_append lock") = Some(std::time::Instant::now());
         encode(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let rpc: VoteRequest<NodeId> = decode(req)?;
+        let rpc: VoteRequest<NodeId> = self.decode(req)?;
         encode(&self.raft.vote(rpc).await)
     }
 
@@ -339,15 +321,7 @@ impl RaftService for RaftServer {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc: InstallSnapshotRequest<TypeConfig> = decode(req)?;
+        let rpc: InstallSnapshotRequest<TypeConfig> = self.decode(req)?;
         encode(&self.raft.install_snapshot(rpc).await)
-    }
-
-    async fn forward(&self, _req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        // Followers answer writes with the leader's address (`x-hearth-leader`) and the
-        // client goes there itself; nothing forwards.
-        Err(Status::unimplemented(
-            "masters do not forward writes; send them to the leader",
-        ))
     }
 }

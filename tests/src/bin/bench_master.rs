@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Box::new(NoJournal::new())
     };
-    tokio::spawn(hearth_master::run(
+    tokio::spawn(hearth_master::serve(
         config,
         journal,
         (Default::default(), 0),

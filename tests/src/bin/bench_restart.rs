@@ -253,7 +253,7 @@ async fn round(
         app_timeout: Duration::from_secs(600),
         ..MasterConfig::default()
     };
-    let master = tokio::spawn(hearth_master::run(
+    let master = tokio::spawn(hearth_master::serve(
         config,
         Box::new(FsJournal(journal)),
         (restored.state, restored.lsn),

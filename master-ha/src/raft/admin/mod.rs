@@ -22,8 +22,9 @@
 //! here is on Raft's metrics, bounded by the request's timeout, and a timeout is answered
 //! with what happened so far and what to do next.
 
+mod transfer;
+
 use super::RaftHandle;
-use hearth_proto::pb::raft_admin_client::RaftAdminClient;
 use hearth_proto::pb::raft_admin_server::{RaftAdmin, RaftAdminServer};
 use hearth_proto::pb::{
     AddMasterRequest, CampaignRequest, CampaignResponse, MembersRequest, MembersResponse,
@@ -293,15 +294,15 @@ impl AdminServer {
         }
     }
 
-    async fn add_master(
+    /// Refuses an address that another master has or a move of `id`; answers at once
+    /// when `id` is a voter already. `None`: go on (a learner already, from an earlier
+    /// add that did not finish, is caught up and promoted).
+    fn already_added(
         &self,
+        m: &Metrics,
         id: NodeId,
-        addr: String,
-        wait: Duration,
-    ) -> Result<MembersResponse, Status> {
-        check_address(&addr)?;
-        let m = self.leader()?;
-        let deadline = Instant::now() + wait;
+        addr: &str,
+    ) -> Result<Option<MembersResponse>, Status> {
         let membership = m.membership_config.membership();
         if let Some((other, _)) = membership
             .nodes()
@@ -311,20 +312,35 @@ impl AdminServer {
                 "{addr} is already the address of master {other}; each master needs its own address"
             )));
         }
-        if let Some(node) = membership.get_node(&id) {
-            if node.addr != addr {
-                return Err(Status::failed_precondition(format!(
-                    "master {id} is already a member at {}; to move it, run \
-                     `hearth cluster remove-master {id}` first, then add it at {addr} \
-                     (started on an empty directory)",
-                    node.addr
-                )));
-            }
-            if membership.voter_ids().any(|v| v == id) {
-                let msg = format!("master {id} ({addr}) is already a voter; nothing changed");
-                return Ok(self.members_response(&m, msg));
-            }
-            // A learner already (an earlier add that did not finish): catch up, promote.
+        let Some(node) = membership.get_node(&id) else {
+            return Ok(None);
+        };
+        if node.addr != addr {
+            return Err(Status::failed_precondition(format!(
+                "master {id} is already a member at {}; to move it, run \
+                 `hearth cluster remove-master {id}` first, then add it at {addr} \
+                 (started on an empty directory)",
+                node.addr
+            )));
+        }
+        if membership.voter_ids().any(|v| v == id) {
+            let msg = format!("master {id} ({addr}) is already a voter; nothing changed");
+            return Ok(Some(self.members_response(m, msg)));
+        }
+        Ok(None)
+    }
+
+    async fn add_master(
+        &self,
+        id: NodeId,
+        addr: String,
+        wait: Duration,
+    ) -> Result<MembersResponse, Status> {
+        check_address(&addr)?;
+        let m = self.leader()?;
+        let deadline = Instant::now() + wait;
+        if let Some(done) = self.already_added(&m, id, &addr)? {
+            return Ok(done);
         }
         let added = until(
             deadline,
@@ -428,273 +444,6 @@ impl AdminServer {
         Ok(self.members_response(&m, msg))
     }
 
-    async fn transfer(
-        &self,
-        to: Option<NodeId>,
-        wait: Duration,
-    ) -> Result<TransferLeaderResponse, Status> {
-        let m = self.leader()?;
-        let me = self.h.id;
-        let deadline = Instant::now() + wait;
-        let membership = m.membership_config.membership();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let target = match to {
-            Some(t) if t == me => {
-                return Ok(TransferLeaderResponse {
-                    leader_id: me,
-                    leader_address: address_of(&m, me).unwrap_or_default(),
-                    term: m.current_term,
-                    previous_leader_id: me,
-                    message: format!("master {me} already leads; nothing changed"),
-                })
-            }
-            Some(t) if voters.contains(&t) => t,
-            Some(t) if membership.get_node(&t).is_some() => {
-                return Err(Status::failed_precondition(format!(
-                    "master {t} is a learner and cannot lead; voters: {}",
-                    voter_list(membership)
-                )))
-            }
-            Some(t) => {
-                return Err(Status::not_found(format!(
-                    "master {t} is not a member; voters: {}",
-                    voter_list(membership)
-                )))
-            }
-            None => {
-                if voters.len() == 1 {
-                    return Err(Status::failed_precondition(format!(
-                        "master {me} is the only voter; there is no one to hand leadership to. \
-                         Add a master first (`hearth cluster add-master`)"
-                    )));
-                }
-                // The most caught-up reachable follower (the lowest id on a tie), once
-                // one has acknowledged this leader (not at once after an election).
-                let reached =
-                    |m: &Metrics| voters.iter().any(|v| *v != me && matched(m, *v).is_some());
-                let m = match self
-                    .wait_for(deadline, "a follower to acknowledge the leader", |m| {
-                        !leads(m, me) || reached(m)
-                    })
-                    .await?
-                {
-                    Some(m) if !leads(&m, me) => return Err(self.not_leader(&m)),
-                    Some(m) => m,
-                    None => m.clone(),
-                };
-                voters
-                    .iter()
-                    .filter(|v| **v != me)
-                    .filter_map(|v| matched(&m, *v).map(|i| (i, *v)))
-                    .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
-                    .map(|(_, v)| v)
-                    .ok_or_else(|| {
-                        Status::failed_precondition(format!(
-                            "no follower has acknowledged any log entry from master {me}; \
-                             check that the other voters ({}) run and reach it",
-                            voter_list(membership)
-                        ))
-                    })?
-            }
-        };
-        let addr = address_of(&m, target).unwrap_or_default();
-        // The target must hold everything this leader has before it campaigns, or the
-        // voters refuse it (a shorter log) and another master wins.
-        let want = m.last_log_index.unwrap_or(0);
-        let synced = self
-            .wait_for(deadline, "the transfer target to catch up", |m| {
-                !leads(m, me) || matched(m, target).is_some_and(|i| i >= want)
-            })
-            .await?;
-        let Some(synced) = synced else {
-            let why = format!(
-                "master {target} ({addr}) did not catch up with the leader's log (index {want}) \
-                 within {wait:?}; is it running? Nothing changed, master {me} still leads"
-            );
-            return Err(Status::deadline_exceeded(why));
-        };
-        if !leads(&synced, me) {
-            return Err(self.not_leader(&synced));
-        }
-        // This leader votes for the target in the next term: that makes it a follower
-        // at once, so it appends nothing more that the target would lack (openraft 0.9
-        // cannot pause a leader), and it is one vote the target's campaign already has.
-        // It grants it only if the target's log is at least its own, and not within its
-        // own lease (election-timeout-max after it was elected): retried until then.
-        let cfg = self.h.raft.config();
-        let every = Duration::from_millis(cfg.heartbeat_interval);
-        let (term, their_log) = loop {
-            let m = self.metrics();
-            if !leads(&m, me) {
-                return Err(self.not_leader(&m));
-            }
-            let their_log = m
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&target).copied().flatten());
-            let vote = openraft::Vote::new(m.current_term + 1, target);
-            let resp = self
-                .h
-                .raft
-                .vote(openraft::raft::VoteRequest::new(vote, their_log))
-                .await
-                .map_err(fatal)?;
-            if resp.vote_granted {
-                break (m.current_term, their_log);
-            }
-            if Instant::now() >= deadline {
-                return Err(Status::deadline_exceeded(format!(
-                    "master {target} ({addr}) never held this leader's whole log within {wait:?} \
-                     (writes kept coming); nothing changed, master {me} still leads. Retry when \
-                     the cluster is quieter, or with a longer --timeout"
-                )));
-            }
-            let round = (Instant::now() + every).min(deadline);
-            self.wait_for(round, "the target to catch up", |m| !leads(m, me))
-                .await?;
-        };
-        tracing::info!(
-            from = me,
-            to = target,
-            term,
-            "raft admin: handing leadership over"
-        );
-        let campaign = CampaignRequest {
-            leader_id: me,
-            term,
-            min_log_index: their_log.map_or(0, |l| l.index),
-            timeout_ms: left(deadline).as_millis() as u64,
-        };
-        let asked = until(
-            deadline + Duration::from_secs(2),
-            campaign_at(&addr, campaign),
-            || Status::deadline_exceeded("no answer"),
-        )
-        .await
-        .and_then(|r| r);
-        let settled = self
-            .wait_for(deadline + Duration::from_secs(1), "the new leader", |m| {
-                m.current_leader == Some(target)
-            })
-            .await?;
-        match (asked, settled) {
-            // Its answer may have been lost; what counts is that this master sees it lead.
-            (_, Some(m)) => Ok(TransferLeaderResponse {
-                leader_id: target,
-                leader_address: addr.clone(),
-                term: m.current_term,
-                previous_leader_id: me,
-                message: format!(
-                    "leadership moved from master {me} to master {target} ({addr}) in term {}",
-                    m.current_term
-                ),
-            }),
-            (asked, _) => {
-                let why = match asked {
-                    Ok(r) => format!(
-                        "it reports leading in term {} but master {me} has not heard from it",
-                        r.into_inner().term
-                    ),
-                    Err(s) => s.message().to_owned(),
-                };
-                let m = self.metrics();
-                let now = match m.current_leader {
-                    Some(l) if l == me && leads(&m, me) => format!("master {me} still leads"),
-                    Some(l) => format!(
-                        "master {l} ({}) leads now",
-                        address_of(&m, l).unwrap_or_default()
-                    ),
-                    None => "no leader is elected yet; one will be within a few election timeouts"
-                        .into(),
-                };
-                Err(Status::aborted(format!(
-                    "master {target} ({addr}) did not take over: {why}. {now}; \
-                     check `hearth cluster members` and run transfer-leader again if needed"
-                )))
-            }
-        }
-    }
-
-    async fn campaign(&self, req: CampaignRequest) -> Result<CampaignResponse, Status> {
-        let me = self.h.id;
-        let wait = timeout_or(req.timeout_ms, TRANSFER_TIMEOUT);
-        let deadline = Instant::now() + wait;
-        let m = self.metrics();
-        if leads(&m, me) {
-            return Ok(CampaignResponse {
-                term: m.current_term,
-            });
-        }
-        if !m
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|v| v == me)
-        {
-            return Err(Status::failed_precondition(format!(
-                "master {me} is not a voter and cannot lead"
-            )));
-        }
-        if let Some(other) = m
-            .current_leader
-            .filter(|l| *l != me && *l != req.leader_id && m.current_term > req.term)
-        {
-            return Err(Status::failed_precondition(format!(
-                "master {other} leads in term {}, after the asking leader's term {}: \
-                 leadership already changed",
-                m.current_term, req.term
-            )));
-        }
-        let want = req.min_log_index;
-        let synced = self
-            .wait_for(deadline, "this master's log to catch up", |m| {
-                m.last_log_index.unwrap_or(0) >= want
-            })
-            .await?;
-        if synced.is_none() {
-            return Err(Status::deadline_exceeded(format!(
-                "master {me}'s log did not reach index {want} within {wait:?}"
-            )));
-        }
-        // The asking leader has voted for this master in the next term and stepped down.
-        // The other voters refuse a vote while they heard from it within their leader
-        // lease (election-timeout-max): in a group of three, its vote and this master's
-        // own are a majority at once; in a larger group a campaign repeated every half
-        // election timeout wins once the leases have run out, before any follower's own
-        // election (lease + election timeout) starts.
-        let cfg = self.h.raft.config();
-        let every = Duration::from_millis(cfg.heartbeat_interval.max(cfg.election_timeout_min / 2));
-        let asker = req.leader_id;
-        loop {
-            let m = self.metrics();
-            if leads(&m, me) {
-                tracing::info!(
-                    term = m.current_term,
-                    "raft admin: took over leadership on request"
-                );
-                return Ok(CampaignResponse {
-                    term: m.current_term,
-                });
-            }
-            if let Some(other) = m.current_leader.filter(|l| *l != me && *l != asker) {
-                return Err(Status::aborted(format!(
-                    "master {other} won an election first (term {})",
-                    m.current_term
-                )));
-            }
-            if Instant::now() >= deadline {
-                return Err(Status::deadline_exceeded(format!(
-                    "master {me} did not win an election within {wait:?} (term {})",
-                    m.current_term
-                )));
-            }
-            self.h.raft.trigger().elect().await.map_err(fatal)?;
-            let round = (Instant::now() + every).min(deadline);
-            self.wait_for(round, "winning the election", |m| leads(m, me))
-                .await?;
-        }
-    }
-
     async fn snapshot(
         &self,
         from_leader: bool,
@@ -746,21 +495,6 @@ impl AdminServer {
             }
         }
     }
-}
-
-/// Asks the master at `addr` to campaign.
-async fn campaign_at(
-    addr: &str,
-    req: CampaignRequest,
-) -> Result<Response<CampaignResponse>, Status> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?
-        .connect_timeout(Duration::from_millis(500));
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| Status::unavailable(format!("cannot reach {addr}: {e}")))?;
-    RaftAdminClient::new(channel).campaign(req).await
 }
 
 #[tonic::async_trait]

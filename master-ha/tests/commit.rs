@@ -1,0 +1,273 @@
+//! `Master::commit` and dispatch, in process with a fake journal (whose fsyncs the test
+//! releases by hand) and a fake worker (a real `WorkerControl` gRPC server that records
+//! what it is told): the journal gets commands in commit order, nobody is answered and
+//! no worker is commanded before the command is durable, and a worker's commands arrive
+//! in commit order even when the first attempts fail.
+
+mod common;
+
+use common::wait;
+use hearth_core::{ClusterState, Command, Millis};
+use hearth_master::journal::{Journal, JournalError, Synced};
+use hearth_master::{Master, MasterConfig};
+use hearth_proto::pb;
+use hearth_proto::pb::worker_control_server::{WorkerControl, WorkerControlServer};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+/// A journal that keeps what it is given and makes it "durable" only up to the
+/// sequence number the test releases.
+#[derive(Clone)]
+struct HeldJournal {
+    appended: Arc<Mutex<Vec<Command>>>,
+    released: watch::Sender<u64>,
+    /// The highest sequence number anyone waits for.
+    asked: watch::Sender<u64>,
+}
+
+impl HeldJournal {
+    fn new() -> Self {
+        HeldJournal {
+            appended: Arc::default(),
+            released: watch::channel(0).0,
+            asked: watch::channel(0).0,
+        }
+    }
+
+    fn kinds(&self) -> Vec<&'static str> {
+        self.appended
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Command::kind)
+            .collect()
+    }
+
+    fn release_all(&self) {
+        self.released.send_replace(u64::MAX);
+    }
+
+    fn hold(&self) {
+        let n = self.appended.lock().unwrap().len() as u64;
+        self.released.send_replace(n);
+    }
+
+    /// Waits until someone waits for a sequence number above what is released.
+    async fn until_waited_on(&self) {
+        let mut asked = self.asked.subscribe();
+        let released = *self.released.borrow();
+        asked.wait_for(|a| *a > released).await.expect("journal");
+    }
+}
+
+impl Journal for HeldJournal {
+    fn append(&self, cmd: &Command) -> Result<u64, JournalError> {
+        let mut appended = self.appended.lock().unwrap();
+        appended.push(cmd.clone());
+        Ok(appended.len() as u64)
+    }
+
+    fn sync(&self, lsn: u64) -> Synced<'_> {
+        self.asked.send_modify(|a| *a = (*a).max(lsn));
+        let mut released = self.released.subscribe();
+        Box::pin(async move {
+            released.wait_for(|r| *r >= lsn).await.expect("journal");
+            Ok(())
+        })
+    }
+
+    fn maybe_snapshot(&self, _: &ClusterState, _: u64) -> Result<(), JournalError> {
+        Ok(())
+    }
+}
+
+/// A worker that records the launches it is sent, refusing the first `refuse` calls
+/// with UNAVAILABLE (as a worker that is restarting would).
+#[derive(Clone, Default)]
+struct RecordingWorker {
+    calls: Arc<Mutex<Vec<String>>>,
+    refuse: Arc<Mutex<u32>>,
+}
+
+impl RecordingWorker {
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn record(&self, what: String) -> Result<Response<pb::WorkerAck>, Status> {
+        let mut refuse = self.refuse.lock().unwrap();
+        if *refuse > 0 {
+            *refuse -= 1;
+            self.calls.lock().unwrap().push(format!("{what} (refused)"));
+            return Err(Status::unavailable("restarting"));
+        }
+        self.calls.lock().unwrap().push(what);
+        Ok(Response::new(pb::WorkerAck::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl WorkerControl for RecordingWorker {
+    async fn launch_executor(
+        &self,
+        r: Request<pb::LaunchExecutorRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        let r = r.into_inner();
+        self.record(format!("launch {} at term {}", r.executor_id, r.term))
+    }
+    async fn kill_executor(
+        &self,
+        r: Request<pb::KillExecutorRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        self.record(format!("kill {}", r.into_inner().executor_id))
+    }
+    async fn launch_driver(
+        &self,
+        r: Request<pb::LaunchDriverRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        self.record(format!("launch {}", r.into_inner().driver_id))
+    }
+    async fn kill_driver(
+        &self,
+        r: Request<pb::WorkerKillDriverRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        self.record(format!("kill {}", r.into_inner().driver_id))
+    }
+    async fn master_changed(
+        &self,
+        _: Request<pb::MasterChangedRequest>,
+    ) -> Result<Response<pb::WorkerAck>, Status> {
+        Ok(Response::new(pb::WorkerAck::default()))
+    }
+}
+
+/// Serves `worker` on an ephemeral loopback port; returns the port.
+async fn serve(worker: RecordingWorker) -> u16 {
+    let listener = common::listen(0);
+    let port = listener.local_addr().unwrap().port();
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(WorkerControlServer::new(worker))
+            .serve_with_incoming(incoming),
+    );
+    port
+}
+
+/// A master over an empty state with `journal`, taken over (ALIVE).
+async fn alive_master(journal: &HeldJournal) -> Arc<Master> {
+    let master = Arc::new(Master::new(
+        MasterConfig::default(),
+        Box::new(journal.clone()),
+        (ClusterState::default(), 0),
+        "127.0.0.1:7077".into(),
+    ));
+    journal.release_all();
+    master.take_over().await.expect("take over");
+    master
+}
+
+fn register_worker(port: u16) -> Command {
+    pb::RegisterWorkerRequest {
+        worker_id: "worker-1".into(),
+        host: "127.0.0.1".into(),
+        port: port.into(),
+        cores: 4,
+        memory_mb: 4096,
+        ..Default::default()
+    }
+    .into_command(Millis(1_000))
+    .expect("a valid registration")
+}
+
+fn register_app(executors: u32) -> Command {
+    Command::RegisterApp {
+        desc: hearth_core::AppDescription {
+            max_cores: Some(executors),
+            ..common::app("ordered")
+        },
+        driver: None,
+        driver_url: Some("127.0.0.1:1".into()),
+        at: Millis(2_000),
+    }
+}
+
+#[tokio::test]
+async fn commands_are_journaled_in_commit_order_and_acted_on_only_once_durable() {
+    let journal = HeldJournal::new();
+    let master = alive_master(&journal).await;
+    let worker = RecordingWorker::default();
+    let port = serve(worker.clone()).await;
+
+    // A registration is not answered before its fsync...
+    journal.hold();
+    let proposing = tokio::spawn({
+        let master = master.clone();
+        async move { master.propose(register_worker(port)).await }
+    });
+    journal.until_waited_on().await;
+    assert!(!proposing.is_finished(), "answered before durable");
+    journal.release_all();
+    proposing.await.unwrap().expect("registered");
+    // ...and its worker counts as heard from by the master that committed it.
+    let view = master.status().await;
+    assert!(view.workers[0].last_heartbeat.is_some(), "{view:?}");
+
+    master.propose(register_app(3)).await.expect("app");
+
+    // The scheduler's placements: committed, then sent only once durable.
+    journal.hold();
+    let scheduling = tokio::spawn({
+        let master = master.clone();
+        async move { master.schedule_once().await }
+    });
+    journal.until_waited_on().await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // a window to send in, if it would
+    assert_eq!(worker.calls(), Vec::<String>::new(), "sent before durable");
+    journal.release_all();
+    assert_eq!(scheduling.await.unwrap(), 3);
+    let term = master.term();
+    let sent = wait("three launches", || async {
+        Some(worker.calls()).filter(|c| c.len() == 3)
+    })
+    .await;
+    assert_eq!(
+        sent,
+        (0..3)
+            .map(|e| format!("launch {e} at term {term}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        journal.kinds(),
+        // Nothing to recover in an empty state: ALIVE at once.
+        ["BeginRecovery", "RegisterWorker", "RegisterApp", "Place"]
+    );
+}
+
+#[tokio::test]
+async fn a_workers_commands_arrive_in_commit_order_when_the_first_attempts_fail() {
+    let journal = HeldJournal::new();
+    let master = alive_master(&journal).await;
+    let worker = RecordingWorker::default();
+    *worker.refuse.lock().unwrap() = 2;
+    let port = serve(worker.clone()).await;
+    master.propose(register_worker(port)).await.expect("worker");
+    master.propose(register_app(2)).await.expect("app");
+    assert_eq!(master.schedule_once().await, 2);
+    let term = master.term();
+    let sent = wait("both launches delivered", || async {
+        Some(worker.calls()).filter(|c| c.len() == 4)
+    })
+    .await;
+    assert_eq!(
+        sent,
+        [
+            format!("launch 0 at term {term} (refused)"),
+            format!("launch 0 at term {term} (refused)"),
+            format!("launch 0 at term {term}"),
+            format!("launch 1 at term {term}"),
+        ]
+    );
+}
