@@ -147,9 +147,9 @@ async fn stop_all(members: &mut [Member]) {
     }
 }
 
-/// Fixed loopback ports for the children (see [`hearth_master::raft::ports`]).
+/// Fixed loopback ports for the children (see [`hearth_master::ports`]).
 fn free_ports(n: usize) -> Result<Vec<u16>, Failure> {
-    hearth_master::raft::ports::free_peer_ports(n)
+    hearth_master::ports::free_peer_ports(n)
         .map_err(|e| Failure::Request(format!("cannot find free ports: {e}")))
 }
 
@@ -175,6 +175,20 @@ impl Member {
     }
 }
 
+/// Where `hearth local` runs its children from and keeps their files.
+struct Site {
+    exe: PathBuf,
+    dir: PathBuf,
+    /// More than one master: Raft, and killed children are restarted.
+    ha: bool,
+}
+
+impl Site {
+    fn log(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.log"))
+    }
+}
+
 pub async fn local(a: LocalArgs) -> Outcome {
     if a.masters == 0 || a.masters.is_multiple_of(2) {
         return Err(Failure::Usage(format!(
@@ -182,28 +196,71 @@ pub async fn local(a: LocalArgs) -> Outcome {
             a.masters
         )));
     }
-    let dir = match a.dir {
-        Some(d) => d,
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("hearth-local-{}", std::process::id())),
     };
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Request(format!("cannot create --dir {}: {e}", dir.display())))?;
-    let exe = std::env::current_exe()?;
-    let timeout = humantime::format_duration(a.worker_timeout).to_string();
-    let beat = humantime::format_duration(a.worker_timeout / 4).to_string();
     let token = DRILL_TOKEN.get_or_init(|| drill_token().unwrap_or_default());
     if token.is_empty() {
         return Err(Failure::Request(
             "cannot make a drill token (/dev/urandom unreadable); set HEARTH_DRILL_TOKEN".into(),
         ));
     }
-    let ha = a.masters > 1;
+    let site = Site {
+        exe: std::env::current_exe()?,
+        dir,
+        ha: a.masters > 1,
+    };
+    let mut members: Vec<Member> = Vec::new();
+    let started = start_all(&a, &site, &mut members).await;
+    let ended = match started {
+        Ok(ui) => {
+            print_started(&a, &site, &ui, token);
+            supervise(&site, &mut members).await
+        }
+        Err(e) => Err(e),
+    };
+    stop_all(&mut members).await;
+    match ended? {
+        None => Ok(()),
+        Some((name, status)) => Err(Failure::Request(format!(
+            "{name} exited unexpectedly ({status:?}); see {}",
+            site.log(&name).display()
+        ))),
+    }
+}
+
+/// What a script reads from `hearth local`'s stdout, and a line for the person.
+fn print_started(a: &LocalArgs, site: &Site, ui: &(String, String), token: &str) {
+    println!("HEARTH_MASTERS={}", ui.0);
+    println!("HEARTH_UI={}", ui.1);
+    // `hearth drill` reads it from the environment.
+    println!("HEARTH_DRILL_TOKEN={token}");
+    eprintln!(
+        "hearth local: {} master{} ({}), {} workers; logs and data in {}",
+        a.masters,
+        if site.ha { "s" } else { "" },
+        if site.ha { "Raft" } else { "no persistence" },
+        a.workers,
+        site.dir.display()
+    );
+}
+
+/// Starts every master, then every worker, into `members`; returns the masters' URL
+/// and the first master's UI.
+async fn start_all(
+    a: &LocalArgs,
+    site: &Site,
+    members: &mut Vec<Member>,
+) -> Result<(String, String), Failure> {
     let n = a.masters as usize;
-    let ports = if ha { free_ports(2 * n)? } else { vec![0, 0] };
+    let ports = if site.ha { free_ports(2 * n)? } else { vec![0, 0] };
     let peers: Vec<String> = (0..n)
         .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[i]))
         .collect();
-    let mut members: Vec<Member> = Vec::new();
+    let timeout = humantime::format_duration(a.worker_timeout).to_string();
     let mut announced = Vec::new();
     for i in 0..n {
         let mut args: Vec<String> = vec![
@@ -215,8 +272,8 @@ pub async fn local(a: LocalArgs) -> Outcome {
             "--worker-timeout".into(),
             timeout.clone(),
         ];
-        if ha {
-            let data = dir.join(format!("master-{}", i + 1));
+        if site.ha {
+            let data = site.dir.join(format!("master-{}", i + 1));
             args.extend([
                 "--recovery-mode".into(),
                 "raft".into(),
@@ -229,22 +286,10 @@ pub async fn local(a: LocalArgs) -> Outcome {
             ]);
         }
         let name = format!("master-{}", i + 1);
-        let mut child = match spawn(&exe, &args, &dir.join(format!("{name}.log"))) {
-            Ok(c) => c,
-            Err(e) => {
-                stop_all(&mut members).await;
-                return Err(e);
-            }
-        };
-        match read_announced(&mut child, &["HEARTH_MASTERS", "HEARTH_UI"]).await {
-            Ok(v) => announced.push(v),
-            Err(e) => {
-                members.push(Member::new(name, args, child));
-                stop_all(&mut members).await;
-                return Err(e);
-            }
-        }
+        let mut child = spawn(&site.exe, &args, &site.log(&name))?;
+        let read = read_announced(&mut child, &["HEARTH_MASTERS", "HEARTH_UI"]).await;
         members.push(Member::new(name, args, child));
+        announced.push(read?);
     }
     let masters_url = format!(
         "hearth://{}",
@@ -254,17 +299,28 @@ pub async fn local(a: LocalArgs) -> Outcome {
             .collect::<Vec<_>>()
             .join(",")
     );
+    start_workers(a, site, &masters_url, members)?;
+    Ok((masters_url, announced[0][1].clone()))
+}
+
+fn start_workers(
+    a: &LocalArgs,
+    site: &Site,
+    masters_url: &str,
+    members: &mut Vec<Member>,
+) -> Result<(), Failure> {
+    let beat = humantime::format_duration(a.worker_timeout / 4).to_string();
     // Fixed worker ports too: a worker restarted in place keeps its address, and the
     // leader then replaces the old one at once.
     let worker_ports = free_ports(a.workers as usize)?;
     for (w, port) in (1..=a.workers).zip(worker_ports) {
-        let work = dir.join(format!("worker-{w}"));
+        let work = site.dir.join(format!("worker-{w}"));
         let args: Vec<String> = vec![
             "worker".into(),
             "--port".into(),
             port.to_string(),
             "--masters".into(),
-            masters_url.clone(),
+            masters_url.to_owned(),
             "--work-dir".into(),
             work.to_string_lossy().into_owned(),
             "--cores".into(),
@@ -276,27 +332,21 @@ pub async fn local(a: LocalArgs) -> Outcome {
         ];
         std::fs::create_dir_all(&work)?;
         let name = format!("worker-{w}");
-        match spawn(&exe, &args, &dir.join(format!("{name}.log"))) {
-            Ok(child) => members.push(Member::new(name, args, child)),
-            Err(e) => {
-                stop_all(&mut members).await;
-                return Err(e);
-            }
-        }
+        let child = spawn(&site.exe, &args, &site.log(&name))?;
+        members.push(Member::new(name, args, child));
     }
-    println!("HEARTH_MASTERS={masters_url}");
-    println!("HEARTH_UI={}", announced[0][1]);
-    // `hearth drill` reads it from the environment.
-    println!("HEARTH_DRILL_TOKEN={token}");
-    eprintln!(
-        "hearth local: {} master{} ({}), {} workers; logs and data in {}",
-        a.masters,
-        if ha { "s" } else { "" },
-        if ha { "Raft" } else { "no persistence" },
-        a.workers,
-        dir.display()
-    );
-    let ended = loop {
+    Ok(())
+}
+
+/// Runs until Ctrl-C or SIGTERM (`None`), or until a child ends it: with one master,
+/// any child exiting; with Raft, a child that keeps exiting by itself at once (a port
+/// taken, a broken directory). A child killed by a signal (a drill, an operator) is
+/// started again on its directory.
+async fn supervise(
+    site: &Site,
+    members: &mut [Member],
+) -> Result<Option<(String, std::io::Result<std::process::ExitStatus>)>, Failure> {
+    loop {
         let which = {
             let waits = members
                 .iter_mut()
@@ -307,17 +357,16 @@ pub async fn local(a: LocalArgs) -> Outcome {
                 first = first_of(waits) => Some(first),
             }
         };
-        let Some((i, status)) = which else { break None };
-        let name = members[i].name.clone();
-        if !ha {
-            break Some((name, status));
+        let Some((i, status)) = which else {
+            return Ok(None);
+        };
+        let m = &mut members[i];
+        let name = m.name.clone();
+        if !site.ha {
+            return Ok(Some((name, status)));
         }
-        // A rehearsal killed it (or it crashed): start it again on its directory.
         eprintln!("hearth local: {name} exited ({status:?}); restarting it");
         tracing::warn!(%name, ?status, "exited; restarting it on its directory");
-        // One that keeps failing at once by itself (a port taken, a broken directory)
-        // ends it all; one killed by a signal (a drill, an operator) is just restarted.
-        let m = &mut members[i];
         let by_signal = status
             .as_ref()
             .is_ok_and(|s| std::os::unix::process::ExitStatusExt::signal(s).is_some());
@@ -327,27 +376,10 @@ pub async fn local(a: LocalArgs) -> Outcome {
             m.quick_exits = 0;
         }
         if m.quick_exits >= 3 {
-            break Some((name, status));
+            return Ok(Some((name, status)));
         }
-        let restarted = spawn_appending(&exe, &m.args, &dir.join(format!("{name}.log")));
-        match restarted {
-            Ok(child) => {
-                m.child = child;
-                m.started = std::time::Instant::now();
-            }
-            Err(e) => {
-                stop_all(&mut members).await;
-                return Err(e);
-            }
-        }
-    };
-    stop_all(&mut members).await;
-    match ended {
-        None => Ok(()),
-        Some((name, status)) => Err(Failure::Request(format!(
-            "{name} exited unexpectedly ({status:?}); see {}",
-            dir.join(format!("{name}.log")).display()
-        ))),
+        m.child = spawn_appending(&site.exe, &m.args, &site.log(&name))?;
+        m.started = std::time::Instant::now();
     }
 }
 
