@@ -17,9 +17,9 @@
 //! predate launches still on their way to it (a real race, found by the FILESYSTEM
 //! restart test), and a live worker reports every process's end by itself.
 
-use crate::apply::{driver_gone, finish_app, lose_worker};
 use crate::command::{Action, Command, Outcome, Rejection, WorkerRegistration};
 use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
+use crate::lifecycle::{driver_gone, finish_app, lose_worker};
 use crate::state::{
     AppState, ClusterState, DriverState, ExecutorState, MasterRole, WorkerInfo, WorkerState,
 };
@@ -236,7 +236,7 @@ pub(crate) fn register_worker(
             "{} registered at its address {}:{} (the worker restarted)",
             reg.id, reg.host, reg.port
         );
-        crate::apply::lose_worker(state, &old, &why, at, actions);
+        lose_worker(state, &old, &why, at, actions);
     }
     let duplicate = match state.workers.get_mut(&reg.id) {
         None => {
