@@ -2,7 +2,7 @@
 //! driver), scale it, finish it, kill a driver. (A client-mode app reconnecting after a
 //! leader change is part of the recovery protocol, in [`crate::recovery`].)
 
-use crate::command::{Action, Outcome, Rejection};
+use crate::command::{Action, DriverKill, Outcome, Rejection};
 use crate::ids::{self, AppId, DriverId, ExecutorId};
 use crate::lifecycle::{complete_driver, finish_app, kill_executor};
 use crate::state::{
@@ -261,10 +261,10 @@ pub(crate) fn kill_driver(
         };
     };
     if let Some(worker) = d.worker.clone() {
-        actions.push(Action::KillDriver {
+        actions.push(Action::KillDriver(DriverKill {
             worker,
             driver: driver.clone(),
-        });
+        }));
     }
     complete_driver(
         state,

@@ -12,8 +12,8 @@
 //!
 //! # Layout
 //! - [`state`]: `ClusterState` and its parts, the resource bookkeeping, `check_invariants`.
-//! - [`command`]: `Command`, `Applied` (outcome + [`Action`]s for the leader to send),
-//!   `Rejection`.
+//! - [`command`]: `Command`, `Applied` (outcome + [`Action`]s for the leader to send, each
+//!   a struct the worker runs as it is), `Rejection`.
 //! - [`mod@apply`]: dispatches each command to its handler:
 //!   - `workers`: a worker lost, forgotten or decommissioned;
 //!   - `apps`: apps registered, scaled, finished; drivers killed (with validation);
@@ -43,7 +43,8 @@ mod workers;
 
 pub use apply::apply;
 pub use command::{
-    Action, Applied, Command, Outcome, Rejection, ReportedExecutor, WorkerRegistration,
+    Action, Applied, Command, DriverKill, DriverLaunch, ExecutorKill, ExecutorLaunch, Outcome,
+    Rejection, ReportedExecutor, WorkerRegistration,
 };
 pub use ids::{AppId, DriverId, ExecutorId, WorkerId};
 pub use liveness::{liveness_commands, LastHeard, LivenessConfig};

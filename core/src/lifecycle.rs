@@ -5,7 +5,7 @@
 //! Each takes the state and the actions list and cannot fail: the command handlers
 //! (`workers`, `apps`, `reports`, `recovery`) have validated before calling them.
 
-use crate::command::Action;
+use crate::command::{Action, DriverKill, ExecutorKill};
 use crate::ids::{self, AppId, DriverId, ExecutorId, WorkerId};
 use crate::state::{AppState, ClusterState, DriverInfo, DriverState, WorkerState};
 use crate::time::Millis;
@@ -154,10 +154,10 @@ pub(crate) fn finish_app(
     trim_completed(state);
     if let Some(driver) = driver {
         if let Some(worker) = state.drivers.get(&driver).and_then(|d| d.worker.clone()) {
-            actions.push(Action::KillDriver {
+            actions.push(Action::KillDriver(DriverKill {
                 worker,
                 driver: driver.clone(),
-            });
+            }));
         }
         let why = format!("app {app} ended {end}: {reason}");
         complete_driver(state, &driver, DriverState::Killed, &why, at, actions);
@@ -183,11 +183,11 @@ pub(crate) fn kill_executor(
     actions: &mut Vec<Action>,
 ) {
     if let Some(e) = state.remove_executor(app, id) {
-        actions.push(Action::KillExecutor {
+        actions.push(Action::KillExecutor(ExecutorKill {
             worker: e.worker,
             app: app.clone(),
             executor: id,
-        });
+        }));
     }
 }
 

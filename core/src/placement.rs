@@ -1,7 +1,7 @@
 //! `Place`: recording a batch of the scheduler's placements, all or nothing, and the
 //! launches it sends.
 
-use crate::command::{Action, Outcome, Rejection};
+use crate::command::{Action, DriverLaunch, ExecutorLaunch, Outcome, Rejection};
 use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
 use crate::schedule::Placement;
 use crate::state::{
@@ -187,7 +187,7 @@ pub(crate) fn place(
                 state.attach_driver(driver, worker);
                 let d = state.drivers.get_mut(driver).expect("validated above");
                 d.state = DriverState::Running;
-                actions.push(Action::LaunchDriver {
+                actions.push(Action::LaunchDriver(DriverLaunch {
                     worker: worker.clone(),
                     driver: driver.clone(),
                     app: d.app.clone(),
@@ -195,7 +195,7 @@ pub(crate) fn place(
                     memory_mb: d.desc.memory_mb,
                     supervise: d.desc.supervise,
                     command: d.desc.command.clone(),
-                });
+                }));
             }
             Placement::Executor {
                 app,
@@ -214,7 +214,7 @@ pub(crate) fn place(
                 state.add_executor(app, exec);
                 let a = state.apps.get_mut(app).expect("validated above");
                 a.state = AppState::Running;
-                actions.push(Action::LaunchExecutor {
+                actions.push(Action::LaunchExecutor(ExecutorLaunch {
                     worker: worker.clone(),
                     app: app.clone(),
                     executor: *executor,
@@ -222,7 +222,7 @@ pub(crate) fn place(
                     memory_mb: *memory_mb,
                     command: a.desc.command.clone(),
                     driver_url: a.driver_url.clone().unwrap_or_default(),
-                });
+                }));
             }
         }
     }

@@ -17,7 +17,9 @@
 //! predate launches still on their way to it (a real race, found by the FILESYSTEM
 //! restart test), and a live worker reports every process's end by itself.
 
-use crate::command::{Action, Command, Outcome, Rejection, WorkerRegistration};
+use crate::command::{
+    Action, Command, DriverKill, ExecutorKill, Outcome, Rejection, WorkerRegistration,
+};
 use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
 use crate::lifecycle::{driver_gone, finish_app, lose_worker};
 use crate::state::{
@@ -309,11 +311,11 @@ fn reconcile_report(
                 }
             }
         } else {
-            actions.push(Action::KillExecutor {
+            actions.push(Action::KillExecutor(ExecutorKill {
                 worker: worker.clone(),
                 app: app.clone(),
                 executor: *id,
-            });
+            }));
         }
     }
     for (app, id) in expected_execs.iter().filter(|_| lose_missing) {
@@ -324,10 +326,10 @@ fn reconcile_report(
     let reported_drivers: BTreeSet<&DriverId> = reg.drivers.iter().collect();
     for d in &reported_drivers {
         if !expected_drivers.contains(*d) {
-            actions.push(Action::KillDriver {
+            actions.push(Action::KillDriver(DriverKill {
                 worker: worker.clone(),
                 driver: (*d).clone(),
-            });
+            }));
             continue;
         }
         let Some(info) = state.drivers.get_mut(*d) else {

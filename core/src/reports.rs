@@ -2,7 +2,7 @@
 //! state. A report about a process the state does not place on that worker changes
 //! nothing (a live one is killed): it may come from before a leader change or a kill.
 
-use crate::command::{Action, Outcome, Rejection};
+use crate::command::{Action, DriverKill, ExecutorKill, Outcome, Rejection};
 use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
 use crate::lifecycle::{complete_driver, finish_app};
 use crate::state::{AppState, ClusterState, DriverState, ExecutorState};
@@ -36,11 +36,11 @@ pub(crate) fn executor_state_changed(
         // Not ours (ended, killed, or placed by a deposed leader): a live one is killed,
         // an ended one is a late report. Either way the worker is answered.
         if !r.state.is_terminal() {
-            actions.push(Action::KillExecutor {
+            actions.push(Action::KillExecutor(ExecutorKill {
                 worker: r.worker.clone(),
                 app: r.app.clone(),
                 executor: r.executor,
-            });
+            }));
         }
         return Ok(Outcome::Unchanged);
     }
@@ -119,10 +119,10 @@ pub(crate) fn driver_state_changed(
         .is_some_and(|d| d.worker.as_ref() == Some(r.worker));
     if !known {
         if r.state == DriverState::Running {
-            actions.push(Action::KillDriver {
+            actions.push(Action::KillDriver(DriverKill {
                 worker: r.worker.clone(),
                 driver: r.driver.clone(),
-            });
+            }));
         }
         return Ok(Outcome::Unchanged);
     }

@@ -249,11 +249,11 @@ fn a_report_about_an_executor_the_state_does_not_know_kills_a_live_one() {
     assert_eq!(stray.outcome, Outcome::Unchanged);
     assert_eq!(
         stray.actions,
-        vec![Action::KillExecutor {
+        vec![Action::KillExecutor(ExecutorKill {
             worker: wid(1),
             app: app.clone(),
             executor: 42
-        }]
+        })]
     );
     let late = ok(
         &mut s,
@@ -436,16 +436,16 @@ fn a_finished_driver_finishes_its_app_and_kills_the_executors() {
     assert_eq!(
         done.actions,
         vec![
-            Action::KillExecutor {
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 0
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 1
-            },
+            }),
         ]
     );
     assert_eq!(s.find_app(&app).unwrap().state, AppState::Finished);
@@ -466,20 +466,20 @@ fn killing_a_driver_kills_its_process_its_executors_and_its_app() {
     assert_eq!(
         killed.actions,
         vec![
-            Action::KillDriver {
+            Action::KillDriver(DriverKill {
                 worker: wid(1),
                 driver: driver.clone()
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 0
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 1
-            },
+            }),
         ]
     );
     assert_eq!(s.find_app(&app).unwrap().state, AppState::Killed);
@@ -515,20 +515,20 @@ fn killing_a_cluster_mode_app_kills_its_driver() {
     assert_eq!(
         killed.actions,
         vec![
-            Action::KillExecutor {
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 0
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 1
-            },
-            Action::KillDriver {
+            }),
+            Action::KillDriver(DriverKill {
                 worker: wid(1),
                 driver: driver.clone()
-            },
+            }),
         ]
     );
     let d = s.find_driver(&driver).unwrap();

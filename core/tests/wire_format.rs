@@ -59,7 +59,7 @@ fn actions() -> Vec<Action> {
         env: BTreeMap::from([("K".to_owned(), "v".to_owned())]),
     };
     vec![
-        Action::LaunchExecutor {
+        Action::LaunchExecutor(ExecutorLaunch {
             worker: wid(7),
             app: AppId::from("app-20261123181528-0001"),
             executor: 3,
@@ -67,13 +67,13 @@ fn actions() -> Vec<Action> {
             memory_mb: 512,
             command: command.clone(),
             driver_url: "10.0.0.5:4040".into(),
-        },
-        Action::KillExecutor {
+        }),
+        Action::KillExecutor(ExecutorKill {
             worker: wid(7),
             app: AppId::from("app-20261123181528-0001"),
             executor: 3,
-        },
-        Action::LaunchDriver {
+        }),
+        Action::LaunchDriver(DriverLaunch {
             worker: wid(7),
             driver: DriverId::from("driver-20261123181528-0000"),
             app: AppId::from("app-20261123181528-0001"),
@@ -81,11 +81,11 @@ fn actions() -> Vec<Action> {
             memory_mb: 256,
             supervise: true,
             command,
-        },
-        Action::KillDriver {
+        }),
+        Action::KillDriver(DriverKill {
             worker: wid(7),
             driver: DriverId::from("driver-20261123181528-0000"),
-        },
+        }),
     ]
 }
 

@@ -2,8 +2,9 @@
 
 use hearth_core::{
     Action, AppDescription, AppId, AppInfo, AppState, DriverDescription, DriverId, DriverInfo,
-    DriverState, ExecutorInfo, ExecutorState, Millis, ProcessSpec, ReportedExecutor, WorkerId,
-    WorkerInfo, WorkerRegistration, WorkerState,
+    DriverKill, DriverLaunch, DriverState, ExecutorInfo, ExecutorKill, ExecutorLaunch,
+    ExecutorState, Millis, ProcessSpec, ReportedExecutor, WorkerId, WorkerInfo, WorkerRegistration,
+    WorkerState,
 };
 
 pub const T0: Millis = Millis(1_795_457_728_000);
@@ -206,7 +207,7 @@ pub fn registration() -> WorkerRegistration {
 
 pub fn actions() -> Vec<Action> {
     vec![
-        Action::LaunchExecutor {
+        Action::LaunchExecutor(ExecutorLaunch {
             worker: worker_id("10.0.0.5", 7078),
             app: app_id(1),
             executor: 3,
@@ -214,13 +215,13 @@ pub fn actions() -> Vec<Action> {
             memory_mb: 1024,
             command: app_desc().command,
             driver_url: "10.0.0.5:41234".into(),
-        },
-        Action::KillExecutor {
+        }),
+        Action::KillExecutor(ExecutorKill {
             worker: worker_id("10.0.0.5", 7078),
             app: app_id(1),
             executor: 0,
-        },
-        Action::LaunchDriver {
+        }),
+        Action::LaunchDriver(DriverLaunch {
             worker: worker_id("10.0.0.6", 7078),
             driver: driver_id(3),
             app: app_id(1),
@@ -228,10 +229,10 @@ pub fn actions() -> Vec<Action> {
             memory_mb: 512,
             supervise: true,
             command: driver_desc().command,
-        },
-        Action::KillDriver {
+        }),
+        Action::KillDriver(DriverKill {
             worker: worker_id("10.0.0.6", 7078),
             driver: driver_id(3),
-        },
+        }),
     ]
 }
