@@ -7,7 +7,7 @@ use crate::ids::{self, AppId, DriverId, ExecutorId};
 use crate::lifecycle::{complete_driver, finish_app, kill_executor};
 use crate::state::{
     AppDescription, AppInfo, AppState, ClusterState, DriverDescription, DriverInfo, DriverState,
-    WorkerState,
+    WorkerIdentity, WorkerState,
 };
 use crate::time::Millis;
 use std::collections::BTreeMap;
@@ -70,10 +70,11 @@ fn check_fits_some_worker(
     cores: u32,
     memory_mb: u64,
 ) -> Result<(), Rejection> {
-    let live: Vec<_> = state
+    let live: Vec<&WorkerIdentity> = state
         .workers
         .values()
         .filter(|w| matches!(w.state, WorkerState::Alive | WorkerState::Unknown))
+        .map(|w| &w.identity)
         .collect();
     if live.is_empty()
         || live

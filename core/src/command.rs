@@ -7,7 +7,7 @@ use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
 use crate::schedule::Placement;
 use crate::state::{
     AppDescription, AppState, ClusterConfig, DriverDescription, DriverState, ExecutorState,
-    ProcessSpec,
+    ProcessSpec, WorkerIdentity,
 };
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -22,18 +22,19 @@ pub struct ReportedExecutor {
 
 /// A worker's registration: who it is, what it offers, and what it runs right now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "wire::WorkerRegistration", into = "wire::WorkerRegistration")]
 pub struct WorkerRegistration {
-    pub id: WorkerId,
-    pub host: String,
-    pub port: u16,
-    pub http_port: u16,
-    pub cores: u32,
-    pub memory_mb: u64,
+    pub identity: WorkerIdentity,
     /// Executors it runs (empty on a first registration).
     pub executors: Vec<ReportedExecutor>,
     /// Drivers it runs.
     pub drivers: Vec<DriverId>,
 }
+
+crate::wire::identity_inline!(WorkerRegistration {
+    executors: Vec<ReportedExecutor>,
+    drivers: Vec<DriverId>,
+});
 
 /// A change to the cluster state, decided by the leader and replicated.
 ///

@@ -25,6 +25,7 @@
 //!     a supervised driver relaunched, executors killed, retention).
 //! - [`mod@schedule`]: Spark's placement rules as a pure function, with `Policy`.
 //! - [`liveness`]: worker and client-app timeouts from leader-local "last heard" times.
+//! - `wire`: the frozen serialized form of the records that embed a [`WorkerIdentity`].
 
 pub mod apply;
 mod apps;
@@ -39,6 +40,7 @@ pub mod rng;
 pub mod schedule;
 pub mod state;
 pub mod time;
+mod wire;
 mod workers;
 
 pub use apply::apply;
@@ -51,6 +53,7 @@ pub use liveness::{liveness_commands, LastHeard, LivenessConfig};
 pub use schedule::{schedule, Placement, Policy, WorkerSelection};
 pub use state::{
     AppDescription, AppInfo, AppState, ClusterConfig, ClusterState, DriverDescription, DriverInfo,
-    DriverState, ExecutorInfo, ExecutorState, MasterRole, ProcessSpec, WorkerInfo, WorkerState,
+    DriverState, ExecutorInfo, ExecutorState, MasterRole, ProcessSpec, WorkerIdentity, WorkerInfo,
+    WorkerState,
 };
 pub use time::Millis;

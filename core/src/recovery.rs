@@ -142,7 +142,7 @@ pub fn awaiting(state: &ClusterState) -> Awaiting {
             .workers
             .values()
             .filter(|w| w.state == WorkerState::Unknown)
-            .map(|w| w.id.clone())
+            .map(|w| w.identity.id.clone())
             .collect(),
         apps: state
             .apps
@@ -178,22 +178,23 @@ pub fn next_step(state: &ClusterState, now: Millis, timeout_ms: u64) -> Option<C
 }
 
 fn validate_registration(reg: &WorkerRegistration) -> Result<(), Rejection> {
-    if reg.id.as_str().trim().is_empty() {
+    let me = &reg.identity;
+    if me.id.as_str().trim().is_empty() {
         return Err(Rejection::invalid("worker id", "is empty"));
     }
-    if reg.host.trim().is_empty() {
+    if me.host.trim().is_empty() {
         return Err(Rejection::invalid("host", "is empty"));
     }
-    if reg.port == 0 {
+    if me.port == 0 {
         return Err(Rejection::invalid("port", "a worker must listen on a port"));
     }
-    if reg.cores == 0 {
+    if me.cores == 0 {
         return Err(Rejection::invalid(
             "cores",
             "a worker must offer at least 1 core",
         ));
     }
-    if reg.memory_mb == 0 {
+    if me.memory_mb == 0 {
         return Err(Rejection::invalid(
             "memory",
             "a worker must offer at least 1 MiB",
@@ -210,13 +211,14 @@ pub(crate) fn register_worker(
     actions: &mut Vec<Action>,
 ) -> Result<Outcome, Rejection> {
     validate_registration(reg)?;
+    let me = &reg.identity;
     // Only a worker the master was waiting on (UNKNOWN after a leader change) can be
     // trusted to report everything the state placed on it: a live worker's report may
     // predate launches still on their way to it, and it reports every process's end
     // itself anyway.
     let lose_missing = state
         .workers
-        .get(&reg.id)
+        .get(&me.id)
         .is_some_and(|w| w.state == WorkerState::Unknown);
     // Another worker the state still counts (ALIVE, or UNKNOWN after a takeover) at the
     // address this one registers from: that one's process is gone, since one address
@@ -226,31 +228,27 @@ pub(crate) fn register_worker(
         .workers
         .values()
         .filter(|w| {
-            w.id != reg.id
-                && w.host == reg.host
-                && w.port == reg.port
+            let old = &w.identity;
+            old.id != me.id
+                && old.host == me.host
+                && old.port == me.port
                 && w.state != WorkerState::Dead
         })
-        .map(|w| w.id.clone())
+        .map(|w| w.identity.id.clone())
         .collect();
     for old in replaced {
         let why = format!(
             "{} registered at its address {}:{} (the worker restarted)",
-            reg.id, reg.host, reg.port
+            me.id, me.host, me.port
         );
         lose_worker(state, &old, &why, at, actions);
     }
-    let duplicate = match state.workers.get_mut(&reg.id) {
+    let duplicate = match state.workers.get_mut(&me.id) {
         None => {
             state.workers.insert(
-                reg.id.clone(),
+                me.id.clone(),
                 WorkerInfo {
-                    id: reg.id.clone(),
-                    host: reg.host.clone(),
-                    port: reg.port,
-                    http_port: reg.http_port,
-                    cores: reg.cores,
-                    memory_mb: reg.memory_mb,
+                    identity: me.clone(),
                     cores_used: 0,
                     memory_used_mb: 0,
                     state: WorkerState::Alive,
@@ -269,9 +267,9 @@ pub(crate) fn register_worker(
                 w.dead_since = None;
             }
             // A worker may come back on another address (same id, new host:port).
-            w.host = reg.host.clone();
-            w.port = reg.port;
-            w.http_port = reg.http_port;
+            w.identity.host = me.host.clone();
+            w.identity.port = me.port;
+            w.identity.http_port = me.http_port;
             duplicate
         }
     };
@@ -289,7 +287,7 @@ fn reconcile_report(
     at: Millis,
     actions: &mut Vec<Action>,
 ) {
-    let worker = &reg.id;
+    let worker = &reg.identity.id;
     let (expected_execs, expected_drivers) = match state.workers.get(worker) {
         Some(w) => (w.executors.clone(), w.drivers.clone()),
         None => return,

@@ -100,7 +100,7 @@ pub fn schedule(state: &ClusterState, policy: &Policy, seed: u64) -> Vec<Placeme
         .values()
         .filter(|w| w.state == WorkerState::Alive)
         .map(|w| Slot {
-            id: &w.id,
+            id: &w.identity.id,
             cores_free: w.cores_free(),
             memory_free: w.memory_free_mb(),
         })

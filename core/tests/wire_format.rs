@@ -7,7 +7,8 @@
 //! `Action`s are not persisted (the Raft state machine's answers are never stored or sent
 //! between masters), but their form is pinned too, so that a change to it is a choice.
 //!
-//! The strings were captured at commit 92d8d7d.
+//! The strings were captured from the build before `WorkerIdentity` and the `Action`
+//! structs existed (commit 92d8d7d), when these records held every field themselves.
 
 mod common;
 
@@ -18,12 +19,14 @@ use std::collections::{BTreeMap, BTreeSet};
 fn register_worker() -> Command {
     Command::RegisterWorker {
         reg: WorkerRegistration {
-            id: wid(7),
-            host: "10.0.0.5".into(),
-            port: 7078,
-            http_port: 8081,
-            cores: 16,
-            memory_mb: 65_536,
+            identity: WorkerIdentity {
+                id: wid(7),
+                host: "10.0.0.5".into(),
+                port: 7078,
+                http_port: 8081,
+                cores: 16,
+                memory_mb: 65_536,
+            },
             executors: vec![ReportedExecutor {
                 app: AppId::from("app-20261123181528-0001"),
                 executor: 3,
@@ -37,12 +40,14 @@ fn register_worker() -> Command {
 
 fn worker_info() -> WorkerInfo {
     WorkerInfo {
-        id: wid(7),
-        host: "10.0.0.5".into(),
-        port: 7078,
-        http_port: 8081,
-        cores: 16,
-        memory_mb: 65_536,
+        identity: WorkerIdentity {
+            id: wid(7),
+            host: "10.0.0.5".into(),
+            port: 7078,
+            http_port: 8081,
+            cores: 16,
+            memory_mb: 65_536,
+        },
         cores_used: 3,
         memory_used_mb: 1_536,
         state: WorkerState::Decommissioned,

@@ -81,11 +81,11 @@ fn print_workers(s: &ClusterSnapshot) {
         let i = &w.info;
         println!(
             "{:<44} {:<22} {:<15} {:>11} {:>17}",
-            i.id.as_str(),
-            format!("{}:{}", i.host, i.port),
+            i.identity.id.as_str(),
+            format!("{}:{}", i.identity.host, i.identity.port),
             i.state.as_str(),
-            format!("{}/{}", i.cores_used, i.cores),
-            format!("{}/{}", i.memory_used_mb, i.memory_mb)
+            format!("{}/{}", i.cores_used, i.identity.cores),
+            format!("{}/{}", i.memory_used_mb, i.identity.memory_mb)
         );
     }
 }

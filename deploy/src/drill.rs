@@ -321,8 +321,8 @@ fn probe_worker(s: &ClusterSnapshot, probe: &AppId) -> Option<String> {
         .values()
         .map(|e| e.worker.clone())
         .find(|w| Some(w) != driver_on.as_ref())?;
-    let w = s.workers.iter().find(|w| w.info.id == on)?;
-    Some(format!("{}:{}", w.info.host, w.info.port))
+    let w = s.workers.iter().find(|w| w.info.identity.id == on)?;
+    Some(format!("{}:{}", w.info.identity.host, w.info.identity.port))
 }
 
 /// The master that leads and is ALIVE, by its own account, among `masters`.
@@ -394,7 +394,7 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
     if !leader_scenario {
         for w in &state.workers {
             inject(
-                &format!("{}:{}", w.info.host, w.info.port),
+                &format!("{}:{}", w.info.identity.host, w.info.identity.port),
                 &token,
                 "check",
                 Duration::ZERO,

@@ -110,11 +110,11 @@ pub fn render(s: &ClusterSnapshot) -> String {
         .map(|w| {
             let i = &w.info;
             vec![
-                i.id.to_string(),
-                format!("{}:{}", i.host, i.port),
+                i.identity.id.to_string(),
+                format!("{}:{}", i.identity.host, i.identity.port),
                 i.state.to_string(),
-                format!("{} ({} used)", i.cores, i.cores_used),
-                format!("{} MiB ({} used)", i.memory_mb, i.memory_used_mb),
+                format!("{} ({} used)", i.identity.cores, i.cores_used),
+                format!("{} MiB ({} used)", i.identity.memory_mb, i.memory_used_mb),
                 time(w.last_heartbeat),
             ]
         })

@@ -325,8 +325,9 @@ impl Master {
         for action in &applied.actions {
             match inner.state.workers.get(action.worker()) {
                 Some(w) => {
-                    let addr = format!("{}:{}", w.host, w.port);
-                    self.dispatcher.send(&w.id, &addr, action, inner.lsn)
+                    let addr = format!("{}:{}", w.identity.host, w.identity.port);
+                    self.dispatcher
+                        .send(&w.identity.id, &addr, action, inner.lsn)
                 }
                 None => {
                     tracing::warn!(worker = %action.worker(), "no address for an action's worker; dropped")
@@ -468,7 +469,7 @@ impl Master {
             .workers
             .values()
             .filter(|w| w.state != hearth_core::WorkerState::Dead)
-            .map(|w| format!("{}:{}", w.host, w.port))
+            .map(|w| format!("{}:{}", w.identity.host, w.identity.port))
             .collect();
         crate::dispatch::announce(
             addrs,
@@ -501,7 +502,7 @@ pub fn snapshot_of(state: &ClusterState, heard: Option<&LastHeard>) -> ClusterSn
             .values()
             .map(|w| WorkerStatus {
                 info: w.clone(),
-                last_heartbeat: heard.and_then(|h| h.workers.get(&w.id).copied()),
+                last_heartbeat: heard.and_then(|h| h.workers.get(&w.identity.id).copied()),
             })
             .collect(),
         active_apps: s.apps.values().cloned().collect(),

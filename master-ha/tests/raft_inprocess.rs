@@ -9,7 +9,7 @@ mod common;
 use common::{app, listen, wait, DEADLINE};
 use hearth_client::{ClientError, MasterClient};
 use hearth_core::{
-    AppId, DriverDescription, MasterRole, ProcessSpec, WorkerId, WorkerRegistration,
+    AppId, DriverDescription, MasterRole, ProcessSpec, WorkerId, WorkerIdentity, WorkerRegistration,
 };
 use hearth_master::raft::ports::free_peer_ports;
 use hearth_master::{MasterConfig, RaftOptions};
@@ -174,7 +174,7 @@ fn digest(s: &ClusterSnapshot) -> Vec<String> {
     for w in &s.workers {
         d.push(format!(
             "worker {} {:?} {}",
-            w.info.id, w.info.state, w.info.cores_used
+            w.info.identity.id, w.info.state, w.info.cores_used
         ));
     }
     d.sort();
@@ -202,12 +202,14 @@ async fn every_command_kind_replicates_and_a_lagging_master_catches_up_from_a_sn
     // a finish, a decommission.
     let worker = WorkerId("worker-fake-1".into());
     let reg = WorkerRegistration {
-        id: worker.clone(),
-        host: "127.0.0.1".into(),
-        port: 1,
-        http_port: 0,
-        cores: 4,
-        memory_mb: 4096,
+        identity: WorkerIdentity {
+            id: worker.clone(),
+            host: "127.0.0.1".into(),
+            port: 1,
+            http_port: 0,
+            cores: 4,
+            memory_mb: 4096,
+        },
         executors: Vec::new(),
         drivers: Vec::new(),
     };

@@ -3,8 +3,8 @@
 use hearth_core::{
     Action, AppDescription, AppId, AppInfo, AppState, DriverDescription, DriverId, DriverInfo,
     DriverKill, DriverLaunch, DriverState, ExecutorInfo, ExecutorKill, ExecutorLaunch,
-    ExecutorState, Millis, ProcessSpec, ReportedExecutor, WorkerId, WorkerInfo, WorkerRegistration,
-    WorkerState,
+    ExecutorState, Millis, ProcessSpec, ReportedExecutor, WorkerId, WorkerIdentity, WorkerInfo,
+    WorkerRegistration, WorkerState,
 };
 
 pub const T0: Millis = Millis(1_795_457_728_000);
@@ -59,12 +59,14 @@ pub fn driver_desc() -> DriverDescription {
 
 pub fn worker_info() -> WorkerInfo {
     WorkerInfo {
-        id: worker_id("10.0.0.5", 7078),
-        host: "10.0.0.5".into(),
-        port: 7078,
-        http_port: 8081,
-        cores: 16,
-        memory_mb: 65_536,
+        identity: WorkerIdentity {
+            id: worker_id("10.0.0.5", 7078),
+            host: "10.0.0.5".into(),
+            port: 7078,
+            http_port: 8081,
+            cores: 16,
+            memory_mb: 65_536,
+        },
         cores_used: 5,
         memory_used_mb: 2_560,
         state: WorkerState::Alive,
@@ -79,10 +81,13 @@ pub fn worker_info() -> WorkerInfo {
 
 pub fn dead_worker() -> WorkerInfo {
     WorkerInfo {
-        id: worker_id("10.0.0.6", 65_535),
-        host: "10.0.0.6".into(),
-        port: 65_535,
-        http_port: 0,
+        identity: WorkerIdentity {
+            id: worker_id("10.0.0.6", 65_535),
+            host: "10.0.0.6".into(),
+            port: 65_535,
+            http_port: 0,
+            ..worker_info().identity
+        },
         cores_used: 0,
         memory_used_mb: 0,
         state: WorkerState::Dead,
@@ -183,12 +188,14 @@ pub fn failed_driver() -> DriverInfo {
 
 pub fn registration() -> WorkerRegistration {
     WorkerRegistration {
-        id: worker_id("10.0.0.5", 7078),
-        host: "10.0.0.5".into(),
-        port: 7078,
-        http_port: 8081,
-        cores: 16,
-        memory_mb: 65_536,
+        identity: WorkerIdentity {
+            id: worker_id("10.0.0.5", 7078),
+            host: "10.0.0.5".into(),
+            port: 7078,
+            http_port: 8081,
+            cores: 16,
+            memory_mb: 65_536,
+        },
         executors: vec![
             ReportedExecutor {
                 app: app_id(2),
