@@ -1,4 +1,6 @@
-//! The recovery protocol of DESIGN.md §3 as pure functions.
+//! The recovery protocol as pure functions: how a master that takes over (after a crash,
+//! a restart, or a Raft leader change; README.md, "A master that survives a crash") finds
+//! out what still runs.
 //!
 //! 1. A new leader proposes [`Command::BeginRecovery`]: every ALIVE worker, every placed
 //!    driver and every app that must check in becomes UNKNOWN.

@@ -105,7 +105,7 @@ state_enum!(
 );
 
 state_enum!(
-    /// Where the leading master is in the recovery protocol (DESIGN.md §3). A master that
+    /// Where the leading master is in the recovery protocol ([`crate::recovery`]). A master that
     /// does not lead reports STANDBY whatever this says.
     MasterRole {
         Standby => "STANDBY",
@@ -147,7 +147,7 @@ impl ExecutorState {
 }
 
 /// What to run: an argv and extra environment. The worker adds the `HEARTH_*` variables
-/// of DESIGN.md §4.
+/// (README.md, "What a launched process gets").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessSpec {
     pub argv: Vec<String>,

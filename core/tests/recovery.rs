@@ -1,4 +1,4 @@
-//! The recovery protocol (DESIGN.md §3) and the liveness rules, step by step.
+//! The recovery protocol ([`hearth_core::recovery`]) and the liveness rules, step by step.
 
 mod common;
 use common::*;

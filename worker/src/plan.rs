@@ -1,7 +1,7 @@
 //! From a master's launch ([`ExecutorLaunch`], [`DriverLaunch`], as hearth-core defines
-//! them) to a [`Plan`]: where the process runs, with which environment (DESIGN.md §4
-//! "What a launched process gets"), and whether it is supervised (drivers: the
-//! `supervise` flag of `LaunchDriver`).
+//! them) to a [`Plan`]: where the process runs, with which environment (README.md, "What
+//! a launched process gets"), and whether it is supervised (drivers: the `supervise` flag
+//! of `LaunchDriver`).
 
 use crate::error::WorkerError;
 use crate::table::ProcId;

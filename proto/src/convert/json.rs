@@ -1,7 +1,7 @@
-//! The `GET /json` document of DESIGN.md §4, rendered from a [`ClusterSnapshot`]. The
-//! master's HTTP endpoint and `hearth status --json` both print exactly this, so scripts
-//! see one format. Field names follow Spark's master `/json`; memory is in MiB, times in
-//! milliseconds since the epoch, durations in milliseconds.
+//! The `GET /json` document, rendered from a [`ClusterSnapshot`]. The master's HTTP
+//! endpoint and `hearth status --json` (README.md, "The CLI") both print exactly this, so
+//! scripts see one format. Field names follow Spark's master `/json`; memory is in MiB,
+//! times in milliseconds since the epoch, durations in milliseconds.
 
 use super::snapshot::ClusterSnapshot;
 use hearth_core::{AppInfo, DriverInfo, WorkerState};
