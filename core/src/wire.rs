@@ -14,7 +14,8 @@
 /// in declaration order), with conversions both ways. The record then derives serde with
 /// `#[serde(from = "wire::Record", into = "wire::Record")]`.
 ///
-/// The listed types are resolved in the calling module.
+/// The listed types are resolved in the calling module. A field added to the record must
+/// be listed too, last (the conversions do not compile until it is).
 macro_rules! identity_inline {
     ($record:ident { $($field:ident: $ty:ty),+ $(,)? }) => {
         mod wire {

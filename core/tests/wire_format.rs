@@ -14,7 +14,10 @@ mod common;
 
 use common::*;
 use hearth_core::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
 
 fn register_worker() -> Command {
     Command::RegisterWorker {
@@ -94,8 +97,19 @@ fn actions() -> Vec<Action> {
     ]
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// `value` encodes to exactly `pinned` as JSON, and decodes back to itself.
+fn assert_json<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T, pinned: &str) {
+    let json = serde_json::to_string(value).unwrap();
+    assert_eq!(json, pinned);
+    assert_eq!(&serde_json::from_str::<T>(&json).unwrap(), value);
+}
+
+/// `value` encodes to exactly `pinned` (hex) as postcard, and decodes back to itself.
+fn assert_postcard<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T, pinned: &str) {
+    let bytes = postcard::to_stdvec(value).unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, pinned);
+    assert_eq!(&postcard::from_bytes::<T>(&bytes).unwrap(), value);
 }
 
 const REGISTER_WORKER_JSON: &str = concat!(
@@ -137,40 +151,25 @@ const WORKER_INFO_POSTCARD: &str = concat!(
 
 #[test]
 fn register_worker_json_is_unchanged() {
-    let cmd = register_worker();
-    let json = serde_json::to_string(&cmd).unwrap();
-    assert_eq!(json, REGISTER_WORKER_JSON);
-    assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), cmd);
+    assert_json(&register_worker(), REGISTER_WORKER_JSON);
 }
 
 #[test]
 fn worker_info_json_is_unchanged() {
-    let info = worker_info();
-    let json = serde_json::to_string(&info).unwrap();
-    assert_eq!(json, WORKER_INFO_JSON);
-    assert_eq!(serde_json::from_str::<WorkerInfo>(&json).unwrap(), info);
+    assert_json(&worker_info(), WORKER_INFO_JSON);
 }
 
 #[test]
 fn actions_json_is_unchanged() {
-    let actions = actions();
-    let json = serde_json::to_string(&actions).unwrap();
-    assert_eq!(json, ACTIONS_JSON);
-    assert_eq!(serde_json::from_str::<Vec<Action>>(&json).unwrap(), actions);
+    assert_json(&actions(), ACTIONS_JSON);
 }
 
 #[test]
 fn register_worker_postcard_is_unchanged() {
-    let cmd = register_worker();
-    let bytes = postcard::to_stdvec(&cmd).unwrap();
-    assert_eq!(hex(&bytes), REGISTER_WORKER_POSTCARD);
-    assert_eq!(postcard::from_bytes::<Command>(&bytes).unwrap(), cmd);
+    assert_postcard(&register_worker(), REGISTER_WORKER_POSTCARD);
 }
 
 #[test]
 fn worker_info_postcard_is_unchanged() {
-    let info = worker_info();
-    let bytes = postcard::to_stdvec(&info).unwrap();
-    assert_eq!(hex(&bytes), WORKER_INFO_POSTCARD);
-    assert_eq!(postcard::from_bytes::<WorkerInfo>(&bytes).unwrap(), info);
+    assert_postcard(&worker_info(), WORKER_INFO_POSTCARD);
 }

@@ -188,14 +188,7 @@ pub fn failed_driver() -> DriverInfo {
 
 pub fn registration() -> WorkerRegistration {
     WorkerRegistration {
-        identity: WorkerIdentity {
-            id: worker_id("10.0.0.5", 7078),
-            host: "10.0.0.5".into(),
-            port: 7078,
-            http_port: 8081,
-            cores: 16,
-            memory_mb: 65_536,
-        },
+        identity: worker_info().identity,
         executors: vec![
             ReportedExecutor {
                 app: app_id(2),
