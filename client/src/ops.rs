@@ -3,7 +3,7 @@
 
 use crate::masters::{ClientError, Idempotency, MasterClient};
 use hearth_core::{AppDescription, AppId, AppState, DriverDescription, DriverId, WorkerId};
-use hearth_proto::convert::ClusterSnapshot;
+use hearth_proto::convert::StatusView;
 use hearth_proto::pb;
 
 use Idempotency::{AtMostOnce, Idempotent};
@@ -49,7 +49,7 @@ impl MasterClient {
     /// The cluster's status as the leader sees it: a standby's answer names the leader,
     /// which is then asked (a leader's answer is linearizable: it shows every write
     /// acknowledged before it was asked).
-    pub async fn state(&self) -> Result<ClusterSnapshot, ClientError> {
+    pub async fn state(&self) -> Result<StatusView, ClientError> {
         let mut snap = self.state_here().await?;
         for _ in 0..3 {
             match (&snap.status, &snap.leader) {
@@ -67,7 +67,7 @@ impl MasterClient {
 
     /// The status as the first master that answers sees it (a standby answers from its
     /// replica, with status STANDBY).
-    pub async fn state_here(&self) -> Result<ClusterSnapshot, ClientError> {
+    pub async fn state_here(&self) -> Result<StatusView, ClientError> {
         let resp = self
             .call("status", Idempotent, |mut c| async move {
                 c.get_state(pb::GetStateRequest {}).await

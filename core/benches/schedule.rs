@@ -17,12 +17,14 @@ fn cluster(apps: u32, executors_per_app: u32, cores_per_worker: u32) -> ClusterS
     apply(&mut s, &Command::BeginRecovery { at: t }).unwrap();
     for n in 0..WORKERS {
         let reg = WorkerRegistration {
-            id: WorkerId(format!("worker-{n:05}")),
-            host: format!("10.0.{}.{}", n / 250, n % 250),
-            port: 7078,
-            http_port: 8081,
-            cores: cores_per_worker,
-            memory_mb: 64 * 1024,
+            identity: WorkerIdentity {
+                id: WorkerId(format!("worker-{n:05}")),
+                host: format!("10.0.{}.{}", n / 250, n % 250),
+                port: 7078,
+                http_port: 8081,
+                cores: cores_per_worker,
+                memory_mb: 64 * 1024,
+            },
             executors: vec![],
             drivers: vec![],
         };

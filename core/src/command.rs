@@ -7,7 +7,7 @@ use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
 use crate::schedule::Placement;
 use crate::state::{
     AppDescription, AppState, ClusterConfig, DriverDescription, DriverState, ExecutorState,
-    ProcessSpec,
+    ProcessSpec, WorkerIdentity,
 };
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -22,18 +22,19 @@ pub struct ReportedExecutor {
 
 /// A worker's registration: who it is, what it offers, and what it runs right now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "wire::WorkerRegistration", into = "wire::WorkerRegistration")]
 pub struct WorkerRegistration {
-    pub id: WorkerId,
-    pub host: String,
-    pub port: u16,
-    pub http_port: u16,
-    pub cores: u32,
-    pub memory_mb: u64,
+    pub identity: WorkerIdentity,
     /// Executors it runs (empty on a first registration).
     pub executors: Vec<ReportedExecutor>,
     /// Drivers it runs.
     pub drivers: Vec<DriverId>,
 }
+
+crate::wire::identity_inline!(WorkerRegistration {
+    executors: Vec<ReportedExecutor>,
+    drivers: Vec<DriverId>,
+});
 
 /// A change to the cluster state, decided by the leader and replicated.
 ///
@@ -137,47 +138,67 @@ impl Command {
     }
 }
 
+/// Start an executor on `worker`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorLaunch {
+    pub worker: WorkerId,
+    pub app: AppId,
+    pub executor: ExecutorId,
+    pub cores: u32,
+    pub memory_mb: u64,
+    pub command: ProcessSpec,
+    /// Where the app's driver listens (`host:port`).
+    pub driver_url: String,
+}
+
+/// Stop an executor on `worker`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorKill {
+    pub worker: WorkerId,
+    pub app: AppId,
+    pub executor: ExecutorId,
+}
+
+/// Start a cluster-mode driver on `worker`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverLaunch {
+    pub worker: WorkerId,
+    pub driver: DriverId,
+    pub app: AppId,
+    pub cores: u32,
+    pub memory_mb: u64,
+    /// Restart on a non-zero exit (the worker does this itself, with backoff).
+    pub supervise: bool,
+    pub command: ProcessSpec,
+}
+
+/// Stop a driver on `worker`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverKill {
+    pub worker: WorkerId,
+    pub driver: DriverId,
+}
+
 /// What a worker must be told to do. Only the leader sends these; replicas drop them.
+///
+/// Each variant's struct is what travels: the leader encodes it into a `WorkerControl`
+/// request (hearth-proto) and the worker decodes the same struct and runs it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
-    LaunchExecutor {
-        worker: WorkerId,
-        app: AppId,
-        executor: ExecutorId,
-        cores: u32,
-        memory_mb: u64,
-        command: ProcessSpec,
-        driver_url: String,
-    },
-    KillExecutor {
-        worker: WorkerId,
-        app: AppId,
-        executor: ExecutorId,
-    },
-    LaunchDriver {
-        worker: WorkerId,
-        driver: DriverId,
-        app: AppId,
-        cores: u32,
-        memory_mb: u64,
-        /// Restart on a non-zero exit (the worker does this itself, with backoff).
-        supervise: bool,
-        command: ProcessSpec,
-    },
-    KillDriver {
-        worker: WorkerId,
-        driver: DriverId,
-    },
+    LaunchExecutor(ExecutorLaunch),
+    KillExecutor(ExecutorKill),
+    LaunchDriver(DriverLaunch),
+    KillDriver(DriverKill),
 }
 
 impl Action {
     /// The worker the action goes to.
     pub fn worker(&self) -> &WorkerId {
         match self {
-            Action::LaunchExecutor { worker, .. }
-            | Action::KillExecutor { worker, .. }
-            | Action::LaunchDriver { worker, .. }
-            | Action::KillDriver { worker, .. } => worker,
+            Action::LaunchExecutor(a) => &a.worker,
+            Action::KillExecutor(a) => &a.worker,
+            Action::LaunchDriver(a) => &a.worker,
+            Action::KillDriver(a) => &a.worker,
         }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Owns: ids and their formats ([`ids`]), the replicated [`ClusterState`], the replicated
 //! [`Command`] enum and [`apply`], the scheduler ([`schedule`]), executor-failure and
-//! supervise accounting (inside `apply`), liveness decisions ([`liveness`]) and the
-//! recovery state machine ([`recovery`]).
+//! supervise accounting, liveness decisions ([`liveness`]) and the recovery state machine
+//! ([`recovery`]).
 //!
 //! Must not: do IO, read a clock, draw random numbers, or depend on tokio, tonic, rocksdb,
 //! openraft or rand. Time ([`Millis`]) and seeds are arguments, so every function here is
@@ -12,32 +12,48 @@
 //!
 //! # Layout
 //! - [`state`]: `ClusterState` and its parts, the resource bookkeeping, `check_invariants`.
-//! - [`command`]: `Command`, `Applied` (outcome + [`Action`]s for the leader to send),
-//!   `Rejection`.
-//! - [`mod@apply`]: validation and the state transitions.
+//! - [`command`]: `Command`, `Applied` (outcome + [`Action`]s for the leader to send, each
+//!   a struct the worker runs as it is), `Rejection`.
+//! - [`mod@apply`]: dispatches each command to its handler:
+//!   - `workers`: a worker lost, forgotten or decommissioned;
+//!   - `apps`: apps registered, scaled, finished; drivers killed (with validation);
+//!   - `placement`: the scheduler's placements recorded, all or nothing;
+//!   - `reports`: what workers report about their executors and drivers;
+//!   - [`recovery`]: registration and reconciliation, begin / complete recovery, and when
+//!     to complete;
+//!   - `lifecycle`: the transitions those share (a worker lost, a driver or an app ended,
+//!     a supervised driver relaunched, executors killed, retention).
 //! - [`mod@schedule`]: Spark's placement rules as a pure function, with `Policy`.
-//! - [`recovery`]: begin / reconcile a worker's report / complete, and when to complete.
 //! - [`liveness`]: worker and client-app timeouts from leader-local "last heard" times.
+//! - `wire`: the frozen serialized form of the records that embed a [`WorkerIdentity`].
 
 pub mod apply;
+mod apps;
 pub mod command;
 pub mod ids;
+mod lifecycle;
 pub mod liveness;
+mod placement;
 pub mod recovery;
+mod reports;
 pub mod rng;
 pub mod schedule;
 pub mod state;
 pub mod time;
+mod wire;
+mod workers;
 
 pub use apply::apply;
 pub use command::{
-    Action, Applied, Command, Outcome, Rejection, ReportedExecutor, WorkerRegistration,
+    Action, Applied, Command, DriverKill, DriverLaunch, ExecutorKill, ExecutorLaunch, Outcome,
+    Rejection, ReportedExecutor, WorkerRegistration,
 };
 pub use ids::{AppId, DriverId, ExecutorId, WorkerId};
 pub use liveness::{liveness_commands, LastHeard, LivenessConfig};
 pub use schedule::{schedule, Placement, Policy, WorkerSelection};
 pub use state::{
     AppDescription, AppInfo, AppState, ClusterConfig, ClusterState, DriverDescription, DriverInfo,
-    DriverState, ExecutorInfo, ExecutorState, MasterRole, ProcessSpec, WorkerInfo, WorkerState,
+    DriverState, ExecutorInfo, ExecutorState, MasterRole, ProcessSpec, WorkerIdentity, WorkerInfo,
+    WorkerState,
 };
 pub use time::Millis;

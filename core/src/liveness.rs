@@ -78,10 +78,10 @@ pub fn liveness_commands(
     let mut out = Vec::new();
     for w in state.workers.values() {
         let live = matches!(w.state, WorkerState::Alive | WorkerState::Decommissioned);
-        let silent_ms = now.since(heard.worker(&w.id));
+        let silent_ms = now.since(heard.worker(&w.identity.id));
         if live && silent_ms > cfg.worker_timeout_ms {
             out.push(Command::WorkerLost {
-                worker: w.id.clone(),
+                worker: w.identity.id.clone(),
                 reason: format!(
                     "no heartbeat for {} ms (worker timeout {} ms)",
                     silent_ms, cfg.worker_timeout_ms
@@ -97,7 +97,7 @@ pub fn liveness_commands(
         if let (WorkerState::Dead, Some(since)) = (w.state, w.dead_since) {
             if now.since(since) > forget_after {
                 out.push(Command::ForgetWorker {
-                    worker: w.id.clone(),
+                    worker: w.identity.id.clone(),
                 });
             }
         }

@@ -1,4 +1,6 @@
-//! The recovery protocol of DESIGN.md §3 as pure functions.
+//! The recovery protocol as pure functions: how a master that takes over (after a crash,
+//! a restart, or a Raft leader change; README.md, "A master that survives a crash") finds
+//! out what still runs.
 //!
 //! 1. A new leader proposes [`Command::BeginRecovery`]: every ALIVE worker, every placed
 //!    driver and every app that must check in becomes UNKNOWN.
@@ -17,9 +19,11 @@
 //! predate launches still on their way to it (a real race, found by the FILESYSTEM
 //! restart test), and a live worker reports every process's end by itself.
 
-use crate::apply::{driver_gone, finish_app, lose_worker};
-use crate::command::{Action, Command, Outcome, Rejection, WorkerRegistration};
+use crate::command::{
+    Action, Command, DriverKill, ExecutorKill, Outcome, Rejection, WorkerRegistration,
+};
 use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
+use crate::lifecycle::{driver_gone, finish_app, lose_worker};
 use crate::state::{
     AppState, ClusterState, DriverState, ExecutorState, MasterRole, WorkerInfo, WorkerState,
 };
@@ -140,7 +144,7 @@ pub fn awaiting(state: &ClusterState) -> Awaiting {
             .workers
             .values()
             .filter(|w| w.state == WorkerState::Unknown)
-            .map(|w| w.id.clone())
+            .map(|w| w.identity.id.clone())
             .collect(),
         apps: state
             .apps
@@ -176,22 +180,23 @@ pub fn next_step(state: &ClusterState, now: Millis, timeout_ms: u64) -> Option<C
 }
 
 fn validate_registration(reg: &WorkerRegistration) -> Result<(), Rejection> {
-    if reg.id.as_str().trim().is_empty() {
+    let me = &reg.identity;
+    if me.id.as_str().trim().is_empty() {
         return Err(Rejection::invalid("worker id", "is empty"));
     }
-    if reg.host.trim().is_empty() {
+    if me.host.trim().is_empty() {
         return Err(Rejection::invalid("host", "is empty"));
     }
-    if reg.port == 0 {
+    if me.port == 0 {
         return Err(Rejection::invalid("port", "a worker must listen on a port"));
     }
-    if reg.cores == 0 {
+    if me.cores == 0 {
         return Err(Rejection::invalid(
             "cores",
             "a worker must offer at least 1 core",
         ));
     }
-    if reg.memory_mb == 0 {
+    if me.memory_mb == 0 {
         return Err(Rejection::invalid(
             "memory",
             "a worker must offer at least 1 MiB",
@@ -208,13 +213,14 @@ pub(crate) fn register_worker(
     actions: &mut Vec<Action>,
 ) -> Result<Outcome, Rejection> {
     validate_registration(reg)?;
+    let me = &reg.identity;
     // Only a worker the master was waiting on (UNKNOWN after a leader change) can be
     // trusted to report everything the state placed on it: a live worker's report may
     // predate launches still on their way to it, and it reports every process's end
     // itself anyway.
     let lose_missing = state
         .workers
-        .get(&reg.id)
+        .get(&me.id)
         .is_some_and(|w| w.state == WorkerState::Unknown);
     // Another worker the state still counts (ALIVE, or UNKNOWN after a takeover) at the
     // address this one registers from: that one's process is gone, since one address
@@ -224,31 +230,27 @@ pub(crate) fn register_worker(
         .workers
         .values()
         .filter(|w| {
-            w.id != reg.id
-                && w.host == reg.host
-                && w.port == reg.port
+            let old = &w.identity;
+            old.id != me.id
+                && old.host == me.host
+                && old.port == me.port
                 && w.state != WorkerState::Dead
         })
-        .map(|w| w.id.clone())
+        .map(|w| w.identity.id.clone())
         .collect();
     for old in replaced {
         let why = format!(
             "{} registered at its address {}:{} (the worker restarted)",
-            reg.id, reg.host, reg.port
+            me.id, me.host, me.port
         );
-        crate::apply::lose_worker(state, &old, &why, at, actions);
+        lose_worker(state, &old, &why, at, actions);
     }
-    let duplicate = match state.workers.get_mut(&reg.id) {
+    let duplicate = match state.workers.get_mut(&me.id) {
         None => {
             state.workers.insert(
-                reg.id.clone(),
+                me.id.clone(),
                 WorkerInfo {
-                    id: reg.id.clone(),
-                    host: reg.host.clone(),
-                    port: reg.port,
-                    http_port: reg.http_port,
-                    cores: reg.cores,
-                    memory_mb: reg.memory_mb,
+                    identity: me.clone(),
                     cores_used: 0,
                     memory_used_mb: 0,
                     state: WorkerState::Alive,
@@ -267,9 +269,9 @@ pub(crate) fn register_worker(
                 w.dead_since = None;
             }
             // A worker may come back on another address (same id, new host:port).
-            w.host = reg.host.clone();
-            w.port = reg.port;
-            w.http_port = reg.http_port;
+            w.identity.host = me.host.clone();
+            w.identity.port = me.port;
+            w.identity.http_port = me.http_port;
             duplicate
         }
     };
@@ -287,7 +289,7 @@ fn reconcile_report(
     at: Millis,
     actions: &mut Vec<Action>,
 ) {
-    let worker = &reg.id;
+    let worker = &reg.identity.id;
     let (expected_execs, expected_drivers) = match state.workers.get(worker) {
         Some(w) => (w.executors.clone(), w.drivers.clone()),
         None => return,
@@ -309,11 +311,11 @@ fn reconcile_report(
                 }
             }
         } else {
-            actions.push(Action::KillExecutor {
+            actions.push(Action::KillExecutor(ExecutorKill {
                 worker: worker.clone(),
                 app: app.clone(),
                 executor: *id,
-            });
+            }));
         }
     }
     for (app, id) in expected_execs.iter().filter(|_| lose_missing) {
@@ -324,10 +326,10 @@ fn reconcile_report(
     let reported_drivers: BTreeSet<&DriverId> = reg.drivers.iter().collect();
     for d in &reported_drivers {
         if !expected_drivers.contains(*d) {
-            actions.push(Action::KillDriver {
+            actions.push(Action::KillDriver(DriverKill {
                 worker: worker.clone(),
                 driver: (*d).clone(),
-            });
+            }));
             continue;
         }
         let Some(info) = state.drivers.get_mut(*d) else {

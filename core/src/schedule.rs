@@ -100,7 +100,7 @@ pub fn schedule(state: &ClusterState, policy: &Policy, seed: u64) -> Vec<Placeme
         .values()
         .filter(|w| w.state == WorkerState::Alive)
         .map(|w| Slot {
-            id: &w.id,
+            id: &w.identity.id,
             cores_free: w.cores_free(),
             memory_free: w.memory_free_mb(),
         })
@@ -231,11 +231,14 @@ impl Ranking {
 /// Buffers reused across apps in one pass.
 #[derive(Default)]
 struct Scratch {
+    /// The app's candidate workers (slot indices), in policy order.
     usable: Vec<usize>,
+    /// Per candidate (same positions as `usable`): cores and executors assigned.
     assigned_cores: Vec<u32>,
     assigned_execs: Vec<u32>,
 }
 
+/// Places one app's executors: assign cores to candidate workers, then emit placements.
 fn schedule_app(
     app: &AppInfo,
     policy: &Policy,
@@ -244,37 +247,92 @@ fn schedule_app(
     s: &mut Scratch,
     out: &mut Vec<Placement>,
 ) {
-    let per_exec = app.desc.cores_per_executor;
-    let min_cores = per_exec.unwrap_or(1);
-    let one_per_worker = per_exec.is_none();
-    let mem = app.desc.memory_per_executor_mb;
-    let cap = app.desc.max_cores.or(policy.default_cores);
-    let mut cores_left = match cap {
-        Some(c) => c.saturating_sub(app.cores_granted()),
-        None => u32::MAX,
-    };
-    let existing = app.executors.len() as u64;
-    let limit = app.executor_limit.map_or(u64::MAX, u64::from);
-    if cores_left < min_cores || existing >= limit {
+    let Some(demand) = Demand::of(app, policy) else {
         return;
-    }
+    };
     // Each candidate that receives anything receives at least one executor, and in either
     // spread mode receivers are a prefix of the candidates in policy order; so only the
-    // first `need` candidates matter.
-    let need = (u64::from(cores_left / min_cores)).min(limit - existing);
-    let need = usize::try_from(need).unwrap_or(usize::MAX);
+    // first `max_receivers` candidates matter.
     s.usable.clear();
     s.usable.extend(
         ranking
             .order
             .iter()
             .map(|&(_, i)| i)
-            .filter(|&i| slots[i].cores_free >= min_cores && slots[i].memory_free >= mem)
-            .take(need),
+            .filter(|&i| demand.fits(&slots[i]))
+            .take(demand.max_receivers()),
     );
     if s.usable.is_empty() {
         return;
     }
+    assign_cores(&demand, policy.spread_out_apps, slots, s);
+    emit_placements(app, &demand, slots, ranking, s, out);
+}
+
+/// What one app may still get in this pass.
+struct Demand {
+    /// `cores_per_executor`; `None`: one executor per worker holding every core assigned
+    /// to the app there.
+    per_exec: Option<u32>,
+    /// Cores handed out at a time: one executor's worth (1 without `cores_per_executor`).
+    min_cores: u32,
+    /// Memory of each executor, in MiB.
+    mem: u64,
+    /// Cores it may still get: its cap (else the policy's default cap) minus what it holds.
+    cores_left: u32,
+    /// Executors it holds.
+    existing: u64,
+    /// Executors it may hold (its dynamic-allocation target).
+    limit: u64,
+}
+
+impl Demand {
+    /// `None` when the app can take no executor now (its cap or its target reached).
+    fn of(app: &AppInfo, policy: &Policy) -> Option<Self> {
+        let per_exec = app.desc.cores_per_executor;
+        let min_cores = per_exec.unwrap_or(1);
+        let cap = app.desc.max_cores.or(policy.default_cores);
+        let cores_left = match cap {
+            Some(c) => c.saturating_sub(app.cores_granted()),
+            None => u32::MAX,
+        };
+        let existing = app.executors.len() as u64;
+        let limit = app.executor_limit.map_or(u64::MAX, u64::from);
+        if cores_left < min_cores || existing >= limit {
+            return None;
+        }
+        Some(Demand {
+            per_exec,
+            min_cores,
+            mem: app.desc.memory_per_executor_mb,
+            cores_left,
+            existing,
+            limit,
+        })
+    }
+
+    fn one_per_worker(&self) -> bool {
+        self.per_exec.is_none()
+    }
+
+    /// The worker has room for one executor.
+    fn fits(&self, slot: &Slot<'_>) -> bool {
+        slot.cores_free >= self.min_cores && slot.memory_free >= self.mem
+    }
+
+    /// At most this many workers can receive an executor.
+    fn max_receivers(&self) -> usize {
+        let most = u64::from(self.cores_left / self.min_cores).min(self.limit - self.existing);
+        usize::try_from(most).unwrap_or(usize::MAX)
+    }
+}
+
+/// Assign cores: how many cores (and so executors) go to each candidate in `s.usable`,
+/// into `s.assigned_cores` and `s.assigned_execs`. Spark's rules: cores go one
+/// executor's worth at a time, one step per worker per round (`spread_out`) or filling a
+/// worker before the next, while the app has cores left, the worker has room and the app
+/// is under its executor target.
+fn assign_cores(demand: &Demand, spread_out: bool, slots: &[Slot<'_>], s: &mut Scratch) {
     let n = s.usable.len();
     s.assigned_cores.clear();
     s.assigned_cores.resize(n, 0);
@@ -285,79 +343,97 @@ fn schedule_app(
         .iter()
         .map(|&i| u64::from(slots[i].cores_free))
         .sum();
-    cores_left = cores_left.min(u32::try_from(free_sum).unwrap_or(u32::MAX));
-    let mut to_assign = cores_left;
-    let mut total_execs = existing;
-
-    let can_launch =
-        |pos: usize, to_assign: u32, total_execs: u64, ac: &[u32], ae: &[u32]| -> bool {
-            let slot = &slots[s.usable[pos]];
-            let keep = to_assign >= min_cores;
-            let enough_cores = slot.cores_free - ac[pos] >= min_cores;
-            let new_exec = !one_per_worker || ae[pos] == 0;
-            if new_exec {
-                let enough_mem = slot.memory_free - u64::from(ae[pos]) * mem >= mem;
-                keep && enough_cores && enough_mem && total_execs < limit
-            } else {
-                keep && enough_cores
-            }
-        };
-
-    let mut free: Vec<usize> = (0..n)
-        .filter(|&p| {
-            can_launch(
-                p,
-                to_assign,
-                total_execs,
-                &s.assigned_cores,
-                &s.assigned_execs,
-            )
-        })
-        .collect();
+    let mut a = Assignment {
+        demand,
+        slots,
+        usable: &s.usable,
+        cores: &mut s.assigned_cores,
+        execs: &mut s.assigned_execs,
+        to_assign: demand
+            .cores_left
+            .min(u32::try_from(free_sum).unwrap_or(u32::MAX)),
+        total_execs: demand.existing,
+    };
+    let mut free: Vec<usize> = (0..n).filter(|&p| a.can_launch(p)).collect();
     while !free.is_empty() {
         for &pos in &free {
-            while can_launch(
-                pos,
-                to_assign,
-                total_execs,
-                &s.assigned_cores,
-                &s.assigned_execs,
-            ) {
-                to_assign -= min_cores;
-                s.assigned_cores[pos] += min_cores;
-                if one_per_worker {
-                    if s.assigned_execs[pos] == 0 {
-                        total_execs += 1;
-                    }
-                    s.assigned_execs[pos] = 1;
-                } else {
-                    s.assigned_execs[pos] += 1;
-                    total_execs += 1;
-                }
-                if policy.spread_out_apps {
+            while a.can_launch(pos) {
+                a.launch(pos);
+                if spread_out {
                     break;
                 }
             }
         }
-        free.retain(|&p| {
-            can_launch(
-                p,
-                to_assign,
-                total_execs,
-                &s.assigned_cores,
-                &s.assigned_execs,
-            )
-        });
+        free.retain(|&p| a.can_launch(p));
+    }
+}
+
+/// An assignment in progress over one app's candidates.
+struct Assignment<'a, 's> {
+    demand: &'a Demand,
+    slots: &'a [Slot<'s>],
+    usable: &'a [usize],
+    /// Per candidate: cores and executors assigned so far.
+    cores: &'a mut [u32],
+    execs: &'a mut [u32],
+    /// Cores still to hand out.
+    to_assign: u32,
+    /// The app's executors, existing and assigned.
+    total_execs: u64,
+}
+
+impl Assignment<'_, '_> {
+    /// Whether candidate `pos` can take one more step (Spark's `canLaunchExecutorForApp`).
+    fn can_launch(&self, pos: usize) -> bool {
+        let d = self.demand;
+        let slot = &self.slots[self.usable[pos]];
+        let keep = self.to_assign >= d.min_cores;
+        let enough_cores = slot.cores_free - self.cores[pos] >= d.min_cores;
+        let new_exec = !d.one_per_worker() || self.execs[pos] == 0;
+        if new_exec {
+            let enough_mem = slot.memory_free - u64::from(self.execs[pos]) * d.mem >= d.mem;
+            keep && enough_cores && enough_mem && self.total_execs < d.limit
+        } else {
+            keep && enough_cores
+        }
     }
 
+    /// Gives candidate `pos` one step: a new executor's cores, or (one executor per
+    /// worker) one more core for its executor there.
+    fn launch(&mut self, pos: usize) {
+        let d = self.demand;
+        self.to_assign -= d.min_cores;
+        self.cores[pos] += d.min_cores;
+        if d.one_per_worker() {
+            if self.execs[pos] == 0 {
+                self.total_execs += 1;
+            }
+            self.execs[pos] = 1;
+        } else {
+            self.execs[pos] += 1;
+            self.total_execs += 1;
+        }
+    }
+}
+
+/// Emit placements: turns the cores assigned to each candidate into executors, numbered
+/// on from the app's next id in candidate order, and takes them off the slots (keeping
+/// the ranking in step).
+fn emit_placements(
+    app: &AppInfo,
+    demand: &Demand,
+    slots: &mut [Slot<'_>],
+    ranking: &mut Ranking,
+    s: &Scratch,
+    out: &mut Vec<Placement>,
+) {
+    let mem = demand.mem;
     let mut next_id = app.next_executor_id;
-    for pos in 0..n {
-        let cores = s.assigned_cores[pos];
+    for (&i, &cores) in s.usable.iter().zip(&s.assigned_cores) {
         if cores == 0 {
             continue;
         }
-        let i = s.usable[pos];
-        let (count, cores_each) = match per_exec {
+        let (count, cores_each) = match demand.per_exec {
             Some(c) => (cores / c, c),
             None => (1, cores),
         };

@@ -105,7 +105,7 @@ state_enum!(
 );
 
 state_enum!(
-    /// Where the leading master is in the recovery protocol (DESIGN.md §3). A master that
+    /// Where the leading master is in the recovery protocol ([`crate::recovery`]). A master that
     /// does not lead reports STANDBY whatever this says.
     MasterRole {
         Standby => "STANDBY",
@@ -147,7 +147,7 @@ impl ExecutorState {
 }
 
 /// What to run: an argv and extra environment. The worker adds the `HEARTH_*` variables
-/// of DESIGN.md §4.
+/// (README.md, "What a launched process gets").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessSpec {
     pub argv: Vec<String>,
@@ -182,16 +182,40 @@ pub struct DriverDescription {
     pub command: ProcessSpec,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkerInfo {
+/// Who a worker is and what it offers: what it registers with, what the master records,
+/// and what the worker knows of itself.
+///
+/// Not serialized on its own: the records that embed it ([`WorkerInfo`],
+/// [`WorkerRegistration`](crate::WorkerRegistration)) keep its fields inline and first,
+/// as they were before this type existed, so data dirs written before it still restore
+/// (see `wire.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerIdentity {
     pub id: WorkerId,
     pub host: String,
     /// The worker's gRPC port, where the master sends launches and kills.
     pub port: u16,
     /// The worker's HTTP port (0 if it has none).
     pub http_port: u16,
+    /// Cores offered.
     pub cores: u32,
+    /// Memory offered, in MiB.
     pub memory_mb: u64,
+}
+
+impl WorkerIdentity {
+    /// `host:port`, where the master reaches the worker's gRPC service.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A worker as the master knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "wire::WorkerInfo", into = "wire::WorkerInfo")]
+pub struct WorkerInfo {
+    /// As it last registered (a worker may come back on another address).
+    pub identity: WorkerIdentity,
     /// Sum of the cores of the executors and drivers placed here; kept by
     /// [`ClusterState::add_executor`] and friends, checked by [`ClusterState::check_invariants`].
     pub cores_used: u32,
@@ -204,13 +228,23 @@ pub struct WorkerInfo {
     pub drivers: BTreeSet<DriverId>,
 }
 
+crate::wire::identity_inline!(WorkerInfo {
+    cores_used: u32,
+    memory_used_mb: u64,
+    state: WorkerState,
+    registered_at: Millis,
+    dead_since: Option<Millis>,
+    executors: BTreeSet<(AppId, ExecutorId)>,
+    drivers: BTreeSet<DriverId>,
+});
+
 impl WorkerInfo {
     pub fn cores_free(&self) -> u32 {
-        self.cores.saturating_sub(self.cores_used)
+        self.identity.cores.saturating_sub(self.cores_used)
     }
 
     pub fn memory_free_mb(&self) -> u64 {
-        self.memory_mb.saturating_sub(self.memory_used_mb)
+        self.identity.memory_mb.saturating_sub(self.memory_used_mb)
     }
 
     /// Still running things, or could be (not DEAD).
@@ -413,46 +447,7 @@ impl ClusterState {
     /// property tests call it after every command; it never changes anything.
     pub fn check_invariants(&self) -> Result<(), String> {
         for w in self.workers.values() {
-            let mut cores = 0u64;
-            let mut mem = 0u64;
-            for (app, id) in &w.executors {
-                let e = self
-                    .apps
-                    .get(app)
-                    .and_then(|a| a.executors.get(id))
-                    .ok_or_else(|| format!("{}: lists {app}/{id}, which no app has", w.id))?;
-                if e.worker != w.id {
-                    return Err(format!(
-                        "{app}/{id} is on {} but listed by {}",
-                        e.worker, w.id
-                    ));
-                }
-                cores += u64::from(e.cores);
-                mem += e.memory_mb;
-            }
-            for d in &w.drivers {
-                let info = self
-                    .drivers
-                    .get(d)
-                    .ok_or_else(|| format!("{}: lists driver {d}, which is not active", w.id))?;
-                if info.worker.as_ref() != Some(&w.id) {
-                    return Err(format!(
-                        "driver {d} listed by {} but placed elsewhere",
-                        w.id
-                    ));
-                }
-                cores += u64::from(info.desc.cores);
-                mem += info.desc.memory_mb;
-            }
-            if cores != u64::from(w.cores_used) || mem != w.memory_used_mb {
-                return Err(format!(
-                    "{}: counts {} cores / {} MiB used, placements add up to {cores} / {mem}",
-                    w.id, w.cores_used, w.memory_used_mb
-                ));
-            }
-            if w.state == WorkerState::Dead && (!w.executors.is_empty() || !w.drivers.is_empty()) {
-                return Err(format!("{} is DEAD but still holds placements", w.id));
-            }
+            self.check_worker(w)?;
         }
         for a in self.apps.values() {
             if a.state.is_terminal() {
@@ -486,6 +481,47 @@ impl ClusterState {
             || self.completed_drivers.len() > self.config.retained_drivers
         {
             return Err("more completed apps or drivers retained than configured".into());
+        }
+        Ok(())
+    }
+
+    /// A worker's placements are placed there, add up to what it counts as used, and are
+    /// none if it is DEAD.
+    fn check_worker(&self, w: &WorkerInfo) -> Result<(), String> {
+        let me = &w.identity.id;
+        let mut cores = 0u64;
+        let mut mem = 0u64;
+        for (app, id) in &w.executors {
+            let e = self
+                .apps
+                .get(app)
+                .and_then(|a| a.executors.get(id))
+                .ok_or_else(|| format!("{me}: lists {app}/{id}, which no app has"))?;
+            if e.worker != *me {
+                return Err(format!("{app}/{id} is on {} but listed by {me}", e.worker));
+            }
+            cores += u64::from(e.cores);
+            mem += e.memory_mb;
+        }
+        for d in &w.drivers {
+            let info = self
+                .drivers
+                .get(d)
+                .ok_or_else(|| format!("{me}: lists driver {d}, which is not active"))?;
+            if info.worker.as_ref() != Some(me) {
+                return Err(format!("driver {d} listed by {me} but placed elsewhere"));
+            }
+            cores += u64::from(info.desc.cores);
+            mem += info.desc.memory_mb;
+        }
+        if cores != u64::from(w.cores_used) || mem != w.memory_used_mb {
+            return Err(format!(
+                "{me}: counts {} cores / {} MiB used, placements add up to {cores} / {mem}",
+                w.cores_used, w.memory_used_mb
+            ));
+        }
+        if w.state == WorkerState::Dead && (!w.executors.is_empty() || !w.drivers.is_empty()) {
+            return Err(format!("{me} is DEAD but still holds placements"));
         }
         Ok(())
     }

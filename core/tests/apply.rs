@@ -249,11 +249,11 @@ fn a_report_about_an_executor_the_state_does_not_know_kills_a_live_one() {
     assert_eq!(stray.outcome, Outcome::Unchanged);
     assert_eq!(
         stray.actions,
-        vec![Action::KillExecutor {
+        vec![Action::KillExecutor(ExecutorKill {
             worker: wid(1),
             app: app.clone(),
             executor: 42
-        }]
+        })]
     );
     let late = ok(
         &mut s,
@@ -436,16 +436,16 @@ fn a_finished_driver_finishes_its_app_and_kills_the_executors() {
     assert_eq!(
         done.actions,
         vec![
-            Action::KillExecutor {
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 0
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 1
-            },
+            }),
         ]
     );
     assert_eq!(s.find_app(&app).unwrap().state, AppState::Finished);
@@ -466,20 +466,20 @@ fn killing_a_driver_kills_its_process_its_executors_and_its_app() {
     assert_eq!(
         killed.actions,
         vec![
-            Action::KillDriver {
+            Action::KillDriver(DriverKill {
                 worker: wid(1),
                 driver: driver.clone()
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 0
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 1
-            },
+            }),
         ]
     );
     assert_eq!(s.find_app(&app).unwrap().state, AppState::Killed);
@@ -515,20 +515,20 @@ fn killing_a_cluster_mode_app_kills_its_driver() {
     assert_eq!(
         killed.actions,
         vec![
-            Action::KillExecutor {
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 0
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 1
-            },
-            Action::KillDriver {
+            }),
+            Action::KillDriver(DriverKill {
                 worker: wid(1),
                 driver: driver.clone()
-            },
+            }),
         ]
     );
     let d = s.find_driver(&driver).unwrap();
@@ -690,7 +690,7 @@ fn a_new_worker_at_a_live_workers_address_replaces_it_at_once() {
     assert_eq!(spread(&s, &app), vec![(wid(1), 1), (wid(2), 1)]);
     // Worker 1's process restarts in place: same host and port, a new id.
     let mut again = registration(1, 4, 4096);
-    again.id = WorkerId("worker-01-restarted".into());
+    again.identity.id = WorkerId("worker-01-restarted".into());
     let applied = ok(
         &mut s,
         Command::RegisterWorker {
@@ -705,7 +705,7 @@ fn a_new_worker_at_a_live_workers_address_replaces_it_at_once() {
     );
     assert_eq!(s.workers[&wid(1)].state, WorkerState::Dead);
     assert_eq!(s.workers[&wid(1)].dead_since, Some(at(5_000)));
-    assert_eq!(s.workers[&again.id].state, WorkerState::Alive);
+    assert_eq!(s.workers[&again.identity.id].state, WorkerState::Alive);
     assert_eq!(spread(&s, &app), vec![(wid(2), 1)]);
     assert_eq!(s.apps[&app].retry_count, 0, "not the app's fault");
     // The lost executor is replaced right away, on either live worker.
@@ -732,7 +732,7 @@ fn a_dead_workers_id_registering_at_a_live_workers_address_replaces_that_one_too
     add_worker(&mut s, 1, 4, 4096);
     add_worker(&mut s, 2, 4, 4096);
     let mut b = registration(1, 4, 4096);
-    b.id = WorkerId("worker-01-b".into());
+    b.identity.id = WorkerId("worker-01-b".into());
     ok(
         &mut s,
         Command::RegisterWorker {
@@ -743,7 +743,10 @@ fn a_dead_workers_id_registering_at_a_live_workers_address_replaces_that_one_too
     assert_eq!(s.workers[&wid(1)].state, WorkerState::Dead);
     let app = client_app(&mut s, app_desc(Some(1), 256, Some(2)), 0);
     schedule_and_place(&mut s, &Policy::default(), 0);
-    assert_eq!(spread(&s, &app), vec![(b.id.clone(), 1), (wid(2), 1)]);
+    assert_eq!(
+        spread(&s, &app),
+        vec![(b.identity.id.clone(), 1), (wid(2), 1)]
+    );
     let applied = ok(
         &mut s,
         Command::RegisterWorker {
@@ -755,8 +758,8 @@ fn a_dead_workers_id_registering_at_a_live_workers_address_replaces_that_one_too
         applied.outcome,
         Outcome::WorkerRegistered { duplicate: false }
     );
-    assert_eq!(s.workers[&b.id].state, WorkerState::Dead);
-    assert_eq!(s.workers[&b.id].dead_since, Some(at(2_000)));
+    assert_eq!(s.workers[&b.identity.id].state, WorkerState::Dead);
+    assert_eq!(s.workers[&b.identity.id].dead_since, Some(at(2_000)));
     assert_eq!(s.workers[&wid(1)].state, WorkerState::Alive);
     assert_eq!(spread(&s, &app), vec![(wid(2), 1)]);
     let (placed, _) = schedule_and_place(&mut s, &Policy::default(), 0);

@@ -184,12 +184,7 @@ fn command(s: &ClusterState, op: &Op, now: Millis, workers_added: &mut u32) -> O
                 .map(|(_, d)| d.clone())
                 .collect();
             let reg = WorkerRegistration {
-                id: w.id.clone(),
-                host: w.host.clone(),
-                port: w.port,
-                http_port: w.http_port,
-                cores: w.cores,
-                memory_mb: w.memory_mb,
+                identity: w.identity.clone(),
                 executors,
                 drivers,
             };
@@ -403,7 +398,7 @@ proptest! {
         }
         prop_assert_eq!(s.check_invariants(), Ok(()));
         for w in s.workers.values() {
-            prop_assert!(w.cores_used <= w.cores && w.memory_used_mb <= w.memory_mb, "{} over-committed", w.id);
+            prop_assert!(w.cores_used <= w.identity.cores && w.memory_used_mb <= w.identity.memory_mb, "{} over-committed", w.identity.id);
         }
         for a in s.apps.values() {
             if let Some(max) = a.desc.max_cores.or(default_cores) {

@@ -1,4 +1,4 @@
-//! The recovery protocol (DESIGN.md §3) and the liveness rules, step by step.
+//! The recovery protocol ([`hearth_core::recovery`]) and the liveness rules, step by step.
 
 mod common;
 use common::*;
@@ -99,11 +99,11 @@ fn reports_are_reconciled_and_recovery_completes_as_soon_as_all_answered() {
     assert_eq!(w1.outcome, Outcome::WorkerRegistered { duplicate: false });
     assert_eq!(
         w1.actions,
-        vec![Action::KillExecutor {
+        vec![Action::KillExecutor(ExecutorKill {
             worker: wid(1),
             app: client.clone(),
             executor: 7
-        }]
+        })]
     );
     assert_eq!(s.drivers[&driver].state, DriverState::Running);
     assert_eq!(
@@ -183,16 +183,16 @@ fn at_the_timeout_silent_workers_die_supervised_drivers_relaunch_silent_apps_fai
     assert_eq!(
         done.actions,
         vec![
-            Action::KillExecutor {
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(2),
                 app: cluster.clone(),
                 executor: 0
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(2),
                 app: client.clone(),
                 executor: 1
-            },
+            }),
         ]
     );
     assert_eq!(s.workers[&wid(2)].cores_used, 0);
@@ -214,15 +214,15 @@ fn a_worker_that_answers_without_an_expected_driver_gets_it_relaunched_and_stray
     assert_eq!(
         w1.actions,
         vec![
-            Action::KillDriver {
+            Action::KillDriver(DriverKill {
                 worker: wid(1),
                 driver: stray
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(2),
                 app: cluster.clone(),
                 executor: 0
-            },
+            }),
         ]
     );
     assert_eq!(
@@ -275,11 +275,11 @@ fn a_dead_worker_that_comes_back_has_its_old_executors_killed() {
     assert_eq!(back.outcome, Outcome::WorkerRegistered { duplicate: false });
     assert_eq!(
         back.actions,
-        vec![Action::KillExecutor {
+        vec![Action::KillExecutor(ExecutorKill {
             worker: wid(1),
             app: app.clone(),
             executor: 0
-        }]
+        })]
     );
     assert_eq!(s.workers[&wid(1)].state, WorkerState::Alive);
     assert_eq!(s.workers[&wid(1)].dead_since, None);

@@ -365,16 +365,16 @@ fn executor_target_limits_and_scales() {
     assert_eq!(
         down.actions,
         vec![
-            Action::KillExecutor {
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 2
-            },
-            Action::KillExecutor {
+            }),
+            Action::KillExecutor(ExecutorKill {
                 worker: wid(1),
                 app: app.clone(),
                 executor: 1
-            },
+            }),
         ]
     );
     assert_eq!(
@@ -403,7 +403,7 @@ fn cluster_mode_executors_wait_for_their_driver() {
     );
     assert_eq!(
         actions,
-        vec![Action::LaunchDriver {
+        vec![Action::LaunchDriver(DriverLaunch {
             worker: wid(1),
             driver: driver.clone(),
             app: app.clone(),
@@ -411,7 +411,7 @@ fn cluster_mode_executors_wait_for_their_driver() {
             memory_mb: 256,
             supervise: false,
             command: cmd(&["sh", "-c", "sleep 1000"]),
-        }]
+        })]
     );
     assert!(
         schedule(&s, &Policy::default(), 0).is_empty(),
@@ -435,7 +435,9 @@ fn cluster_mode_executors_wait_for_their_driver() {
         vec![exec(&app, 0, 1, 1, 256), exec(&app, 1, 1, 1, 256)]
     );
     match &actions[0] {
-        Action::LaunchExecutor { driver_url, .. } => assert_eq!(driver_url, "127.0.0.1:5050"),
+        Action::LaunchExecutor(ExecutorLaunch { driver_url, .. }) => {
+            assert_eq!(driver_url, "127.0.0.1:5050")
+        }
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use hearth_client::MasterClient;
 use hearth_core::{AppId, AppInfo, DriverId, DriverInfo, WorkerId};
 use hearth_proto::convert::json::status_json;
-use hearth_proto::convert::ClusterSnapshot;
+use hearth_proto::convert::StatusView;
 
 #[derive(Subcommand)]
 pub enum AppCmd {
@@ -72,7 +72,7 @@ pub async fn status(client: &MasterClient, json: bool) -> Outcome {
     Ok(())
 }
 
-fn print_workers(s: &ClusterSnapshot) {
+fn print_workers(s: &StatusView) {
     println!(
         "{:<44} {:<22} {:<15} {:>11} {:>17}",
         "WORKER", "ADDRESS", "STATE", "CORES USED", "MEMORY USED (MiB)"
@@ -81,11 +81,11 @@ fn print_workers(s: &ClusterSnapshot) {
         let i = &w.info;
         println!(
             "{:<44} {:<22} {:<15} {:>11} {:>17}",
-            i.id.as_str(),
-            format!("{}:{}", i.host, i.port),
+            i.identity.id.as_str(),
+            i.identity.addr(),
             i.state.as_str(),
-            format!("{}/{}", i.cores_used, i.cores),
-            format!("{}/{}", i.memory_used_mb, i.memory_mb)
+            format!("{}/{}", i.cores_used, i.identity.cores),
+            format!("{}/{}", i.memory_used_mb, i.identity.memory_mb)
         );
     }
 }
@@ -122,7 +122,7 @@ fn print_drivers<'a>(drivers: impl Iterator<Item = &'a DriverInfo>) {
 }
 
 /// The `/json` entry of one app or driver, found by id among active and completed ones.
-fn find_json(s: &ClusterSnapshot, lists: [&str; 2], id: &str) -> Option<serde_json::Value> {
+fn find_json(s: &StatusView, lists: [&str; 2], id: &str) -> Option<serde_json::Value> {
     let doc = status_json(s);
     lists
         .iter()

@@ -24,7 +24,7 @@ use hearth_core::{
     AppDescription, AppId, DriverDescription, ExecutorState, MasterRole, ProcessSpec,
 };
 use hearth_master::drill::Isolation;
-use hearth_proto::convert::ClusterSnapshot;
+use hearth_proto::convert::StatusView;
 use hearth_proto::pb::drill_client::DrillClient;
 use hearth_proto::pb::drill_server::{Drill, DrillServer};
 use hearth_proto::pb::{DrillRequest, DrillResponse};
@@ -203,7 +203,7 @@ fn ms(d: Option<Duration>) -> serde_json::Value {
 
 /// One master's own view, or `None` if it does not answer one request within 300 ms
 /// (no retries: a dead master must show as dead even if it is back a moment later).
-async fn view(addr: &str) -> Option<ClusterSnapshot> {
+async fn view(addr: &str) -> Option<StatusView> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .ok()?
         .connect_timeout(Duration::from_millis(200))
@@ -217,7 +217,7 @@ async fn view(addr: &str) -> Option<ClusterSnapshot> {
             .get_state(hearth_proto::pb::GetStateRequest {})
             .await
             .ok()?;
-        ClusterSnapshot::try_from(resp.into_inner()).ok()
+        StatusView::try_from(resp.into_inner()).ok()
     };
     tokio::time::timeout(Duration::from_millis(400), ask)
         .await
@@ -310,7 +310,7 @@ async fn start_probe(
 }
 
 /// The address of a worker running one of the probe's executors but not its driver.
-fn probe_worker(s: &ClusterSnapshot, probe: &AppId) -> Option<String> {
+fn probe_worker(s: &StatusView, probe: &AppId) -> Option<String> {
     let app = s.active_apps.iter().find(|x| &x.id == probe)?;
     let driver_on = s
         .active_drivers
@@ -322,15 +322,12 @@ fn probe_worker(s: &ClusterSnapshot, probe: &AppId) -> Option<String> {
         .values()
         .map(|e| e.worker.clone())
         .find(|w| Some(w) != driver_on.as_ref())?;
-    let w = s.workers.iter().find(|w| w.info.id == on)?;
-    Some(format!("{}:{}", w.info.host, w.info.port))
+    let w = s.workers.iter().find(|w| w.info.identity.id == on)?;
+    Some(w.info.identity.addr())
 }
 
 /// The master that leads and is ALIVE, by its own account, among `masters`.
-async fn alive_leader(
-    masters: &[String],
-    except: Option<&str>,
-) -> Option<(String, ClusterSnapshot)> {
+async fn alive_leader(masters: &[String], except: Option<&str>) -> Option<(String, StatusView)> {
     for m in masters.iter().filter(|m| Some(m.as_str()) != except) {
         if let Some(s) = view(m).await {
             if s.status == MasterRole::Alive && s.leader.as_deref() == Some(m) {
@@ -341,7 +338,7 @@ async fn alive_leader(
     None
 }
 
-fn running_executors(s: &ClusterSnapshot, app: &AppId) -> Vec<u32> {
+fn running_executors(s: &StatusView, app: &AppId) -> Vec<u32> {
     s.active_apps
         .iter()
         .filter(|a| &a.id == app)
@@ -394,13 +391,7 @@ pub async fn run(a: DrillArgs, master: Option<String>) -> Outcome {
     }
     if !leader_scenario {
         for w in &state.workers {
-            inject(
-                &format!("{}:{}", w.info.host, w.info.port),
-                &token,
-                "check",
-                Duration::ZERO,
-            )
-            .await?;
+            inject(&w.info.identity.addr(), &token, "check", Duration::ZERO).await?;
         }
     }
     let masters = if all_masters.is_empty() {

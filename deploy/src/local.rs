@@ -256,7 +256,11 @@ async fn start_all(
     members: &mut Vec<Member>,
 ) -> Result<(String, String), Failure> {
     let n = a.masters as usize;
-    let ports = if site.ha { free_ports(2 * n)? } else { vec![0, 0] };
+    let ports = if site.ha {
+        free_ports(2 * n)?
+    } else {
+        vec![0, 0]
+    };
     let peers: Vec<String> = (0..n)
         .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[i]))
         .collect();

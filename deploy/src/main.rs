@@ -1,4 +1,4 @@
-//! `hearth`: the one binary (DESIGN.md §4). Thin: it parses flags, builds configs and
+//! `hearth`: the one binary (README "The CLI"). Thin: it parses flags, builds configs and
 //! calls the library crates (hearth-master, hearth-worker, hearth-client).
 //!
 //! Exit codes: 0 ok; 1 the request failed (stderr says why); 2 bad usage.

@@ -1,4 +1,4 @@
-//! The CLI contract (DESIGN.md §4) from outside: help, usage errors (exit 2) and refused
+//! The CLI contract (README "The CLI") from outside: help, usage errors (exit 2) and refused
 //! requests (exit 1), against the built binaries.
 //!
 //! Having integration tests here also makes `cargo test --workspace` build the `hearth`

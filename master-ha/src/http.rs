@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use hearth_core::{AppInfo, DriverInfo, MasterRole, Millis};
 use hearth_proto::convert::json::status_json;
-use hearth_proto::convert::ClusterSnapshot;
+use hearth_proto::convert::StatusView;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
@@ -90,7 +90,7 @@ fn table(out: &mut String, title: &str, head: &[&str], rows: Vec<Vec<String>>) {
 }
 
 /// The status page: workers, apps with their executors, drivers.
-pub fn render(s: &ClusterSnapshot) -> String {
+pub fn render(s: &StatusView) -> String {
     let mut out = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>hearth master</title>\
          <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}\
@@ -122,18 +122,18 @@ pub fn render(s: &ClusterSnapshot) -> String {
     out
 }
 
-fn workers_table(out: &mut String, s: &ClusterSnapshot) {
+fn workers_table(out: &mut String, s: &StatusView) {
     let workers = s
         .workers
         .iter()
         .map(|w| {
             let i = &w.info;
             vec![
-                i.id.to_string(),
-                format!("{}:{}", i.host, i.port),
+                i.identity.id.to_string(),
+                i.identity.addr(),
                 i.state.to_string(),
-                format!("{} ({} used)", i.cores, i.cores_used),
-                format!("{} MiB ({} used)", i.memory_mb, i.memory_used_mb),
+                format!("{} ({} used)", i.identity.cores, i.cores_used),
+                format!("{} MiB ({} used)", i.identity.memory_mb, i.memory_used_mb),
                 time(w.last_heartbeat),
             ]
         })
@@ -176,7 +176,7 @@ fn apps_table(out: &mut String, title: &str, apps: &[AppInfo]) {
     table(out, title, &head, rows);
 }
 
-fn executors_table(out: &mut String, s: &ClusterSnapshot) {
+fn executors_table(out: &mut String, s: &StatusView) {
     let executors = s
         .active_apps
         .iter()

@@ -18,7 +18,7 @@ use hearth_core::{
     apply, schedule, AppId, AppState, Applied, ClusterConfig, ClusterState, Command, LastHeard,
     MasterRole, Millis, Outcome, Policy, Rejection, WorkerId, WorkerState,
 };
-use hearth_proto::convert::{ClusterSnapshot, Fence, Member, MemberRole, WorkerStatus};
+use hearth_proto::convert::{Fence, Member, MemberRole, StatusView, WorkerStatus};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 use tracing::Instrument;
@@ -302,8 +302,9 @@ impl Master {
         for action in &applied.actions {
             match inner.state.workers.get(action.worker()) {
                 Some(w) => {
-                    let addr = format!("{}:{}", w.host, w.port);
-                    self.dispatcher.send(&w.id, &addr, action, inner.lsn)
+                    let addr = w.identity.addr();
+                    let id = &w.identity.id;
+                    self.dispatcher.send(id, &addr, action, inner.lsn)
                 }
                 None => {
                     tracing::warn!(worker = %action.worker(), "no address for an action's worker; dropped")
@@ -416,7 +417,7 @@ impl Master {
     }
 
     /// Everything `GetState` and `/json` show.
-    pub async fn status(&self) -> ClusterSnapshot {
+    pub async fn status(&self) -> StatusView {
         let inner = self.lock().await;
         let mut view = status_of(&inner.state, Some(&inner.heard));
         view.leader = Some(self.advertised.clone());
@@ -443,7 +444,7 @@ impl Master {
             .workers
             .values()
             .filter(|w| w.state != WorkerState::Dead)
-            .map(|w| format!("{}:{}", w.host, w.port))
+            .map(|w| w.identity.addr())
             .collect();
         crate::dispatch::announce(
             addrs,
@@ -466,8 +467,9 @@ fn is_live(w: &hearth_core::WorkerInfo) -> bool {
 fn record_heard(inner: &mut Inner, cmd: &Command, outcome: &Outcome) {
     match (cmd, outcome) {
         (Command::RegisterWorker { reg, .. }, _) => {
-            if inner.state.workers.get(&reg.id).is_some_and(is_live) {
-                inner.heard.workers.insert(reg.id.clone(), now());
+            let id = &reg.identity.id;
+            if inner.state.workers.get(id).is_some_and(is_live) {
+                inner.heard.workers.insert(id.clone(), now());
             }
         }
         (_, Outcome::AppRegistered { app, driver: None }) => {
@@ -480,9 +482,9 @@ fn record_heard(inner: &mut Inner, cmd: &Command, outcome: &Outcome) {
 /// The status of `state` as `GetState` and `/json` show it, with the answering master's
 /// status set to the state's role; `heard` gives workers' last heartbeats (a leader's).
 /// The caller fills in `leader`, `term` and `masters`.
-pub fn status_of(state: &ClusterState, heard: Option<&LastHeard>) -> ClusterSnapshot {
+pub fn status_of(state: &ClusterState, heard: Option<&LastHeard>) -> StatusView {
     let s = state;
-    ClusterSnapshot {
+    StatusView {
         status: s.role,
         leader: None,
         term: 0,
@@ -492,7 +494,7 @@ pub fn status_of(state: &ClusterState, heard: Option<&LastHeard>) -> ClusterSnap
             .values()
             .map(|w| WorkerStatus {
                 info: w.clone(),
-                last_heartbeat: heard.and_then(|h| h.workers.get(&w.id).copied()),
+                last_heartbeat: heard.and_then(|h| h.workers.get(&w.identity.id).copied()),
             })
             .collect(),
         active_apps: s.apps.values().cloned().collect(),

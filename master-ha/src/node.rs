@@ -7,7 +7,7 @@
 use crate::master::{status_of, Master, MasterConfig, ProposeError};
 use crate::raft::RaftHandle;
 use hearth_core::MasterRole;
-use hearth_proto::convert::ClusterSnapshot;
+use hearth_proto::convert::StatusView;
 use hearth_proto::status::{not_leader, rejection_status};
 use std::sync::{Arc, RwLock};
 use tonic::Status;
@@ -110,7 +110,7 @@ impl Node {
 
     /// Everything `GetState` and `/json` show: the acting master's view, or a standby's
     /// replica with status STANDBY and the leader's address.
-    pub async fn status(&self) -> ClusterSnapshot {
+    pub async fn status(&self) -> StatusView {
         let mut view = match self.current() {
             Some(m) => m.status().await,
             None => {

@@ -86,7 +86,7 @@ impl MasterService for Svc {
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
         let cmd = req.into_inner().into_command(now())?;
         let worker = match &cmd {
-            Command::RegisterWorker { reg, .. } => reg.id.clone(),
+            Command::RegisterWorker { reg, .. } => reg.identity.id.clone(),
             _ => unreachable!("RegisterWorkerRequest decodes to RegisterWorker"),
         };
         let master = self.node.acting()?;

@@ -8,8 +8,10 @@ mod common;
 
 use common::{app, wait, Group, Settings};
 use hearth_client::ClientError;
-use hearth_core::{AppId, DriverDescription, ProcessSpec, WorkerId, WorkerRegistration};
-use hearth_proto::convert::ClusterSnapshot;
+use hearth_core::{
+    AppId, DriverDescription, ProcessSpec, WorkerId, WorkerIdentity, WorkerRegistration,
+};
+use hearth_proto::convert::StatusView;
 use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +39,7 @@ impl Drop for Dir {
 }
 
 /// What must be identical on every master: apps, drivers and workers with their states.
-fn digest(s: &ClusterSnapshot) -> Vec<String> {
+fn digest(s: &StatusView) -> Vec<String> {
     let mut d: Vec<String> = Vec::new();
     for a in s.active_apps.iter().chain(&s.completed_apps) {
         let execs: Vec<String> = a
@@ -53,7 +55,7 @@ fn digest(s: &ClusterSnapshot) -> Vec<String> {
     for w in &s.workers {
         d.push(format!(
             "worker {} {:?} {}",
-            w.info.id, w.info.state, w.info.cores_used
+            w.info.identity.id, w.info.state, w.info.cores_used
         ));
     }
     d.sort();
@@ -88,12 +90,14 @@ async fn every_command_kind_replicates_and_a_lagging_master_catches_up_from_a_sn
     // a finish, a decommission.
     let worker = WorkerId("worker-fake-1".into());
     let reg = WorkerRegistration {
-        id: worker.clone(),
-        host: "127.0.0.1".into(),
-        port: 1,
-        http_port: 0,
-        cores: 4,
-        memory_mb: 4096,
+        identity: WorkerIdentity {
+            id: worker.clone(),
+            host: "127.0.0.1".into(),
+            port: 1,
+            http_port: 0,
+            cores: 4,
+            memory_mb: 4096,
+        },
         executors: Vec::new(),
         drivers: Vec::new(),
     };

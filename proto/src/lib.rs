@@ -18,7 +18,7 @@
 //! - [`pb`]: the generated messages, clients (`pb::master_service_client`, ...) and server
 //!   traits (`pb::master_service_server`, ...).
 //! - [`convert`]: `From`/`TryFrom` between `pb` and core types; master requests into core
-//!   `Command`s; core `Action`s into `WorkerControl` requests; the `GetState` snapshot.
+//!   `Command`s; core `Action`s into `WorkerControl` requests; the `GetState` status view.
 //! - [`status`]: `Rejection` and [`ConvertError`] to `tonic::Status`; the not-leader
 //!   status and its `x-hearth-leader` hint.
 

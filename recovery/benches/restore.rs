@@ -105,12 +105,14 @@ fn workload() -> (Vec<Command>, ClusterState, ClusterState) {
 fn register(r: &mut Recorder) {
     for n in 0..WORKERS {
         let reg = WorkerRegistration {
-            id: worker_id(n),
-            host: format!("10.0.{}.{}", n / 250, n % 250),
-            port: 7078,
-            http_port: 8081,
-            cores: 64,
-            memory_mb: 256 * 1024,
+            identity: WorkerIdentity {
+                id: worker_id(n),
+                host: format!("10.0.{}.{}", n / 250, n % 250),
+                port: 7078,
+                http_port: 8081,
+                cores: 64,
+                memory_mb: 256 * 1024,
+            },
             executors: vec![],
             drivers: vec![],
         };
@@ -223,12 +225,14 @@ fn restore_bench(base: &Path) {
 fn worker_cmd(n: u64) -> Command {
     Command::RegisterWorker {
         reg: WorkerRegistration {
-            id: WorkerId(format!("worker-{n:06}")),
-            host: "10.0.0.1".into(),
-            port: 7078,
-            http_port: 8081,
-            cores: 16,
-            memory_mb: 65_536,
+            identity: WorkerIdentity {
+                id: WorkerId(format!("worker-{n:06}")),
+                host: "10.0.0.1".into(),
+                port: 7078,
+                http_port: 8081,
+                cores: 16,
+                memory_mb: 65_536,
+            },
             executors: vec![],
             drivers: vec![],
         },

@@ -207,7 +207,7 @@ fn a_failed_fsync_fails_every_waiter_and_loses_no_acknowledged_command() {
             unreachable!()
         };
         assert!(
-            r.state.workers.contains_key(&reg.id),
+            r.state.workers.contains_key(&reg.identity.id),
             "acknowledged lsn {lsn} lost"
         );
     }
@@ -236,12 +236,14 @@ fn a_panic_while_appending_poisons_the_journal_but_not_the_directory() {
 fn worker(n: u64) -> Command {
     Command::RegisterWorker {
         reg: hearth_core::WorkerRegistration {
-            id: hearth_core::WorkerId(format!("worker-{n:05}")),
-            host: "h".into(),
-            port: 7078,
-            http_port: 0,
-            cores: 4,
-            memory_mb: 1024,
+            identity: hearth_core::WorkerIdentity {
+                id: hearth_core::WorkerId(format!("worker-{n:05}")),
+                host: "h".into(),
+                port: 7078,
+                http_port: 0,
+                cores: 4,
+                memory_mb: 1024,
+            },
             executors: vec![],
             drivers: vec![],
         },

@@ -415,12 +415,14 @@ fn async_sync_from_many_tasks() {
             set.spawn(async move {
                 let cmd = hearth_core::Command::RegisterWorker {
                     reg: hearth_core::WorkerRegistration {
-                        id: hearth_core::WorkerId(format!("w{i}")),
-                        host: "h".into(),
-                        port: 1,
-                        http_port: 0,
-                        cores: 1,
-                        memory_mb: 1,
+                        identity: hearth_core::WorkerIdentity {
+                            id: hearth_core::WorkerId(format!("w{i}")),
+                            host: "h".into(),
+                            port: 1,
+                            http_port: 0,
+                            cores: 1,
+                            memory_mb: 1,
+                        },
                         executors: vec![],
                         drivers: vec![],
                     },

@@ -10,7 +10,7 @@
 use crate::error::WorkerError;
 use crate::fence::{Admission, TermStore};
 use crate::link::Link;
-use crate::plan::{DriverLaunch, ExecutorLaunch, PlanContext};
+use crate::plan::PlanContext;
 use crate::runner::Runner;
 use crate::table::{KillAck, KillReason, ProcId, Table};
 use hearth_core::{Action, WorkerId};
@@ -51,10 +51,10 @@ fn refuse(why: String, highest_term: u64) -> Response<pb::WorkerAck> {
 /// A short description of an action for logs.
 fn describe(action: &Action) -> String {
     match action {
-        Action::LaunchExecutor { app, executor, .. } => format!("LaunchExecutor {app}/{executor}"),
-        Action::KillExecutor { app, executor, .. } => format!("KillExecutor {app}/{executor}"),
-        Action::LaunchDriver { driver, .. } => format!("LaunchDriver {driver}"),
-        Action::KillDriver { driver, .. } => format!("KillDriver {driver}"),
+        Action::LaunchExecutor(l) => format!("LaunchExecutor {}/{}", l.app, l.executor),
+        Action::KillExecutor(k) => format!("KillExecutor {}/{}", k.app, k.executor),
+        Action::LaunchDriver(l) => format!("LaunchDriver {}", l.driver),
+        Action::KillDriver(k) => format!("KillDriver {}", k.driver),
     }
 }
 
@@ -106,40 +106,13 @@ impl Control {
     fn carry_out(&self, action: Action) -> Result<bool, WorkerError> {
         let kill = |id: ProcId| self.table.kill(&id, KillReason::Master) == KillAck::Duplicate;
         Ok(match action {
-            Action::LaunchExecutor {
-                app,
-                executor,
-                cores,
-                memory_mb,
-                command,
-                driver_url,
-                ..
-            } => !self.runner.launch(self.plans.executor(ExecutorLaunch {
-                app,
-                executor,
-                cores,
-                memory_mb,
-                command,
-                driver_url,
-            })?),
-            Action::LaunchDriver {
-                driver,
-                app,
-                cores,
-                memory_mb,
-                supervise,
-                command,
-                ..
-            } => !self.runner.launch(self.plans.driver(DriverLaunch {
-                driver,
-                app,
-                cores,
-                memory_mb,
-                supervise,
-                command,
-            })?),
-            Action::KillExecutor { app, executor, .. } => kill(ProcId::Executor { app, executor }),
-            Action::KillDriver { driver, .. } => kill(ProcId::Driver(driver)),
+            Action::LaunchExecutor(l) => !self.runner.launch(self.plans.executor(l)?),
+            Action::LaunchDriver(l) => !self.runner.launch(self.plans.driver(l)?),
+            Action::KillExecutor(k) => kill(ProcId::Executor {
+                app: k.app,
+                executor: k.executor,
+            }),
+            Action::KillDriver(k) => kill(ProcId::Driver(k.driver)),
         })
     }
 }

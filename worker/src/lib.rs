@@ -53,9 +53,9 @@ pub use error::WorkerError;
 pub use fence::TERM_FILE;
 
 use control::Control;
-use hearth_core::{ids, Millis, WorkerId};
+use hearth_core::{ids, Millis, WorkerId, WorkerIdentity};
 use hearth_proto::pb::worker_control_server::WorkerControlServer;
-use link::{Identity, Link};
+use link::Link;
 use runner::{Runner, RunnerConfig};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -251,7 +251,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         reports_tx,
         spawner,
     ));
-    let identity = Identity {
+    let identity = WorkerIdentity {
         id: id.clone(),
         host: config.host.clone(),
         port,

@@ -15,7 +15,9 @@
 use crate::backoff::Backoff;
 use crate::table::Table;
 use hearth_client::{ClientError, Idempotency, MasterClient};
-use hearth_core::{DriverId, DriverState, ExecutorId, ExecutorState, WorkerId, WorkerRegistration};
+use hearth_core::{
+    DriverId, DriverState, ExecutorId, ExecutorState, WorkerId, WorkerIdentity, WorkerRegistration,
+};
 use hearth_proto::pb;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,19 +87,10 @@ impl fmt::Display for Report {
     }
 }
 
-/// Who the worker is, as it registers.
-pub(crate) struct Identity {
-    pub id: WorkerId,
-    pub host: String,
-    pub port: u16,
-    pub http_port: u16,
-    pub cores: u32,
-    pub memory_mb: u64,
-}
-
 pub(crate) struct Link {
     masters: Vec<String>,
-    me: Identity,
+    /// Who this worker is, as it registers.
+    me: WorkerIdentity,
     table: Arc<Table>,
     heartbeat_interval: Duration,
     /// Time allowed for one call on one master.
@@ -114,7 +107,7 @@ pub(crate) struct Link {
 impl Link {
     pub fn new(
         masters: Vec<String>,
-        me: Identity,
+        me: WorkerIdentity,
         table: Arc<Table>,
         heartbeat_interval: Duration,
     ) -> Arc<Self> {
@@ -201,12 +194,7 @@ impl Link {
     fn registration(&self) -> pb::RegisterWorkerRequest {
         let (executors, drivers) = self.table.snapshot();
         let reg = WorkerRegistration {
-            id: self.me.id.clone(),
-            host: self.me.host.clone(),
-            port: self.me.port,
-            http_port: self.me.http_port,
-            cores: self.me.cores,
-            memory_mb: self.me.memory_mb,
+            identity: self.me.clone(),
             executors,
             drivers,
         };

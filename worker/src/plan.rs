@@ -1,10 +1,11 @@
-//! From a master's launch request to a [`Plan`]: where the process runs, with which
-//! environment (DESIGN.md §4 "What a launched process gets"), and whether it is
-//! supervised (drivers: the `supervise` flag of `LaunchDriver`).
+//! From a master's launch ([`ExecutorLaunch`], [`DriverLaunch`], as hearth-core defines
+//! them) to a [`Plan`]: where the process runs, with which environment (README.md, "What
+//! a launched process gets"), and whether it is supervised (drivers: the `supervise` flag
+//! of `LaunchDriver`).
 
 use crate::error::WorkerError;
 use crate::table::ProcId;
-use hearth_core::{AppId, DriverId, ExecutorId, ProcessSpec};
+use hearth_core::{DriverLaunch, ExecutorLaunch, ProcessSpec};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -32,27 +33,6 @@ pub(crate) struct PlanContext {
     /// `hearth://h:p,h:p`.
     pub masters_url: String,
     pub host: String,
-}
-
-/// Executor launch parameters, as the request carries them.
-pub(crate) struct ExecutorLaunch {
-    pub app: AppId,
-    pub executor: ExecutorId,
-    pub cores: u32,
-    pub memory_mb: u64,
-    pub command: ProcessSpec,
-    pub driver_url: String,
-}
-
-/// Driver launch parameters, as the request carries them.
-pub(crate) struct DriverLaunch {
-    pub driver: DriverId,
-    pub app: AppId,
-    pub cores: u32,
-    pub memory_mb: u64,
-    /// Restart on a non-zero exit.
-    pub supervise: bool,
-    pub command: ProcessSpec,
 }
 
 impl PlanContext {
@@ -154,6 +134,7 @@ fn free_port(host: &str) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearth_core::{AppId, DriverId, WorkerId};
 
     fn ctx() -> PlanContext {
         PlanContext {
@@ -177,6 +158,7 @@ mod tests {
     fn executor_env_and_dir() {
         let p = ctx()
             .executor(ExecutorLaunch {
+                worker: WorkerId::from("worker-1"),
                 app: AppId::from("app-1"),
                 executor: 3,
                 cores: 2,
@@ -209,6 +191,7 @@ mod tests {
     fn driver_gets_a_port_and_the_supervise_flag() {
         let p = ctx()
             .driver(DriverLaunch {
+                worker: WorkerId::from("worker-1"),
                 driver: DriverId::from("driver-1"),
                 app: AppId::from("app-1"),
                 cores: 1,
@@ -229,6 +212,7 @@ mod tests {
     fn refuses_ids_that_are_not_plain_names_and_empty_commands() {
         for bad in ["", "..", "a/b", "../x"] {
             let r = ctx().executor(ExecutorLaunch {
+                worker: WorkerId::from("worker-1"),
                 app: AppId::from(bad),
                 executor: 0,
                 cores: 1,
@@ -241,6 +225,7 @@ mod tests {
         let mut empty = spec(&[]);
         empty.argv.clear();
         let r = ctx().driver(DriverLaunch {
+            worker: WorkerId::from("worker-1"),
             driver: DriverId::from("driver-1"),
             app: AppId::from("app-1"),
             cores: 1,

@@ -30,12 +30,14 @@ pub fn wid(n: u32) -> WorkerId {
 
 pub fn registration(n: u32, cores: u32, memory_mb: u64) -> WorkerRegistration {
     WorkerRegistration {
-        id: wid(n),
-        host: "127.0.0.1".into(),
-        port: 7000 + n as u16,
-        http_port: 8000 + n as u16,
-        cores,
-        memory_mb,
+        identity: WorkerIdentity {
+            id: wid(n),
+            host: "127.0.0.1".into(),
+            port: 7000 + n as u16,
+            http_port: 8000 + n as u16,
+            cores,
+            memory_mb,
+        },
         executors: vec![],
         drivers: vec![],
     }

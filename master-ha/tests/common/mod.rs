@@ -9,7 +9,7 @@ use hearth_core::{AppDescription, MasterRole, ProcessSpec};
 use hearth_master::drill::Isolation;
 use hearth_master::ports::free_peer_ports;
 use hearth_master::{MasterConfig, MasterError, RaftOptions};
-use hearth_proto::convert::ClusterSnapshot;
+use hearth_proto::convert::StatusView;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -215,7 +215,7 @@ impl Group {
     }
 
     /// What master `i` itself holds (a standby answers from its replica).
-    pub async fn view(&self, i: usize) -> Option<ClusterSnapshot> {
+    pub async fn view(&self, i: usize) -> Option<StatusView> {
         let mut c = MasterClient::new(vec![self.addr(i)]);
         c.deadline = Duration::from_secs(1);
         c.state_here().await.ok()

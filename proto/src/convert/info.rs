@@ -2,20 +2,21 @@
 
 use super::{encode_owned, id, opt_id, port, required, state, ConvertError};
 use crate::pb;
-use hearth_core::{AppInfo, DriverInfo, ExecutorInfo, Millis, WorkerInfo};
+use hearth_core::{AppInfo, DriverInfo, ExecutorInfo, Millis, WorkerIdentity, WorkerInfo};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Encodes without `last_heartbeat_ms`, which is not part of core's record; see
 /// [`WorkerStatus`](super::WorkerStatus) for the record with it.
 impl From<&WorkerInfo> for pb::WorkerInfo {
     fn from(v: &WorkerInfo) -> Self {
+        let me = &v.identity;
         pb::WorkerInfo {
-            id: v.id.0.clone(),
-            host: v.host.clone(),
-            port: v.port.into(),
-            http_port: v.http_port.into(),
-            cores: v.cores,
-            memory_mb: v.memory_mb,
+            id: me.id.0.clone(),
+            host: me.host.clone(),
+            port: me.port.into(),
+            http_port: me.http_port.into(),
+            cores: me.cores,
+            memory_mb: me.memory_mb,
             cores_used: v.cores_used,
             memory_used_mb: v.memory_used_mb,
             state: v.state.as_str().to_owned(),
@@ -62,12 +63,14 @@ impl TryFrom<pb::WorkerInfo> for WorkerInfo {
             drivers.insert(d);
         }
         Ok(WorkerInfo {
-            id: id("WorkerInfo.id", v.id)?,
-            host: v.host,
-            port: port("WorkerInfo.port", v.port)?,
-            http_port: port("WorkerInfo.http_port", v.http_port)?,
-            cores: v.cores,
-            memory_mb: v.memory_mb,
+            identity: WorkerIdentity {
+                id: id("WorkerInfo.id", v.id)?,
+                host: v.host,
+                port: port("WorkerInfo.port", v.port)?,
+                http_port: port("WorkerInfo.http_port", v.http_port)?,
+                cores: v.cores,
+                memory_mb: v.memory_mb,
+            },
             cores_used: v.cores_used,
             memory_used_mb: v.memory_used_mb,
             state: state("WorkerInfo.state", &v.state)?,

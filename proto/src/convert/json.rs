@@ -1,9 +1,9 @@
-//! The `GET /json` document of DESIGN.md §4, rendered from a [`ClusterSnapshot`]. The
-//! master's HTTP endpoint and `hearth status --json` both print exactly this, so scripts
-//! see one format. Field names follow Spark's master `/json`; memory is in MiB, times in
-//! milliseconds since the epoch, durations in milliseconds.
+//! The `GET /json` document, rendered from a [`StatusView`]. The master's HTTP
+//! endpoint and `hearth status --json` (README.md, "The CLI") both print exactly this, so
+//! scripts see one format. Field names follow Spark's master `/json`; memory is in MiB,
+//! times in milliseconds since the epoch, durations in milliseconds.
 
-use super::snapshot::ClusterSnapshot;
+use super::view::StatusView;
 use hearth_core::{AppInfo, DriverInfo, WorkerState};
 use serde_json::{json, Value};
 
@@ -48,7 +48,7 @@ fn driver(d: &DriverInfo) -> Value {
 }
 
 /// The `/json` document.
-pub fn status_json(s: &ClusterSnapshot) -> Value {
+pub fn status_json(s: &StatusView) -> Value {
     let now = s.now.0;
     let alive: Vec<_> = s
         .workers
@@ -65,23 +65,23 @@ pub fn status_json(s: &ClusterSnapshot) -> Value {
             "role": m.role.as_str(),
         })).collect::<Vec<_>>(),
         "workers": s.workers.iter().map(|w| json!({
-            "id": w.info.id,
-            "host": w.info.host,
-            "port": w.info.port,
-            "webuiport": w.info.http_port,
-            "cores": w.info.cores,
+            "id": w.info.identity.id,
+            "host": w.info.identity.host,
+            "port": w.info.identity.port,
+            "webuiport": w.info.identity.http_port,
+            "cores": w.info.identity.cores,
             "coresused": w.info.cores_used,
             "coresfree": w.info.cores_free(),
-            "memory": w.info.memory_mb,
+            "memory": w.info.identity.memory_mb,
             "memoryused": w.info.memory_used_mb,
             "memoryfree": w.info.memory_free_mb(),
             "state": w.info.state.as_str(),
             "lastheartbeat": w.last_heartbeat.map(|t| t.0),
         })).collect::<Vec<_>>(),
         "aliveworkers": alive.len(),
-        "cores": alive.iter().map(|w| u64::from(w.info.cores)).sum::<u64>(),
+        "cores": alive.iter().map(|w| u64::from(w.info.identity.cores)).sum::<u64>(),
         "coresused": alive.iter().map(|w| u64::from(w.info.cores_used)).sum::<u64>(),
-        "memory": alive.iter().map(|w| w.info.memory_mb).sum::<u64>(),
+        "memory": alive.iter().map(|w| w.info.identity.memory_mb).sum::<u64>(),
         "memoryused": alive.iter().map(|w| w.info.memory_used_mb).sum::<u64>(),
         "activeapps": s.active_apps.iter().map(|a| app(a, now)).collect::<Vec<_>>(),
         "completedapps": s.completed_apps.iter().map(|a| app(a, now)).collect::<Vec<_>>(),

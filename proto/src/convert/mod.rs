@@ -11,17 +11,17 @@
 //! - [`requests`]: `WorkerRegistration`/`ReportedExecutor` and the `MasterService`
 //!   requests that become a core `Command`.
 //! - [`worker_control`]: core `Action` to and from the `WorkerControl` requests.
-//! - [`snapshot`]: the `GetState` reply.
+//! - [`view`]: the `GetState` reply as a [`StatusView`].
 //! - [`json`]: the `GET /json` document rendered from that reply.
 
 pub mod desc;
 pub mod info;
 pub mod json;
 pub mod requests;
-pub mod snapshot;
+pub mod view;
 pub mod worker_control;
 
-pub use snapshot::{ClusterSnapshot, Member, MemberRole, WorkerStatus};
+pub use view::{Member, MemberRole, StatusView, WorkerStatus};
 pub use worker_control::{Fence, WorkerCommand};
 
 use std::str::FromStr;

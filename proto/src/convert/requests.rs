@@ -8,7 +8,8 @@
 use super::{encode_owned, id, port, required, state, ConvertError};
 use crate::pb;
 use hearth_core::{
-    AppId, Command, DriverId, Millis, ReportedExecutor, WorkerId, WorkerRegistration,
+    AppId, Command, DriverId, Millis, ReportedExecutor, WorkerId, WorkerIdentity,
+    WorkerRegistration,
 };
 
 impl From<&ReportedExecutor> for pb::ReportedExecutor {
@@ -34,13 +35,14 @@ impl TryFrom<pb::ReportedExecutor> for ReportedExecutor {
 
 impl From<&WorkerRegistration> for pb::RegisterWorkerRequest {
     fn from(v: &WorkerRegistration) -> Self {
+        let me = &v.identity;
         pb::RegisterWorkerRequest {
-            worker_id: v.id.0.clone(),
-            host: v.host.clone(),
-            port: v.port.into(),
-            http_port: v.http_port.into(),
-            cores: v.cores,
-            memory_mb: v.memory_mb,
+            worker_id: me.id.0.clone(),
+            host: me.host.clone(),
+            port: me.port.into(),
+            http_port: me.http_port.into(),
+            cores: me.cores,
+            memory_mb: me.memory_mb,
             executors: v.executors.iter().map(Into::into).collect(),
             driver_ids: v.drivers.iter().map(|d| d.0.clone()).collect(),
         }
@@ -51,12 +53,14 @@ impl TryFrom<pb::RegisterWorkerRequest> for WorkerRegistration {
     type Error = ConvertError;
     fn try_from(v: pb::RegisterWorkerRequest) -> Result<Self, ConvertError> {
         Ok(WorkerRegistration {
-            id: id("RegisterWorkerRequest.worker_id", v.worker_id)?,
-            host: v.host,
-            port: port("RegisterWorkerRequest.port", v.port)?,
-            http_port: port("RegisterWorkerRequest.http_port", v.http_port)?,
-            cores: v.cores,
-            memory_mb: v.memory_mb,
+            identity: WorkerIdentity {
+                id: id("RegisterWorkerRequest.worker_id", v.worker_id)?,
+                host: v.host,
+                port: port("RegisterWorkerRequest.port", v.port)?,
+                http_port: port("RegisterWorkerRequest.http_port", v.http_port)?,
+                cores: v.cores,
+                memory_mb: v.memory_mb,
+            },
             executors: v
                 .executors
                 .into_iter()

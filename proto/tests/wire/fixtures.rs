@@ -2,8 +2,9 @@
 
 use hearth_core::{
     Action, AppDescription, AppId, AppInfo, AppState, DriverDescription, DriverId, DriverInfo,
-    DriverState, ExecutorInfo, ExecutorState, Millis, ProcessSpec, ReportedExecutor, WorkerId,
-    WorkerInfo, WorkerRegistration, WorkerState,
+    DriverKill, DriverLaunch, DriverState, ExecutorInfo, ExecutorKill, ExecutorLaunch,
+    ExecutorState, Millis, ProcessSpec, ReportedExecutor, WorkerId, WorkerIdentity, WorkerInfo,
+    WorkerRegistration, WorkerState,
 };
 
 pub const T0: Millis = Millis(1_795_457_728_000);
@@ -58,12 +59,14 @@ pub fn driver_desc() -> DriverDescription {
 
 pub fn worker_info() -> WorkerInfo {
     WorkerInfo {
-        id: worker_id("10.0.0.5", 7078),
-        host: "10.0.0.5".into(),
-        port: 7078,
-        http_port: 8081,
-        cores: 16,
-        memory_mb: 65_536,
+        identity: WorkerIdentity {
+            id: worker_id("10.0.0.5", 7078),
+            host: "10.0.0.5".into(),
+            port: 7078,
+            http_port: 8081,
+            cores: 16,
+            memory_mb: 65_536,
+        },
         cores_used: 5,
         memory_used_mb: 2_560,
         state: WorkerState::Alive,
@@ -78,10 +81,13 @@ pub fn worker_info() -> WorkerInfo {
 
 pub fn dead_worker() -> WorkerInfo {
     WorkerInfo {
-        id: worker_id("10.0.0.6", 65_535),
-        host: "10.0.0.6".into(),
-        port: 65_535,
-        http_port: 0,
+        identity: WorkerIdentity {
+            id: worker_id("10.0.0.6", 65_535),
+            host: "10.0.0.6".into(),
+            port: 65_535,
+            http_port: 0,
+            ..worker_info().identity
+        },
         cores_used: 0,
         memory_used_mb: 0,
         state: WorkerState::Dead,
@@ -182,12 +188,7 @@ pub fn failed_driver() -> DriverInfo {
 
 pub fn registration() -> WorkerRegistration {
     WorkerRegistration {
-        id: worker_id("10.0.0.5", 7078),
-        host: "10.0.0.5".into(),
-        port: 7078,
-        http_port: 8081,
-        cores: 16,
-        memory_mb: 65_536,
+        identity: worker_info().identity,
         executors: vec![
             ReportedExecutor {
                 app: app_id(2),
@@ -206,7 +207,7 @@ pub fn registration() -> WorkerRegistration {
 
 pub fn actions() -> Vec<Action> {
     vec![
-        Action::LaunchExecutor {
+        Action::LaunchExecutor(ExecutorLaunch {
             worker: worker_id("10.0.0.5", 7078),
             app: app_id(1),
             executor: 3,
@@ -214,13 +215,13 @@ pub fn actions() -> Vec<Action> {
             memory_mb: 1024,
             command: app_desc().command,
             driver_url: "10.0.0.5:41234".into(),
-        },
-        Action::KillExecutor {
+        }),
+        Action::KillExecutor(ExecutorKill {
             worker: worker_id("10.0.0.5", 7078),
             app: app_id(1),
             executor: 0,
-        },
-        Action::LaunchDriver {
+        }),
+        Action::LaunchDriver(DriverLaunch {
             worker: worker_id("10.0.0.6", 7078),
             driver: driver_id(3),
             app: app_id(1),
@@ -228,10 +229,10 @@ pub fn actions() -> Vec<Action> {
             memory_mb: 512,
             supervise: true,
             command: driver_desc().command,
-        },
-        Action::KillDriver {
+        }),
+        Action::KillDriver(DriverKill {
             worker: worker_id("10.0.0.6", 7078),
             driver: driver_id(3),
-        },
+        }),
     ]
 }

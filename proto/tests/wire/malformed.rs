@@ -2,7 +2,7 @@
 
 use crate::fixtures::*;
 use hearth_core::{AppInfo, DriverInfo, ExecutorInfo, WorkerInfo, WorkerRegistration};
-use hearth_proto::convert::{ClusterSnapshot, Member};
+use hearth_proto::convert::{Member, StatusView};
 use hearth_proto::{pb, ConvertError};
 
 fn unknown(field: &'static str, value: &str, expected: &str) -> ConvertError {
@@ -84,7 +84,7 @@ fn unknown_status_and_member_role() {
     let mut s = pb::ClusterStatus::from(&snap);
     s.status = "LEADER".into();
     assert_eq!(
-        ClusterSnapshot::try_from(s),
+        StatusView::try_from(s),
         Err(unknown(
             "ClusterStatus.status",
             "LEADER",
@@ -269,7 +269,7 @@ fn garbage_bytes_do_not_panic() {
     // A well-formed but empty message decodes to defaults, which conversion refuses.
     let empty = pb::ClusterStatus::decode(&[][..]).expect("empty is a valid message");
     assert_eq!(
-        ClusterSnapshot::try_from(empty),
+        StatusView::try_from(empty),
         Err(unknown(
             "ClusterStatus.status",
             "",

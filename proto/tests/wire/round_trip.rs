@@ -6,9 +6,7 @@ use hearth_core::{
     ExecutorState, MasterRole, Millis, ProcessSpec, ReportedExecutor, WorkerInfo,
     WorkerRegistration, WorkerState,
 };
-use hearth_proto::convert::{
-    ClusterSnapshot, Fence, Member, MemberRole, WorkerCommand, WorkerStatus,
-};
+use hearth_proto::convert::{Fence, Member, MemberRole, StatusView, WorkerCommand, WorkerStatus};
 use hearth_proto::pb;
 use prost::Message;
 
@@ -224,8 +222,8 @@ fn launch_executor_request_fields() {
     );
 }
 
-pub fn snapshot() -> ClusterSnapshot {
-    ClusterSnapshot {
+pub fn snapshot() -> StatusView {
+    StatusView {
         status: MasterRole::Alive,
         leader: Some("10.0.0.1:7077".into()),
         term: 5,
@@ -275,7 +273,7 @@ fn cluster_snapshot() {
 #[test]
 fn standby_snapshot_without_leader() {
     for &status in MasterRole::ALL {
-        let v = ClusterSnapshot {
+        let v = StatusView {
             status,
             leader: None,
             term: 0,

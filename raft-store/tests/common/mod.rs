@@ -3,7 +3,7 @@
 
 use hearth_core::{
     apply, schedule, AppDescription, ClusterState, Command, Millis, Policy, ProcessSpec, WorkerId,
-    WorkerRegistration,
+    WorkerIdentity, WorkerRegistration,
 };
 use hearth_raft_store::{Entry, LogId, Request};
 use openraft::{CommittedLeaderId, EntryPayload};
@@ -30,12 +30,14 @@ fn register_worker(n: u16, at: Millis) -> Command {
     let host = format!("10.0.0.{n}");
     Command::RegisterWorker {
         reg: WorkerRegistration {
-            id: WorkerId(format!("worker-test-{host}-7078")),
-            host,
-            port: 7078,
-            http_port: 8081,
-            cores: 4,
-            memory_mb: 4096,
+            identity: WorkerIdentity {
+                id: WorkerId(format!("worker-test-{host}-7078")),
+                host,
+                port: 7078,
+                http_port: 8081,
+                cores: 4,
+                memory_mb: 4096,
+            },
             executors: Vec::new(),
             drivers: Vec::new(),
         },

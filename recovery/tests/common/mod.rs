@@ -95,12 +95,14 @@ impl Workload {
         self.next_worker += 1;
         Command::RegisterWorker {
             reg: WorkerRegistration {
-                id: WorkerId(format!("worker-{n:05}")),
-                host: format!("10.0.{}.{}", n / 250, n % 250),
-                port: 7078,
-                http_port: 8081,
-                cores: 4 + (self.below(4) as u32) * 4,
-                memory_mb: 16_384,
+                identity: WorkerIdentity {
+                    id: WorkerId(format!("worker-{n:05}")),
+                    host: format!("10.0.{}.{}", n / 250, n % 250),
+                    port: 7078,
+                    http_port: 8081,
+                    cores: 4 + (self.below(4) as u32) * 4,
+                    memory_mb: 16_384,
+                },
                 executors: vec![],
                 drivers: vec![],
             },

@@ -44,12 +44,14 @@ fn history() -> (Vec<Command>, ClusterState) {
     push(&mut s, &mut cmds, Command::BeginRecovery { at: Millis(T0) });
     for n in 0..WORKERS {
         let reg = WorkerRegistration {
-            id: wid(n),
-            host: "127.0.0.1".into(),
-            port: 20_000 + n as u16,
-            http_port: 0,
-            cores: 32,
-            memory_mb: 64 * 1024,
+            identity: WorkerIdentity {
+                id: wid(n),
+                host: "127.0.0.1".into(),
+                port: 20_000 + n as u16,
+                http_port: 0,
+                cores: 32,
+                memory_mb: 64 * 1024,
+            },
             executors: vec![],
             drivers: vec![],
         };
@@ -191,12 +193,10 @@ fn answers(s: &ClusterState) -> (Vec<pb::RegisterWorkerRequest>, Vec<pb::AppHear
         .values()
         .map(|w| {
             let reg = WorkerRegistration {
-                id: w.id.clone(),
-                host: w.host.clone(),
-                port: w.port,
-                http_port: 0,
-                cores: w.cores,
-                memory_mb: w.memory_mb,
+                identity: WorkerIdentity {
+                    http_port: 0,
+                    ..w.identity.clone()
+                },
                 executors: w
                     .executors
                     .iter()

@@ -1,4 +1,4 @@
-//! The `GetState` reply ([`pb::ClusterStatus`]) as core values: [`ClusterSnapshot`].
+//! The `GetState` reply ([`pb::ClusterStatus`]) as core values: [`StatusView`].
 
 use super::{state, ConvertError};
 use crate::pb;
@@ -71,10 +71,10 @@ pub struct WorkerStatus {
     pub last_heartbeat: Option<Millis>,
 }
 
-/// Everything `GET /json` shows (DESIGN.md §4), as core values. The totals of `/json`
+/// Everything `GET /json` shows (README "The CLI"), as core values. The totals of `/json`
 /// are derived from `workers`; durations from `now`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterSnapshot {
+pub struct StatusView {
     /// The answering master's status: its recovery role when it leads, else STANDBY.
     pub status: MasterRole,
     /// The leader's gRPC address, when known.
@@ -86,7 +86,7 @@ pub struct ClusterSnapshot {
     pub completed_apps: Vec<AppInfo>,
     pub active_drivers: Vec<DriverInfo>,
     pub completed_drivers: Vec<DriverInfo>,
-    /// The answering master's clock when it took the snapshot.
+    /// The answering master's clock when it made this view.
     pub now: Millis,
 }
 
@@ -131,8 +131,8 @@ impl TryFrom<pb::WorkerInfo> for WorkerStatus {
     }
 }
 
-impl From<&ClusterSnapshot> for pb::ClusterStatus {
-    fn from(v: &ClusterSnapshot) -> Self {
+impl From<&StatusView> for pb::ClusterStatus {
+    fn from(v: &StatusView) -> Self {
         pb::ClusterStatus {
             status: v.status.as_str().to_owned(),
             leader: v.leader.clone(),
@@ -148,10 +148,10 @@ impl From<&ClusterSnapshot> for pb::ClusterStatus {
     }
 }
 
-impl TryFrom<pb::ClusterStatus> for ClusterSnapshot {
+impl TryFrom<pb::ClusterStatus> for StatusView {
     type Error = ConvertError;
     fn try_from(v: pb::ClusterStatus) -> Result<Self, ConvertError> {
-        Ok(ClusterSnapshot {
+        Ok(StatusView {
             status: state("ClusterStatus.status", &v.status)?,
             leader: v.leader,
             term: v.term,
@@ -169,7 +169,7 @@ impl TryFrom<pb::ClusterStatus> for ClusterSnapshot {
 super::encode_owned!(
     Member => pb::MasterMember,
     WorkerStatus => pb::WorkerInfo,
-    ClusterSnapshot => pb::ClusterStatus,
+    StatusView => pb::ClusterStatus,
 );
 
 fn decode_all<P, T: TryFrom<P, Error = ConvertError>>(v: Vec<P>) -> Result<Vec<T>, ConvertError> {
