@@ -82,6 +82,18 @@ fn say(line: &str) {
 }
 
 pub async fn run(a: SubmitArgs, client: MasterClient) -> Outcome {
+    let (desc, driver) = describe(&a)?;
+    match driver {
+        Some(driver) => cluster(&a, &client, desc, driver).await,
+        None => {
+            let env = desc.command.env.clone();
+            client_mode(&a, &client, desc, env).await
+        }
+    }
+}
+
+/// What the submission registers: the app and, in cluster mode, its driver.
+fn describe(a: &SubmitArgs) -> Result<(AppDescription, Option<DriverDescription>), Failure> {
     let executor_command = a.executor_command.clone().ok_or_else(|| {
         Failure::Usage("--executor-command is required: the command each executor runs".into())
     })?;
@@ -101,19 +113,7 @@ pub async fn run(a: SubmitArgs, client: MasterClient) -> Outcome {
             env: env.clone(),
         },
     };
-    match a.deploy_mode {
-        DeployMode::Cluster => cluster(&a, &client, desc, env).await,
-        DeployMode::Client => client_mode(&a, &client, desc, env).await,
-    }
-}
-
-async fn cluster(
-    a: &SubmitArgs,
-    client: &MasterClient,
-    desc: AppDescription,
-    env: BTreeMap<String, String>,
-) -> Outcome {
-    let driver = DriverDescription {
+    let driver = (a.deploy_mode == DeployMode::Cluster).then(|| DriverDescription {
         cores: a.driver_cores,
         memory_mb: a.driver_memory,
         supervise: a.supervise,
@@ -121,7 +121,16 @@ async fn cluster(
             argv: a.command.clone(),
             env,
         },
-    };
+    });
+    Ok((desc, driver))
+}
+
+async fn cluster(
+    a: &SubmitArgs,
+    client: &MasterClient,
+    desc: AppDescription,
+    driver: DriverDescription,
+) -> Outcome {
     let (app, driver) = client.register_app(&desc, Some(&driver), None).await?;
     say(app.as_str());
     if let Some(d) = &driver {
@@ -256,5 +265,39 @@ async fn stop_group(pgid: Option<i32>, child: &mut tokio::process::Child) {
         // SAFETY: as above.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
         let _ = child.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use hearth_client::SleepingApp;
+
+    #[derive(Parser)]
+    struct Submit {
+        #[command(flatten)]
+        a: SubmitArgs,
+    }
+
+    /// The test helpers render one [`SleepingApp`] both as `hearth submit` arguments and
+    /// as what the client library registers: the two must be the same app.
+    #[test]
+    fn a_sleeping_apps_arguments_register_what_the_library_registers() {
+        for app in [
+            SleepingApp::cluster().named("long").executors(2),
+            SleepingApp::cluster().supervised().memory_mb(256),
+            SleepingApp::cluster()
+                .executor_cores(None)
+                .sleeping(100_000),
+            SleepingApp::client().executors(4).executor_memory_mb(128),
+        ] {
+            let argv = std::iter::once("submit".to_owned()).chain(app.submit_args());
+            let parsed = Submit::try_parse_from(argv).expect("hearth submit takes them");
+            let Ok(described) = describe(&parsed.a) else {
+                panic!("{:?} is not a full submission", app.submit_args());
+            };
+            assert_eq!(described, app.describe());
+        }
     }
 }

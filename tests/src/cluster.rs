@@ -3,9 +3,19 @@
 //! restartable on its own directory, and helpers that read each master's `/json`.
 
 use crate::harness::{http_get, MasterProc};
+use crate::procs::app_pids;
+use hearth_client::failover::{AppSeen, MasterView};
+use hearth_core::AppId;
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A master's view as the failover engine asks for it: `None` if it does not answer.
+pub type ViewFuture = Pin<Box<dyn Future<Output = Option<MasterView>> + Send>>;
 
 /// Free loopback ports for masters that must know each other's ports before they run
 /// (from below the ephemeral range, see [`hearth_master::ports`]).
@@ -117,6 +127,54 @@ impl RaftCluster {
         (code == 200).then(|| serde_json::from_str(&body).ok())?
     }
 
+    /// The failover engine's way to view a master (by its advertised address): one
+    /// `GET /json`, read to the end.
+    pub fn json_views(&self) -> impl Fn(String) -> ViewFuture + Clone + Send + Sync + 'static {
+        let urls: Arc<BTreeMap<String, String>> = Arc::new(
+            (self.advertised.iter().zip(&self.http))
+                .map(|(a, port)| (a.clone(), format!("http://127.0.0.1:{port}/json")))
+                .collect(),
+        );
+        move |master| {
+            let url = urls.get(&master).cloned();
+            Box::pin(async move {
+                let url = url?;
+                let get = move || {
+                    let (_, body) = http_get(&url).ok().filter(|(code, _)| *code == 200)?;
+                    master_view(&serde_json::from_str(&body).ok()?)
+                };
+                tokio::task::spawn_blocking(get).await.ok().flatten()
+            })
+        }
+    }
+
+    /// The ALIVE leader, once it counts `workers` ALIVE workers.
+    pub fn leader_with_workers(&self, workers: usize) -> Option<usize> {
+        let l = self.alive_leader(None)?;
+        (self.json(l)?["aliveworkers"] == workers).then_some(l)
+    }
+
+    /// `app`'s processes (driver and executors, in `/proc`), once the ALIVE leader shows
+    /// `executors` of them RUNNING and `/proc` shows `processes`.
+    pub fn app_running(&self, app: &str, executors: usize, processes: usize) -> Option<Vec<u32>> {
+        let l = self.alive_leader(None)?;
+        let p = app_pids(&self.url(), app);
+        (running_executors(&self.json(l)?, "id", app) == executors && p.len() == processes)
+            .then_some(p)
+    }
+
+    /// Master `i` is a STANDBY following master `leader` and lists the same history.
+    pub fn follows(&self, i: usize, leader: usize) -> bool {
+        let Some(j) = self.json(i) else {
+            return false;
+        };
+        j["status"] == "STANDBY"
+            && j["leader"] == self.advertised[leader]
+            && self
+                .json(leader)
+                .is_some_and(|l| history(&j) == history(&l))
+    }
+
     /// The index of the master that says it is the ALIVE leader, if exactly one of the
     /// running masters (other than `except`) does.
     pub fn alive_leader(&self, except: Option<usize>) -> Option<usize> {
@@ -173,4 +231,32 @@ pub fn history(j: &Value) -> Vec<(String, String)> {
         .collect();
     h.sort();
     h
+}
+
+/// A master's `/json` as the failover engine reads a view: its status, the leader it
+/// names, its ALIVE workers and its apps with their RUNNING executors. `None` if `j` is
+/// not a master's `/json`.
+pub fn master_view(j: &Value) -> Option<MasterView> {
+    let app = |a: &Value, active: bool| AppSeen {
+        id: AppId::from(a["id"].as_str().unwrap_or("")),
+        name: a["name"].as_str().unwrap_or("").to_owned(),
+        active,
+        running: (a["executors"].as_array().into_iter().flatten())
+            .filter(|e| e["state"] == "RUNNING")
+            .filter_map(|e| e["id"].as_u64().map(|id| id as u32))
+            .collect(),
+    };
+    let apps = |key: &str, active: bool| {
+        (j[key].as_array().into_iter().flatten()).map(move |a| app(a, active))
+    };
+    Some(MasterView {
+        role: j["status"].as_str()?.parse().ok()?,
+        leader: (j["leader"].as_str())
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned),
+        alive_workers: j["aliveworkers"].as_u64().unwrap_or(0) as usize,
+        apps: apps("activeapps", true)
+            .chain(apps("completedapps", false))
+            .collect(),
+    })
 }

@@ -1,6 +1,9 @@
 //! Real processes for tests: `hearth master` and `hearth worker` started from the built
 //! binary on ephemeral ports, each with its own directory and log file, killed on drop.
 
+pub use crate::wait::wait_for;
+use crate::wait::{TimedOut, Wait};
+pub use hearth_client::SleepingApp;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -28,20 +31,6 @@ pub fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Polls `f` every 20 ms until it returns `Some`, or panics naming `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A fresh directory under the system temp dir; removed on drop unless the test failed
@@ -121,16 +110,9 @@ impl Proc {
     /// SIGTERM, then wait up to `timeout` for it to exit.
     pub fn stop(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         self.signal(libc::SIGTERM);
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if start.elapsed() > timeout {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Wait::new(format!("{} to exit", self.name), timeout)
+            .until(|| self.child.try_wait().ok().flatten())
+            .ok()
     }
 
     pub fn running(&mut self) -> bool {
@@ -257,9 +239,21 @@ impl MasterProc {
     }
 }
 
-/// Starts a worker with `cores` cores and 4 GiB against `masters`; its work dir is
-/// `dir/<name>`.
+/// Starts a worker with `cores` cores and 4 GiB against `masters`, heartbeating every
+/// 200 ms; its work dir is `dir/<name>`.
 pub fn start_worker(dir: &Path, name: &str, masters: &str, cores: u32, extra: &[&str]) -> Proc {
+    start_worker_beating(dir, name, masters, cores, "200ms", extra)
+}
+
+/// [`start_worker`] heartbeating every `heartbeat` (`100ms`).
+pub fn start_worker_beating(
+    dir: &Path,
+    name: &str,
+    masters: &str,
+    cores: u32,
+    heartbeat: &str,
+    extra: &[&str],
+) -> Proc {
     let work = dir.join(name);
     std::fs::create_dir_all(&work).expect("work dir");
     let mut args: Vec<String> = vec![
@@ -273,7 +267,7 @@ pub fn start_worker(dir: &Path, name: &str, masters: &str, cores: u32, extra: &[
         "--work-dir".into(),
         work.to_string_lossy().into_owned(),
         "--heartbeat-interval".into(),
-        "200ms".into(),
+        heartbeat.into(),
         "--kill-grace".into(),
         "2s".into(),
     ];
@@ -283,23 +277,32 @@ pub fn start_worker(dir: &Path, name: &str, masters: &str, cores: u32, extra: &[
 
 /// Runs the `hearth` CLI to completion (at most 60 s) with `HEARTH_MASTERS` set.
 pub fn hearth(masters: &str, args: &[&str]) -> Output {
+    hearth_within(masters, args, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs the `hearth` CLI with `HEARTH_MASTERS` set and its log at `warn` (its default,
+/// whatever the environment says); its output, or an error if it does not finish within
+/// `timeout` (it is killed then). Looks every 2 ms: a benchmark timing a CLI call loses
+/// at most that.
+pub fn hearth_within(masters: &str, args: &[&str], timeout: Duration) -> Result<Output, TimedOut> {
     let mut child = Command::new(bin("hearth"))
         .args(args)
         .env("HEARTH_MASTERS", masters)
+        .env("HEARTH_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run hearth");
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("hearth {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let exited = Wait::new(format!("`hearth {}` to finish", args.join(" ")), timeout)
+        .every(Duration::from_millis(2))
+        .until(|| child.try_wait().expect("try_wait"));
+    if let Err(e) = exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
     }
-    child.wait_with_output().expect("output")
+    Ok(child.wait_with_output().expect("output"))
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -344,34 +347,6 @@ pub fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// `hearth submit` arguments for a cluster-mode app named `name` whose driver and
-/// `executors` one-core executors (64 MiB each) sleep.
-pub fn sleeping_cluster_app(name: &str, executors: u32) -> Vec<String> {
-    let total = executors.to_string();
-    [
-        "--deploy-mode",
-        "cluster",
-        "--name",
-        name,
-        "--driver-memory",
-        "64m",
-        "--executor-cores",
-        "1",
-        "--executor-memory",
-        "64m",
-        "--total-executor-cores",
-        &total,
-        "--executor-command",
-        "exec sleep 1000",
-        "--",
-        "sh",
-        "-c",
-        "exec sleep 1000",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 /// `hearth submit` with `args`; panics unless it succeeds. Returns its stdout lines
 /// (the app id, then the driver id in cluster mode).
 pub fn submit(masters: &str, args: &[&str]) -> Vec<String> {
@@ -380,35 +355,22 @@ pub fn submit(masters: &str, args: &[&str]) -> Vec<String> {
     stdout(&out).lines().map(str::to_owned).collect()
 }
 
-/// A client-mode `hearth submit` left running in the background: its driver (`sleep`)
-/// runs under it and `executors` one-core executors (`sleep`) run on the workers.
-/// Returns the process and the app id it printed.
-pub fn client_app_in_background(
-    dir: &Path,
-    masters: &str,
-    executors: u32,
-    memory: &str,
-) -> (Proc, String) {
-    let cores = executors.to_string();
-    let args: Vec<String> = [
-        "submit",
-        "--master",
+/// `hearth submit` of `app`; panics unless it succeeds. Returns its stdout lines (the app
+/// id, then the driver id in cluster mode).
+pub fn submit_app(masters: &str, app: &SleepingApp) -> Vec<String> {
+    let args = app.submit_args();
+    submit(
         masters,
-        "--executor-cores",
-        "1",
-        "--executor-memory",
-        memory,
-        "--total-executor-cores",
-        &cores,
-        "--executor-command",
-        "exec sleep 1000",
-        "--",
-        "sh",
-        "-c",
-        "exec sleep 1000",
-    ]
-    .map(String::from)
-    .to_vec();
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
+/// A client-mode `hearth submit` of `app` left running in the background: its driver
+/// runs under it and its executors run on the workers. Returns the process and the app
+/// id it printed.
+pub fn client_app_in_background(dir: &Path, masters: &str, app: &SleepingApp) -> (Proc, String) {
+    let mut args: Vec<String> = vec!["submit".into(), "--master".into(), masters.into()];
+    args.extend(app.submit_args());
     let mut submitter = Proc::spawn("submit", &bin("hearth"), &args, dir.join("submit.log"));
     let app = submitter.next_line(Duration::from_secs(30));
     assert!(app.starts_with("app-"), "submit printed {app:?}");

@@ -12,3 +12,4 @@ pub mod cluster;
 pub mod harness;
 pub mod procs;
 pub mod proxy;
+pub mod wait;

@@ -74,28 +74,7 @@ fn journal_file(rec: &Path) -> PathBuf {
 }
 
 fn submit_supervised(master: &MasterProc) -> Vec<String> {
-    submit(
-        &master.url,
-        &[
-            "--deploy-mode",
-            "cluster",
-            "--supervise",
-            "--driver-memory",
-            "64m",
-            "--executor-cores",
-            "1",
-            "--executor-memory",
-            "64m",
-            "--total-executor-cores",
-            "1",
-            "--executor-command",
-            "exec sleep 1000",
-            "--",
-            "sh",
-            "-c",
-            "exec sleep 1000",
-        ],
-    )
+    submit_app(&master.url, &SleepingApp::cluster().supervised())
 }
 
 #[test]
@@ -115,7 +94,8 @@ fn a_sigkilled_master_restores_everything_and_refuses_corruption() {
     }
     // A client-mode app too: its driver runs under `hearth submit`, which must find the
     // restarted master by itself.
-    let (mut submitter, client_app) = client_app_in_background(dir.path(), &master.url, 1, "64m");
+    let (mut submitter, client_app) =
+        client_app_in_background(dir.path(), &master.url, &SleepingApp::client());
     apps.push(client_app);
     // 4 drivers + 4 executors in /proc: the client-mode driver is started by the
     // submitter itself once its app is registered, so it may come a moment later.

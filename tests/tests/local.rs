@@ -33,9 +33,7 @@ fn hearth_local_runs_a_cluster_and_sigterm_stops_every_process() {
         [(200, "ALIVE"), (503, "STANDBY")].contains(&(code, ready.trim())),
         "readyz answered {code} {ready}"
     );
-    let args = sleeping_cluster_app("local", 2);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let app = submit(masters, &args)[0].clone();
+    let app = submit_app(masters, &SleepingApp::cluster().named("local").executors(2))[0].clone();
     wait_for(
         "driver and two executors running",
         Duration::from_secs(30),

@@ -27,17 +27,15 @@ const FLAGS: &[&str] = &[
 
 /// A cluster-mode app whose driver and `executors` one-core executors sleep.
 fn cluster_app(url: &str, name: &str, executors: u32) -> String {
-    let args = sleeping_cluster_app(name, executors);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    submit(url, &args)[0].clone()
+    let app = SleepingApp::cluster().named(name).executors(executors);
+    submit_app(url, &app)[0].clone()
 }
 
 fn workers(dir: &Path, c: &RaftCluster) -> (Proc, Proc) {
     let a = start_worker(dir, "wa", &c.url(), 8, &[]);
     let b = start_worker(dir, "wb", &c.url(), 8, &[]);
     wait_for("two ALIVE workers on the leader", LONG, || {
-        let l = c.alive_leader(None)?;
-        (c.json(l)?["aliveworkers"] == 2).then_some(())
+        c.leader_with_workers(2)
     });
     (a, b)
 }
@@ -52,24 +50,17 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
     let before = wait_for(
         "the first app's driver and 2 executors running",
         LONG,
-        || {
-            let l = c.alive_leader(None)?;
-            let p = app_pids(&url, &first);
-            (running_executors(&c.json(l)?, "id", &first) == 2 && p.len() == 3).then_some(p)
-        },
+        || c.app_running(&first, 2, 3),
     );
     // A client-mode app too: its submitter must find each new leader and check in.
-    let (_submitter, client_app) = client_app_in_background(dir.path(), &url, 1, "64m");
+    let (_submitter, client_app) =
+        client_app_in_background(dir.path(), &url, &SleepingApp::client());
     // Two processes: the executor on a worker and the driver the submitter starts
     // itself once the app is registered (which may be a moment after the executor).
     let client_before = wait_for(
         "the client-mode app's executor and local driver running",
         LONG,
-        || {
-            let l = c.alive_leader(None)?;
-            let p = app_pids(&url, &client_app);
-            (running_executors(&c.json(l)?, "id", &client_app) == 1 && p.len() == 2).then_some(p)
-        },
+        || c.app_running(&client_app, 1, 2),
     );
     let mut apps = vec![first.clone()];
     for round in 1..=3 {
@@ -95,13 +86,7 @@ fn three_leaders_sigkilled_in_a_row_lose_nothing_and_double_nothing() {
         wait_for(
             &format!("round {round}: the restarted master follows"),
             LONG,
-            || {
-                let j = c.json(old)?;
-                (j["status"] == "STANDBY"
-                    && j["leader"] == c.advertised[new]
-                    && history(&j) == history(&c.json(new)?))
-                .then_some(())
-            },
+            || c.follows(old, new).then_some(()),
         );
     }
     // Nothing doubled: every app has exactly its driver and executors in /proc, and
@@ -191,11 +176,7 @@ fn a_paused_leader_steps_down_on_resume_and_relaunches_nothing() {
     });
     c.signal(old, libc::SIGCONT);
     wait_for("the resumed master steps down and follows", LONG, || {
-        let j = c.json(old)?;
-        (j["status"] == "STANDBY"
-            && j["leader"] == c.advertised[new]
-            && history(&j) == history(&c.json(new)?))
-        .then_some(())
+        c.follows(old, new).then_some(())
     });
     // It remembered `doomed` running; it must not have started anything for it, and
     // `keep` still has exactly its processes.
@@ -294,7 +275,8 @@ fn a_leader_cut_off_accepts_no_write_and_after_healing_there_is_one_history() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut direct = hearth_client::MasterClient::new(vec![format!("127.0.0.1:{}", c.grpc[old])]);
     direct.deadline = Duration::from_secs(2);
-    let refused = rt.block_on(direct.register_app(&tiny_app(), None, Some("127.0.0.1:1")));
+    let (tiny, _) = SleepingApp::client().named("minority").exiting().describe();
+    let refused = rt.block_on(direct.register_app(&tiny, None, Some("127.0.0.1:1")));
     assert!(
         refused.is_err(),
         "the minority accepted a write: {refused:?}"
@@ -322,20 +304,6 @@ fn a_leader_cut_off_accepts_no_write_and_after_healing_there_is_one_history() {
         "nothing of the kept app relaunched"
     );
     assert_eq!(app_pids(&url, &during).len(), 2, "one driver, one executor");
-}
-
-fn tiny_app() -> hearth_core::AppDescription {
-    hearth_core::AppDescription {
-        name: "minority".into(),
-        cores_per_executor: Some(1),
-        memory_per_executor_mb: 64,
-        max_cores: Some(1),
-        initial_executor_limit: None,
-        command: hearth_core::ProcessSpec {
-            argv: vec!["true".into()],
-            env: Default::default(),
-        },
-    }
 }
 
 #[test]

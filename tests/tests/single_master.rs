@@ -48,29 +48,8 @@ fn cluster_app_spreads_two_and_two_and_kill_ends_every_process() {
     let dir = TestDir::new("spread");
     let master = MasterProc::start(dir.path(), &[]);
     let (_a, _b) = two_workers(&dir, &master);
-    let ids = submit(
-        &master.url,
-        &[
-            "--deploy-mode",
-            "cluster",
-            "--name",
-            "spread",
-            "--driver-memory",
-            "256m",
-            "--executor-cores",
-            "1",
-            "--executor-memory",
-            "256m",
-            "--total-executor-cores",
-            "4",
-            "--executor-command",
-            "exec sleep 1000",
-            "--",
-            "sh",
-            "-c",
-            "exec sleep 1000",
-        ],
-    );
+    let desc = SleepingApp::cluster().named("spread").executors(4);
+    let ids = submit_app(&master.url, &desc.memory_mb(256));
     assert_eq!(ids.len(), 2, "app and driver ids: {ids:?}");
     let (app, driver) = (&ids[0], &ids[1]);
     assert!(
@@ -168,7 +147,11 @@ fn sigkill_of_a_worker_loses_its_executors_and_replaces_them_on_the_other() {
     let master = MasterProc::start(dir.path(), &["--worker-timeout", "2s"]);
     let (mut a, _b) = two_workers(&dir, &master);
     // A client-mode app: its driver runs under `hearth submit`, off the workers.
-    let (mut submitter, app) = client_app_in_background(dir.path(), &master.url, 4, "128m");
+    let (mut submitter, app) = client_app_in_background(
+        dir.path(),
+        &master.url,
+        &SleepingApp::client().executors(4).executor_memory_mb(128),
+    );
     let spread = wait_for("4 RUNNING executors", LONG, || {
         let s = running_spread(&master, &app);
         (s.iter().map(|(_, n)| n).sum::<usize>() == 4).then_some(s)
@@ -309,25 +292,7 @@ fn bad_input_is_refused_clearly_and_the_master_keeps_everything() {
     wait_for("an ALIVE worker", LONG, || {
         (master.json()["aliveworkers"] == 1).then_some(())
     });
-    let good = submit(
-        &master.url,
-        &[
-            "--deploy-mode",
-            "cluster",
-            "--driver-memory",
-            "64m",
-            "--executor-memory",
-            "64m",
-            "--total-executor-cores",
-            "1",
-            "--executor-command",
-            "exec sleep 1000",
-            "--",
-            "sh",
-            "-c",
-            "exec sleep 1000",
-        ],
-    );
+    let good = submit_app(&master.url, &SleepingApp::cluster().executor_cores(None));
     let base = [
         "submit",
         "--deploy-mode",

@@ -56,18 +56,25 @@
 //!
 //! For scale: Spark's standalone master with ZooKeeper recovery takes 31–37 s from a
 //! SIGKILL of the leader to the standby being ALIVE.
+//!
+//! The measuring is hearth-client's failover engine ([`hearth_client::failover`]), the
+//! one `hearth drill` uses; here its fault is a SIGKILL of a child process and its views
+//! are each survivor's `/json`.
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use hearth_client::MasterClient;
-use hearth_core::{AppDescription, ProcessSpec};
-use hearth_tests::cluster::{history, running_executors, RaftCluster};
-use hearth_tests::harness::{arg, bin, http_get, sleeping_cluster_app, Proc};
+use hearth_client::failover::stats::ms;
+use hearth_client::failover::{
+    self, CountedOn, Distribution, Placement, Polling, Round, Tally, Target, Timings, Watch,
+};
+use hearth_client::{MasterClient, SleepingApp};
+use hearth_core::AppId;
+use hearth_tests::cluster::RaftCluster;
+use hearth_tests::harness::{arg, bin, hearth_within, start_worker_beating, Proc};
 use hearth_tests::procs::app_pids;
+use hearth_tests::wait::Wait;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WORKER_TIMEOUT: &str = "3s";
@@ -83,51 +90,20 @@ const PHASE: Duration = Duration::from_secs(300);
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
-/// Polls `f` every `every` until it returns `Some`; an error naming `what` after `timeout`.
-fn until<T>(
-    what: &str,
-    timeout: Duration,
-    every: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> Result<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        if start.elapsed() > timeout {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(every);
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// Nearest-rank percentile of sorted values.
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    let n = sorted.len();
-    let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
-    sorted[rank - 1]
-}
-
-/// n, p50, p99 and max of `values` (ms), printed under `label` and returned as JSON.
-fn dist(label: &str, values: &[f64]) -> Value {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
+/// n, p50, p99 and max of `values` (printed in ms) under `label`, returned as JSON.
+fn dist(label: &str, values: impl IntoIterator<Item = Duration>) -> Value {
+    let d = Distribution::of(values);
+    let (Some(p50), Some(p99), Some(max)) = (d.p50, d.p99, d.max) else {
         println!("  {label:<52} n=  0");
         return json!({ "n": 0 });
-    }
-    let (p50, p99, max) = (pct(&v, 0.50), pct(&v, 0.99), v[v.len() - 1]);
+    };
+    let (p50, p99, max) = (ms(p50), ms(p99), ms(max));
     println!(
         "  {label:<52} n={:>4}  p50 {p50:>8.1} ms  p99 {p99:>8.1} ms  max {max:>8.1} ms",
-        v.len()
+        d.n
     );
     json!({
-        "n": v.len(),
+        "n": d.n,
         "p50_ms": round3(p50),
         "p99_ms": round3(p99),
         "max_ms": round3(max),
@@ -141,29 +117,7 @@ fn round3(x: f64) -> f64 {
 /// Runs the `hearth` CLI with `HEARTH_MASTERS=masters`; its stdout, or an error with its
 /// stderr if it fails or does not finish within `timeout`.
 fn cli(masters: &str, args: &[&str], timeout: Duration) -> Result<String> {
-    let mut child = Command::new(bin("hearth"))
-        .args(args)
-        .env("HEARTH_MASTERS", masters)
-        .env("HEARTH_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running hearth")?;
-    let start = Instant::now();
-    while child.try_wait()?.is_none() {
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let out = child.wait_with_output()?;
-            bail!(
-                "`hearth {}` did not finish within {timeout:?}; stderr: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let out = child.wait_with_output()?;
+    let out = hearth_within(masters, args, timeout)?;
     ensure!(
         out.status.success(),
         "`hearth {}` failed ({}): {}",
@@ -174,11 +128,10 @@ fn cli(masters: &str, args: &[&str], timeout: Duration) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Submits a cluster-mode app named `name` whose driver and `executors` one-core
-/// executors sleep; returns its id.
-fn submit_cluster_app(masters: &str, name: &str, executors: u32) -> Result<String> {
+/// `hearth submit` of `app`; returns its id.
+fn submit_cluster_app(masters: &str, app: &SleepingApp) -> Result<String> {
     let mut args = vec!["submit".to_owned()];
-    args.extend(sleeping_cluster_app(name, executors));
+    args.extend(app.submit_args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = cli(masters, &args, SETUP)?;
     out.lines()
@@ -188,34 +141,9 @@ fn submit_cluster_app(masters: &str, name: &str, executors: u32) -> Result<Strin
 }
 
 /// A worker with 8 cores and 4 GiB heartbeating every 100 ms.
-fn start_worker(dir: &Path, name: &str, masters: &str) -> Result<Proc> {
-    let work = dir.join(name);
-    std::fs::create_dir_all(&work)?;
-    let args: Vec<String> = [
-        "worker",
-        "--masters",
-        masters,
-        "--cores",
-        &WORKER_CORES.to_string(),
-        "--memory",
-        "4g",
-        "--work-dir",
-        &work.to_string_lossy(),
-        "--heartbeat-interval",
-        WORKER_HEARTBEAT,
-        "--kill-grace",
-        "2s",
-    ]
-    .map(String::from)
-    .to_vec();
-    Ok(Proc::spawn(
-        name,
-        &bin("hearth"),
-        &args,
-        dir.join(format!("{name}.log")),
-    ))
+fn start_worker(dir: &Path, name: &str, masters: &str) -> Proc {
+    start_worker_beating(dir, name, masters, WORKER_CORES, WORKER_HEARTBEAT, &[])
 }
-
 /// The default of `flag` as `hearth master --help` prints it (`[default: 50ms]`).
 fn master_default(help: &str, flag: &str) -> String {
     // The option's own line (the flag also appears in other options' descriptions).
@@ -325,112 +253,27 @@ fn scan_logs(dir: &Path) -> (usize, usize) {
 // ---------------------------------------------------------------------------------------
 // Failover
 
-/// What the pollers saw, in ms after the SIGKILL (first time on any survivor).
-#[derive(Default, Debug)]
-struct Seen {
-    elected: Option<f64>,
-    leading: Option<f64>,
-    alive: Option<f64>,
-    running: Option<f64>,
-    workers: Option<f64>,
-    /// The new leader's advertised address.
-    leader: Option<String>,
-    /// Each survivor's last status, for an error message.
-    last: Vec<String>,
-}
-
-impl Seen {
-    fn complete(&self) -> bool {
-        self.elected.is_some()
-            && self.leading.is_some()
-            && self.alive.is_some()
-            && self.running.is_some()
-            && self.workers.is_some()
-    }
-}
-
-fn first(slot: &mut Option<f64>, t: f64) {
-    if slot.is_none_or(|s| t < s) {
-        *slot = Some(t);
-    }
-}
-
-/// One survivor's poller: what it reads and what it looks for.
-struct Poller {
-    /// Index into `Seen::last`.
-    slot: usize,
-    /// The survivor's `/json` URL.
-    http: String,
-    /// The survivor's advertised address (what `leader` says when it leads).
-    me: String,
-    /// The killed leader's address.
-    old: String,
-    /// The name of the app submitted at the SIGKILL.
-    app_name: String,
-}
-
-impl Poller {
-    /// Reads `/json` every `every` until `done` or the round deadline.
-    fn run(self, t0: Instant, every: Duration, seen: Arc<Mutex<Seen>>, done: Arc<AtomicBool>) {
-        while !done.load(Ordering::Relaxed) && t0.elapsed() < ROUND {
-            let answer = http_get(&self.http);
-            let t = ms(t0.elapsed());
-            if let Some(j) = answer
-                .ok()
-                .filter(|(code, _)| *code == 200)
-                .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
-            {
-                let mut s = seen.lock().expect("seen lock");
-                self.look(&j, t, &mut s);
-                if s.complete() {
-                    done.store(true, Ordering::Relaxed);
-                    return;
-                }
-            }
-            std::thread::sleep(every);
-        }
-    }
-
-    fn look(&self, j: &Value, t: f64, s: &mut Seen) {
-        let leader = j["leader"].as_str().unwrap_or("");
-        let status = j["status"].as_str().unwrap_or("");
-        s.last[self.slot] = format!(
-            "{}: status {status}, leader {leader:?}, term {}, {} workers ALIVE",
-            self.me, j["term"], j["aliveworkers"]
-        );
-        if !leader.is_empty() && leader != self.old {
-            first(&mut s.elected, t);
-        }
-        let acting =
-            leader == self.me && matches!(status, "RECOVERING" | "COMPLETING_RECOVERY" | "ALIVE");
-        if !acting {
-            return;
-        }
-        s.leader = Some(self.me.clone());
-        first(&mut s.leading, t);
-        if status == "ALIVE" {
-            first(&mut s.alive, t);
-        }
-        if running_executors(j, "name", &self.app_name) >= 1 {
-            first(&mut s.running, t);
-        }
-        if j["aliveworkers"] == 2 {
-            first(&mut s.workers, t);
-        }
-    }
-}
-
+/// What the rounds measured.
 #[derive(Default)]
 struct Figures {
-    elected: Vec<f64>,
-    leading: Vec<f64>,
-    alive: Vec<f64>,
-    submitted: Vec<f64>,
-    running: Vec<f64>,
-    workers: Vec<f64>,
-    rejoined: Vec<f64>,
-    doubled: usize,
-    lost: usize,
+    /// Each round's timings, from the leader's SIGKILL.
+    rounds: Vec<Timings>,
+    /// Each round's restart of the old leader until it follows in step.
+    rejoined: Vec<Duration>,
+    /// The long-running app's processes and each round's app's.
+    tally: Tally,
+}
+
+/// The group under test: three masters, two workers and the long-running app.
+struct Bench {
+    c: RaftCluster,
+    _workers: [Proc; 2],
+    url: String,
+    /// The long-running app and its processes.
+    long: String,
+    before: Vec<u32>,
+    poll: Duration,
+    rt: tokio::runtime::Runtime,
 }
 
 fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
@@ -445,168 +288,15 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
          /json polled every {} ms",
         poll.as_millis()
     );
-
-    let mut c = RaftCluster::start(dir, 3, &["--worker-timeout", WORKER_TIMEOUT]);
-    let url = c.url();
-    let _workers = [
-        start_worker(dir, "wa", &url)?,
-        start_worker(dir, "wb", &url)?,
-    ];
-    until("an ALIVE leader with both workers", SETUP, poll, || {
-        let l = c.alive_leader(None)?;
-        (c.json(l)?["aliveworkers"] == 2).then_some(())
-    })?;
-    let long = submit_cluster_app(&url, "long", 2)?;
-    let before = until(
-        "the long-running app's driver and 2 executors running",
-        SETUP,
-        poll,
-        || {
-            let l = c.alive_leader(None)?;
-            let p = app_pids(&url, &long);
-            (running_executors(&c.json(l)?, "id", &long) == 2 && p.len() == 3).then_some(p)
-        },
-    )?;
-
+    let mut b = Bench::start(dir, poll)?;
     let mut f = Figures::default();
     for round in 1..=rounds {
-        let old = until("an ALIVE leader", SETUP, poll, || c.alive_leader(None))?;
-        let old_addr = c.advertised[old].clone();
-        let survivors: Vec<usize> = (0..3).filter(|i| *i != old).collect();
-        let app_name = format!("round-{round}");
-        let seen = Arc::new(Mutex::new(Seen {
-            last: vec![String::new(); survivors.len()],
-            ..Seen::default()
-        }));
-        let done = Arc::new(AtomicBool::new(false));
-        let victim = c.masters[old].take().expect("the leader runs");
-
-        // t0: SIGKILL, then at once the submission and the pollers; reap afterwards.
-        let t0 = Instant::now();
-        victim.proc.signal(libc::SIGKILL);
-        let submitter = {
-            let (url, name) = (url.clone(), app_name.clone());
-            std::thread::spawn(move || {
-                let r = submit_cluster_app(&url, &name, 1);
-                (r, ms(t0.elapsed()))
-            })
-        };
-        let pollers: Vec<_> = survivors
-            .iter()
-            .enumerate()
-            .map(|(slot, &i)| {
-                let p = Poller {
-                    slot,
-                    http: format!("http://127.0.0.1:{}/json", c.http[i]),
-                    me: c.advertised[i].clone(),
-                    old: old_addr.clone(),
-                    app_name: app_name.clone(),
-                };
-                let (seen, done) = (seen.clone(), done.clone());
-                std::thread::spawn(move || p.run(t0, poll, seen, done))
-            })
-            .collect();
-        // Reaps it (dropping a process SIGKILLs it, harmless now, and waits).
-        drop(victim);
-        for p in pollers {
-            p.join().map_err(|_| anyhow!("a poller panicked"))?;
-        }
-        let (submitted, submit_ms) = submitter
-            .join()
-            .map_err(|_| anyhow!("the submitter panicked"))?;
-        let app =
-            submitted.with_context(|| format!("round {round}: submitting during failover"))?;
-        let s = std::mem::take(&mut *seen.lock().expect("seen lock"));
-        if !s.complete() {
-            bail!(
-                "round {round}: within {ROUND:?} of the leader's SIGKILL not everything was seen: {s:?}"
-            );
-        }
-        let new_addr = s.leader.clone().expect("complete");
-        let new = c
-            .advertised
-            .iter()
-            .position(|a| *a == new_addr)
-            .expect("a survivor");
-        let (elected, leading, alive, running, workers) = (
-            s.elected.unwrap(),
-            s.leading.unwrap(),
-            s.alive.unwrap(),
-            s.running.unwrap(),
-            s.workers.unwrap(),
-        );
-        f.elected.push(elected);
-        f.leading.push(leading);
-        f.alive.push(alive);
-        f.submitted.push(submit_ms);
-        f.running.push(running);
-        f.workers.push(workers);
-
-        // The new app: exactly its driver and one executor (both run once its executor
-        // is RUNNING; a moment more for /proc to show the driver's exec).
-        let app_procs = until(
-            &format!("round {round}: {app}'s driver and executor processes"),
-            Duration::from_secs(10),
-            poll,
-            || {
-                let p = app_pids(&url, &app);
-                (p.len() >= 2).then_some(p.len())
-            },
-        )
-        .unwrap_or_else(|_| app_pids(&url, &app).len());
-        if app_procs != 2 {
-            eprintln!("round {round}: {app} has {app_procs} processes, not 2");
-            f.doubled += app_procs.saturating_sub(2);
-            f.lost += 2usize.saturating_sub(app_procs);
-        }
-        cli(&url, &["app", "kill", &app], SETUP)?;
-
-        // Restart the old leader and wait until it follows the new one with its history.
-        let restarted = Instant::now();
-        c.start_master(old);
-        until(
-            &format!("round {round}: the restarted master a STANDBY following the new leader"),
-            SETUP,
-            poll,
-            || {
-                let j = c.json(old)?;
-                (j["status"] == "STANDBY"
-                    && j["leader"] == new_addr
-                    && history(&j) == history(&c.json(new)?))
-                .then_some(())
-            },
-        )?;
-        let rejoined = ms(restarted.elapsed());
-        f.rejoined.push(rejoined);
-
-        // The long-running app kept exactly its processes.
-        let now = app_pids(&url, &long);
-        let doubled = now.iter().filter(|p| !before.contains(p)).count();
-        let lost = before.iter().filter(|p| !now.contains(p)).count();
-        f.doubled += doubled;
-        f.lost += lost;
-        println!(
-            "  round {round:>3}: master {} killed, master {} leads: elected {elected:>6.1}, \
-             leading {leading:>6.1}, ALIVE {alive:>6.1}, submit returned {submit_ms:>6.1}, \
-             executor RUNNING {running:>6.1}, workers back {workers:>6.1} ms; \
-             rejoined in {rejoined:>6.1} ms{}",
-            old + 1,
-            new + 1,
-            if doubled + lost > 0 {
-                format!("; long app: {doubled} doubled, {lost} lost")
-            } else {
-                String::new()
-            }
-        );
+        b.round(round, &mut f)?;
     }
-
-    // Stop the long app before the workers go.
-    cli(&url, &["app", "kill", &long], SETUP)?;
-    until("the long app's processes gone", SETUP, poll, || {
-        app_pids(&url, &long).is_empty().then_some(())
-    })?;
+    b.stop_long_app()?;
 
     println!("failover, ms from the leader's SIGKILL (restart: from the restart):");
+    let measure = |m: fn(&Timings) -> Option<Duration>| f.rounds.iter().filter_map(m);
     let figures = json!({
         "raft_heartbeat_ms": duration_ms(&hb),
         "election_timeout_min_ms": duration_ms(&emin),
@@ -615,50 +305,208 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
         "worker_timeout_ms": duration_ms(WORKER_TIMEOUT),
         "poll_ms": poll.as_millis() as u64,
         "rounds": rounds,
-        "elected": dist("a survivor names a new leader (any status)", &f.elected),
-        "leading": dist("a survivor leads (RECOVERING or ALIVE)", &f.leading),
-        "alive": dist("a survivor is the ALIVE leader", &f.alive),
-        "submit_returned": dist("hearth submit (started at SIGKILL) returned", &f.submitted),
-        "executor_running": dist("the new app's executor RUNNING", &f.running),
-        "workers_back": dist("both workers ALIVE on the new leader", &f.workers),
-        "rejoined": dist("restarted master a STANDBY in step (from restart)", &f.rejoined),
-        "doubled": f.doubled,
-        "lost": f.lost,
+        "elected": dist("a survivor names a new leader (any status)", measure(|t| t.elected)),
+        "leading": dist("a survivor leads (RECOVERING or ALIVE)", measure(|t| t.leading)),
+        "alive": dist("a survivor is the ALIVE leader", measure(|t| t.alive)),
+        "submit_returned": dist("hearth submit (started at SIGKILL) returned", measure(|t| t.submitted)),
+        "executor_running": dist("the new app's executor RUNNING", measure(|t| t.placed)),
+        "workers_back": dist("both workers ALIVE on the new leader", measure(|t| t.workers_back)),
+        "rejoined": dist("restarted master a STANDBY in step (from restart)", f.rejoined.iter().copied()),
+        "doubled": f.tally.doubled,
+        "lost": f.tally.lost,
     });
     println!(
         "  long-running app: {} processes doubled, {} lost over {rounds} rounds",
-        f.doubled, f.lost
+        f.tally.doubled, f.tally.lost
     );
-    drop(c);
     Ok(figures)
+}
+
+impl Bench {
+    /// Starts the masters and workers and the long-running app, and waits until its
+    /// driver and executors run.
+    fn start(dir: &Path, poll: Duration) -> Result<Bench> {
+        let c = RaftCluster::start(dir, 3, &["--worker-timeout", WORKER_TIMEOUT]);
+        let url = c.url();
+        let workers = [start_worker(dir, "wa", &url), start_worker(dir, "wb", &url)];
+        Wait::new("an ALIVE leader with both workers", SETUP)
+            .every(poll)
+            .until(|| c.leader_with_workers(2))?;
+        let long = submit_cluster_app(&url, &SleepingApp::cluster().named("long").executors(2))?;
+        let before = Wait::new(
+            "the long-running app's driver and 2 executors running",
+            SETUP,
+        )
+        .every(poll)
+        .until(|| c.app_running(&long, 2, 3))?;
+        Ok(Bench {
+            c,
+            _workers: workers,
+            url,
+            long,
+            before,
+            poll,
+            rt: tokio::runtime::Runtime::new()?,
+        })
+    }
+
+    fn wait(&self, what: &str, deadline: Duration) -> Wait {
+        Wait::new(what, deadline).every(self.poll)
+    }
+
+    /// One round: SIGKILL the leader, measure, check the new app's processes, restart
+    /// the old leader until it follows in step, check the long-running app's processes.
+    fn round(&mut self, round: u64, f: &mut Figures) -> Result<()> {
+        let old = self
+            .wait("an ALIVE leader", SETUP)
+            .until(|| self.c.alive_leader(None))?;
+        let (r, app) = self.kill_and_measure(round, old)?;
+        let t = r.timings();
+        let new_addr = r.leader().expect("seen all").to_owned();
+        let new = (self.c.advertised.iter())
+            .position(|a| *a == new_addr)
+            .expect("a survivor");
+        f.rounds.push(t);
+
+        // The new app: exactly its driver and one executor (both run once its executor
+        // is RUNNING; a moment more for /proc to show the driver's exec).
+        let url = &self.url;
+        let app_procs = self
+            .wait(
+                &format!("round {round}: {app}'s driver and executor processes"),
+                Duration::from_secs(10),
+            )
+            .until(|| {
+                let p = app_pids(url, &app);
+                (p.len() >= 2).then_some(p.len())
+            })
+            .unwrap_or_else(|_| app_pids(url, &app).len());
+        if app_procs != 2 {
+            eprintln!("round {round}: {app} has {app_procs} processes, not 2");
+        }
+        f.tally += Tally::of_count(2, app_procs);
+        cli(url, &["app", "kill", &app], SETUP)?;
+
+        let rejoined = self.rejoin(round, old, new)?;
+        f.rejoined.push(rejoined);
+
+        // The long-running app kept exactly its processes.
+        let kept = Tally::of_kept(&self.before, &app_pids(&self.url, &self.long));
+        f.tally += kept;
+        let steps = [
+            ("elected", t.elected),
+            ("leading", t.leading),
+            ("ALIVE", t.alive),
+            ("submit returned", t.submitted),
+            ("executor RUNNING", t.placed),
+            ("workers back", t.workers_back),
+        ]
+        .map(|(step, d)| format!("{step} {:>6.1}", ms(d.expect("seen all"))));
+        let long_app = if kept.is_clean() {
+            String::new()
+        } else {
+            format!("; long app: {} doubled, {} lost", kept.doubled, kept.lost)
+        };
+        println!(
+            "  round {round:>3}: master {} killed, master {} leads: {} ms; rejoined in {:>6.1} ms{long_app}",
+            old + 1,
+            new + 1,
+            steps.join(", "),
+            ms(rejoined),
+        );
+        Ok(())
+    }
+
+    /// SIGKILLs master `old` (the leader) and at once submits a new app and polls each
+    /// survivor's `/json`, until everything is seen; returns the round and the app's id.
+    fn kill_and_measure(&mut self, round: u64, old: usize) -> Result<(Round, String)> {
+        let c = &mut self.c;
+        let old_addr = c.advertised[old].clone();
+        let survivors: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+        let app_name = format!("round-{round}");
+        let watch = Watch {
+            target: Target::Leader,
+            old_leader: old_addr.clone(),
+            ignore: Some(old_addr),
+            workers: 2,
+            placement: Placement::NewApp(app_name.clone()),
+            counted_on: CountedOn::Acting,
+        };
+        let polling = Polling {
+            masters: survivors.iter().map(|&i| c.advertised[i].clone()).collect(),
+            every: self.poll,
+            within: ROUND,
+        };
+        let view = c.json_views();
+        let submit = {
+            let (url, app) = (self.url.clone(), SleepingApp::cluster().named(&app_name));
+            async move {
+                let id =
+                    tokio::task::spawn_blocking(move || submit_cluster_app(&url, &app)).await??;
+                anyhow::Ok(AppId::from(id))
+            }
+        };
+        let victim = c.masters[old].take().expect("the leader runs");
+        let fault = async {
+            victim.proc.signal(libc::SIGKILL);
+            anyhow::Ok(())
+        };
+        let r = self
+            .rt
+            .block_on(failover::run_round(watch, &polling, fault, submit, view))?;
+        // Reaps it (dropping a process SIGKILLs it, harmless now, and waits).
+        drop(victim);
+        let app = match r.app() {
+            Some(Ok(app)) => app.to_string(),
+            Some(Err(e)) => bail!("round {round}: submitting during failover: {e}"),
+            None => bail!("round {round}: hearth submit (started at the SIGKILL) did not return within {ROUND:?}"),
+        };
+        if !r.done() {
+            bail!(
+                "round {round}: within {ROUND:?} of the leader's SIGKILL not everything was seen: \
+                 missing {:?}, {:?}; survivors' last views: {:?}",
+                r.missing(),
+                r.timings(),
+                r.last_views()
+            );
+        }
+        Ok((r, app))
+    }
+
+    /// Restarts master `old` and waits until it is a STANDBY following master `new` with
+    /// the same history; the time that took.
+    fn rejoin(&mut self, round: u64, old: usize, new: usize) -> Result<Duration> {
+        let restarted = Instant::now();
+        self.c.start_master(old);
+        let what =
+            format!("round {round}: the restarted master a STANDBY following the new leader");
+        self.wait(&what, SETUP)
+            .until(|| self.c.follows(old, new).then_some(()))?;
+        Ok(restarted.elapsed())
+    }
+
+    /// Stops the long app before the workers go.
+    fn stop_long_app(&self) -> Result<()> {
+        cli(&self.url, &["app", "kill", &self.long], SETUP)?;
+        let (url, long) = (&self.url, &self.long);
+        self.wait("the long app's processes gone", SETUP)
+            .until(|| app_pids(url, long).is_empty().then_some(()))?;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // Commit throughput and latency
 
-fn client_app() -> AppDescription {
-    AppDescription {
-        name: "bench".into(),
-        cores_per_executor: Some(1),
-        memory_per_executor_mb: 64,
-        max_cores: Some(1),
-        initial_executor_limit: None,
-        command: ProcessSpec {
-            argv: vec!["true".into()],
-            env: Default::default(),
-        },
-    }
-}
-
 async fn register(client: &MasterClient) -> Result<Duration> {
+    let (app, _) = SleepingApp::client().named("bench").exiting().describe();
     let t = Instant::now();
     client
-        .register_app(&client_app(), None, Some("127.0.0.1:1"))
+        .register_app(&app, None, Some("127.0.0.1:1"))
         .await
         .context("registering a client-mode app")?;
     Ok(t.elapsed())
 }
-
 async fn within<T>(what: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tokio::time::timeout(PHASE, fut)
         .await
@@ -702,7 +550,9 @@ fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Value> {
         dir.display()
     );
     let c = RaftCluster::start(dir, 3, &[]);
-    let leader = until("an ALIVE leader", SETUP, poll, || c.alive_leader(None))?;
+    let leader = Wait::new("an ALIVE leader", SETUP)
+        .every(poll)
+        .until(|| c.alive_leader(None))?;
     let url = c.url();
     println!("  leader: master {}", leader + 1);
     let rt = tokio::runtime::Runtime::new()?;
@@ -715,7 +565,7 @@ fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Value> {
             let start = Instant::now();
             let mut lat = Vec::with_capacity(submissions as usize);
             for _ in 0..submissions {
-                lat.push(ms(register(&client).await?));
+                lat.push(register(&client).await?);
             }
             Ok((start.elapsed(), lat))
         })
@@ -730,7 +580,7 @@ fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Value> {
             "clients_1": {
                 "submissions": submissions,
                 "per_s": rate.round(),
-                "latency": dist("1 client: commit latency", &lat),
+                "latency": dist("1 client: commit latency", lat),
             },
         });
         for clients in [16u64, 64, 256] {
@@ -746,11 +596,10 @@ fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Value> {
                 "  {clients} clients: {n} submissions in {:.0} ms = {rate:.0}/s",
                 ms(took)
             );
-            let lat: Vec<f64> = lat.into_iter().map(ms).collect();
             out[format!("clients_{clients}")] = json!({
                 "submissions": n,
                 "per_s": rate.round(),
-                "latency": dist(&format!("{clients} clients: commit latency"), &lat),
+                "latency": dist(&format!("{clients} clients: commit latency"), lat),
             });
         }
         anyhow::Ok(out)

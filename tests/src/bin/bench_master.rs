@@ -9,13 +9,14 @@
 //! delivered and acknowledged by the worker → RUNNING reported back and applied), and
 //! app submissions per second, sequential and with 16 concurrent clients.
 
-use hearth_client::MasterClient;
-use hearth_core::{AppDescription, ProcessSpec};
+use hearth_client::{MasterClient, SleepingApp};
+use hearth_core::AppDescription;
 use hearth_master::{MasterConfig, NoJournal};
 use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 use hearth_proto::pb::worker_control_server::{WorkerControl, WorkerControlServer};
 use hearth_tests::harness::arg;
+use hearth_tests::wait::Wait;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,17 +90,8 @@ impl WorkerControl for SimWorker {
 }
 
 fn app(executors: u32) -> AppDescription {
-    AppDescription {
-        name: "bench".into(),
-        cores_per_executor: Some(1),
-        memory_per_executor_mb: 256,
-        max_cores: Some(executors),
-        initial_executor_limit: None,
-        command: ProcessSpec {
-            argv: vec!["true".into()],
-            env: Default::default(),
-        },
-    }
+    let app = SleepingApp::client().named("bench").executors(executors);
+    app.executor_memory_mb(256).exiting().describe().0
 }
 
 async fn running_executors(client: &MasterClient) -> u64 {
@@ -193,21 +185,18 @@ async fn main() -> anyhow::Result<()> {
     let registered = start.elapsed();
     // Poll with a deadline: a lost launch or report fails the run instead of hanging it.
     let deadline = Duration::from_secs(120);
-    while launched.load(Ordering::Relaxed) < total {
-        anyhow::ensure!(
-            start.elapsed() < deadline,
-            "launches not all acknowledged within {deadline:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    Wait::new(
+        "every launch acknowledged",
+        deadline.saturating_sub(registered),
+    )
+    .every(Duration::from_millis(2))
+    .until_async(|| async { (launched.load(Ordering::Relaxed) >= total).then_some(()) })
+    .await?;
     let acked = start.elapsed();
-    while running_executors(&client).await < total {
-        anyhow::ensure!(
-            start.elapsed() < deadline,
-            "executors not all RUNNING within {deadline:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    Wait::new("every executor RUNNING", deadline.saturating_sub(acked))
+        .every(Duration::from_millis(5))
+        .until_async(|| async { (running_executors(&client).await >= total).then_some(()) })
+        .await?;
     let running = start.elapsed();
     println!(
         "placements: {total} executors ({apps} apps x {per_app}); apps registered in {:.0} ms; \

@@ -13,6 +13,7 @@
 //!
 //! Run: `cargo run --release -p hearth-tests --bin bench-restart [-- --rounds 5]`.
 
+use hearth_client::SleepingApp;
 use hearth_core::*;
 use hearth_master::{FsJournal, MasterConfig};
 use hearth_proto::pb;
@@ -66,17 +67,8 @@ fn history() -> (Vec<Command>, ClusterState) {
     }
     let policy = Policy::default();
     for a in 0..APPS {
-        let desc = AppDescription {
-            name: format!("app{a}"),
-            cores_per_executor: Some(1),
-            memory_per_executor_mb: 512,
-            max_cores: Some(1),
-            initial_executor_limit: None,
-            command: ProcessSpec {
-                argv: vec!["true".into()],
-                env: Default::default(),
-            },
-        };
+        let app = SleepingApp::client().named(&format!("app{a}"));
+        let (desc, _) = app.executor_memory_mb(512).exiting().describe();
         let at = Millis(T0 + u64::from(a));
         push(
             &mut s,
@@ -282,7 +274,8 @@ async fn round(
         r.unwrap().expect("answer accepted");
     }
     let alive = start.elapsed();
-    let mut c = MasterServiceClient::new(channels[0].clone()).max_decoding_message_size(256 << 20);
+    let mut c = MasterServiceClient::new(channels[0].clone())
+        .max_decoding_message_size(hearth_proto::MAX_MESSAGE);
     let status = c
         .get_state(pb::GetStateRequest {})
         .await
