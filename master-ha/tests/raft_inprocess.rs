@@ -17,6 +17,7 @@ use hearth_proto::pb::master_service_client::MasterServiceClient;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A fresh directory for one test, removed at the end of a passing run.
 struct Dir(PathBuf);
@@ -273,4 +274,32 @@ async fn submissions_racing_a_leader_change_are_never_applied_twice_silently() {
     for i in 0..3 {
         g.stop(i).await;
     }
+}
+
+/// The isolate drill's switch is a handle per master: in one process, one master of
+/// three is cut off, the other two elect a leader, and the isolated one answers nothing
+/// until the drill ends, then follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn isolating_one_master_of_three_in_process_moves_leadership_to_another() {
+    let dir = Dir::new("isolate");
+    let mut g = Group::start(&dir.0, 3, Settings::default());
+    let first = g.leader().await;
+    let isolation = g.master(first).expect("running").isolation.clone();
+    // Long enough for the checks below under any load; ended early once they are done.
+    isolation.isolate(Duration::from_secs(60));
+    let next = wait("another ALIVE leader", || async {
+        let i = g.leader().await;
+        (i != first).then_some(i)
+    })
+    .await;
+    assert!(g.view(first).await.is_none(), "an isolated master answers");
+    assert!(isolation.active());
+    // Once the drill ends it rejoins as a follower of the new leader.
+    isolation.isolate(Duration::ZERO);
+    wait("the isolated master following again", || async {
+        let v = g.view(first).await?;
+        (v.leader == Some(g.addr(next))).then_some(())
+    })
+    .await;
+    g.stop_all().await;
 }

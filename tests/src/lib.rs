@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod harness;
+pub mod logs;
 pub mod procs;
 pub mod proxy;
 pub mod wait;

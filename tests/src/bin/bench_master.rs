@@ -17,6 +17,7 @@ use hearth_proto::pb::master_service_client::MasterServiceClient;
 use hearth_proto::pb::worker_control_server::{WorkerControl, WorkerControlServer};
 use hearth_tests::harness::arg;
 use hearth_tests::wait::Wait;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,7 +110,27 @@ async fn main() -> anyhow::Result<()> {
     let apps = arg("--apps", 100);
     let per_app = arg("--executors", 100) as u32;
     let submissions = arg("--submissions", 2000);
+    // --fsync 1: FILESYSTEM recovery mode (every acknowledged request fsynced, with group
+    // commit) in a fresh directory; otherwise recovery mode none.
+    let fsync = arg("--fsync", 0) == 1;
+    let rec_dir = std::env::temp_dir().join(format!("hearth-bench-master-{}", std::process::id()));
+    let addr = start_master(fsync.then_some(rec_dir.as_path())).await?;
+    let client = MasterClient::new(vec![addr.to_string()]);
+    let launched = start_workers(&addr, workers).await?;
+    println!(
+        "hearth master benchmark: {workers} simulated workers (64 cores each) on loopback, one master, recovery mode {}",
+        if fsync { "filesystem (fsync, group commit)" } else { "none" }
+    );
+    placements(&client, &launched, apps, per_app).await?;
+    submit_sequentially(&client, submissions).await?;
+    submit_concurrently(Arc::new(client), submissions).await?;
+    let _ = std::fs::remove_dir_all(&rec_dir);
+    Ok(())
+}
 
+/// One in-process master on loopback (FILESYSTEM recovery mode in `fsync_dir`, if
+/// given); returns its gRPC address.
+async fn start_master(fsync_dir: Option<&std::path::Path>) -> anyhow::Result<SocketAddr> {
     let grpc = TcpListener::bind("127.0.0.1:0").await?;
     let http = TcpListener::bind("127.0.0.1:0").await?;
     let addr = grpc.local_addr()?;
@@ -117,16 +138,13 @@ async fn main() -> anyhow::Result<()> {
         worker_timeout: Duration::from_secs(600),
         ..MasterConfig::default()
     };
-    // --fsync 1: FILESYSTEM recovery mode (every acknowledged request fsynced, with group
-    // commit) in a fresh directory; otherwise recovery mode none.
-    let fsync = arg("--fsync", 0) == 1;
-    let rec_dir = std::env::temp_dir().join(format!("hearth-bench-master-{}", std::process::id()));
-    let journal: Box<dyn hearth_master::Journal> = if fsync {
-        let _ = std::fs::remove_dir_all(&rec_dir);
-        let (j, _) = hearth_recovery::Journal::open(&rec_dir, Default::default())?;
-        Box::new(hearth_master::FsJournal(j))
-    } else {
-        Box::new(NoJournal::new())
+    let journal: Box<dyn hearth_master::Journal> = match fsync_dir {
+        Some(dir) => {
+            let _ = std::fs::remove_dir_all(dir);
+            let (j, _) = hearth_recovery::Journal::open(dir, Default::default())?;
+            Box::new(hearth_master::FsJournal(j))
+        }
+        None => Box::new(NoJournal::new()),
     };
     tokio::spawn(hearth_master::serve(
         config,
@@ -136,12 +154,16 @@ async fn main() -> anyhow::Result<()> {
         http,
         std::future::pending(),
     ));
-    let client = MasterClient::new(vec![addr.to_string()]);
+    Ok(addr)
+}
+
+/// `workers` simulated workers, each an in-process `WorkerControl` server registered
+/// with the master at `addr`; returns the count of launches they acknowledged.
+async fn start_workers(addr: &SocketAddr, workers: u64) -> anyhow::Result<Arc<AtomicU64>> {
     let channel = Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;
     let master = MasterServiceClient::new(channel);
-
     let launched = Arc::new(AtomicU64::new(0));
     for n in 0..workers {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -169,12 +191,16 @@ async fn main() -> anyhow::Result<()> {
         };
         master.clone().register_worker(reg).await?;
     }
-    println!(
-        "hearth master benchmark: {workers} simulated workers (64 cores each) on loopback, one master, recovery mode {}",
-        if fsync { "filesystem (fsync, group commit)" } else { "none" }
-    );
+    Ok(launched)
+}
 
-    // Placements: register every app at once, then wait until every executor is RUNNING.
+/// Placements: registers every app at once, then waits until every executor is RUNNING.
+async fn placements(
+    client: &MasterClient,
+    launched: &AtomicU64,
+    apps: u64,
+    per_app: u32,
+) -> anyhow::Result<()> {
     let total = apps * u64::from(per_app);
     let start = Instant::now();
     for _ in 0..apps {
@@ -195,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
     let acked = start.elapsed();
     Wait::new("every executor RUNNING", deadline.saturating_sub(acked))
         .every(Duration::from_millis(5))
-        .until_async(|| async { (running_executors(&client).await >= total).then_some(()) })
+        .until_async(|| async { (running_executors(client).await >= total).then_some(()) })
         .await?;
     let running = start.elapsed();
     println!(
@@ -208,9 +234,12 @@ async fn main() -> anyhow::Result<()> {
         running.as_secs_f64() * 1e3,
         total as f64 / running.as_secs_f64(),
     );
+    Ok(())
+}
 
-    // Submissions: sequential from one client, then from 16 concurrent clients. Each app
-    // asks for one executor, so the scheduler runs too.
+/// Submissions from one client, one after another. Each app asks for one executor, so
+/// the scheduler runs too.
+async fn submit_sequentially(client: &MasterClient, submissions: u64) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut lat = Vec::with_capacity(submissions as usize);
     for _ in 0..submissions {
@@ -229,7 +258,11 @@ async fn main() -> anyhow::Result<()> {
         lat[lat.len() / 2].as_secs_f64() * 1e3,
         lat[lat.len() * 99 / 100].as_secs_f64() * 1e3,
     );
-    let client = Arc::new(client);
+    Ok(())
+}
+
+/// Submissions from 16, then 64 concurrent clients.
+async fn submit_concurrently(client: Arc<MasterClient>, submissions: u64) -> anyhow::Result<()> {
     for clients in [16u64, 64] {
         let start = Instant::now();
         let per = submissions / clients;
@@ -256,6 +289,5 @@ async fn main() -> anyhow::Result<()> {
             (per * clients) as f64 / took.as_secs_f64()
         );
     }
-    let _ = std::fs::remove_dir_all(&rec_dir);
     Ok(())
 }

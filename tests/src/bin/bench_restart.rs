@@ -34,116 +34,130 @@ fn wid(n: u32) -> WorkerId {
     ids::worker_id(Millis(T0), "127.0.0.1", 20_000 + n as u16)
 }
 
-/// Builds the commands, applying each as a master would.
+/// Commands and the state they build, each applied as a master would.
+struct History {
+    s: ClusterState,
+    cmds: Vec<Command>,
+}
+
+/// Builds the commands: workers register, apps are placed, executors churn, and at the
+/// end everything runs.
 fn history() -> (Vec<Command>, ClusterState) {
-    let mut s = ClusterState::default();
-    let mut cmds = Vec::with_capacity(RECORDS);
-    let push = |s: &mut ClusterState, cmds: &mut Vec<Command>, cmd: Command| {
-        apply(s, &cmd).unwrap_or_else(|e| panic!("{} refused: {e}", cmd.kind()));
-        cmds.push(cmd);
+    let mut h = History {
+        s: ClusterState::default(),
+        cmds: Vec::with_capacity(RECORDS),
     };
-    push(&mut s, &mut cmds, Command::BeginRecovery { at: Millis(T0) });
-    for n in 0..WORKERS {
-        let reg = WorkerRegistration {
-            identity: WorkerIdentity {
-                id: wid(n),
-                host: "127.0.0.1".into(),
-                port: 20_000 + n as u16,
-                http_port: 0,
-                cores: 32,
-                memory_mb: 64 * 1024,
-            },
-            executors: vec![],
-            drivers: vec![],
-        };
-        push(
-            &mut s,
-            &mut cmds,
-            Command::RegisterWorker {
+    let policy = Policy::default();
+    h.push(Command::BeginRecovery { at: Millis(T0) });
+    h.register_workers();
+    h.place_apps(&policy);
+    h.churn(&policy);
+    h.all_running();
+    (h.cmds, h.s)
+}
+
+impl History {
+    fn push(&mut self, cmd: Command) {
+        apply(&mut self.s, &cmd).unwrap_or_else(|e| panic!("{} refused: {e}", cmd.kind()));
+        self.cmds.push(cmd);
+    }
+
+    fn register_workers(&mut self) {
+        for n in 0..WORKERS {
+            let reg = WorkerRegistration {
+                identity: WorkerIdentity {
+                    id: wid(n),
+                    host: "127.0.0.1".into(),
+                    port: 20_000 + n as u16,
+                    http_port: 0,
+                    cores: 32,
+                    memory_mb: 64 * 1024,
+                },
+                executors: vec![],
+                drivers: vec![],
+            };
+            self.push(Command::RegisterWorker {
                 reg,
                 at: Millis(T0),
-            },
-        );
+            });
+        }
     }
-    let policy = Policy::default();
-    for a in 0..APPS {
-        let app = SleepingApp::client().named(&format!("app{a}"));
-        let (desc, _) = app.executor_memory_mb(512).exiting().describe();
-        let at = Millis(T0 + u64::from(a));
-        push(
-            &mut s,
-            &mut cmds,
-            Command::RegisterApp {
+
+    fn place_apps(&mut self, policy: &Policy) {
+        for a in 0..APPS {
+            let app = SleepingApp::client().named(&format!("app{a}"));
+            let (desc, _) = app.executor_memory_mb(512).exiting().describe();
+            let at = Millis(T0 + u64::from(a));
+            self.push(Command::RegisterApp {
                 desc,
                 driver: None,
                 driver_url: Some("127.0.0.1:1".into()),
                 at,
-            },
-        );
-        let placements = schedule(&s, &policy, u64::from(a));
-        push(&mut s, &mut cmds, Command::Place { placements, at });
-    }
-    // Churn: an executor reports RUNNING, later exits, and is replaced.
-    let apps: Vec<AppId> = s.apps.keys().cloned().collect();
-    let mut k = 0usize;
-    // Leave room for the final RUNNING reports (about one per app).
-    while cmds.len() + 3 + APPS as usize <= RECORDS {
-        let app = &apps[k % apps.len()];
-        let e = s.apps[app]
-            .executors
-            .values()
-            .next()
-            .expect("one executor")
-            .clone();
-        let report = |state, exit_code| Command::ExecutorStateChanged {
-            worker: e.worker.clone(),
-            app: app.clone(),
-            executor: e.id,
-            state,
-            exit_code,
-            message: String::new(),
-            at: Millis(T0 + 1_000_000 + k as u64),
-        };
-        push(&mut s, &mut cmds, report(ExecutorState::Running, None));
-        if cmds.len() + 2 > RECORDS {
-            break;
+            });
+            let placements = schedule(&self.s, policy, u64::from(a));
+            self.push(Command::Place { placements, at });
         }
-        push(&mut s, &mut cmds, report(ExecutorState::Exited, Some(0)));
-        let placements = schedule(&s, &policy, k as u64);
-        push(
-            &mut s,
-            &mut cmds,
-            Command::Place {
-                placements,
-                at: Millis(T0 + 1_000_000 + k as u64),
-            },
-        );
-        k += 1;
     }
-    // Everything RUNNING at the end, as a healthy cluster would be.
-    let pending: Vec<(AppId, ExecutorInfo)> = s
-        .apps
-        .iter()
-        .flat_map(|(id, a)| {
-            a.executors
+
+    /// Churn: an executor reports RUNNING, later exits, and is replaced.
+    fn churn(&mut self, policy: &Policy) {
+        let apps: Vec<AppId> = self.s.apps.keys().cloned().collect();
+        let mut k = 0usize;
+        // Leave room for the final RUNNING reports (about one per app).
+        while self.cmds.len() + 3 + APPS as usize <= RECORDS {
+            let app = &apps[k % apps.len()];
+            let e = self.s.apps[app]
+                .executors
                 .values()
-                .filter(|e| e.state != ExecutorState::Running)
-                .map(move |e| (id.clone(), e.clone()))
-        })
-        .collect();
-    for (app, e) in pending {
-        let cmd = Command::ExecutorStateChanged {
-            worker: e.worker,
-            app,
-            executor: e.id,
-            state: ExecutorState::Running,
-            exit_code: None,
-            message: String::new(),
-            at: Millis(T0 + 9_000_000),
-        };
-        push(&mut s, &mut cmds, cmd);
+                .next()
+                .expect("one executor")
+                .clone();
+            let at = Millis(T0 + 1_000_000 + k as u64);
+            let report = |state, exit_code| Command::ExecutorStateChanged {
+                worker: e.worker.clone(),
+                app: app.clone(),
+                executor: e.id,
+                state,
+                exit_code,
+                message: String::new(),
+                at,
+            };
+            self.push(report(ExecutorState::Running, None));
+            if self.cmds.len() + 2 > RECORDS {
+                break;
+            }
+            self.push(report(ExecutorState::Exited, Some(0)));
+            let placements = schedule(&self.s, policy, k as u64);
+            self.push(Command::Place { placements, at });
+            k += 1;
+        }
     }
-    (cmds, s)
+
+    /// Everything RUNNING at the end, as a healthy cluster would be.
+    fn all_running(&mut self) {
+        let pending: Vec<(AppId, ExecutorInfo)> = self
+            .s
+            .apps
+            .iter()
+            .flat_map(|(id, a)| {
+                a.executors
+                    .values()
+                    .filter(|e| e.state != ExecutorState::Running)
+                    .map(move |e| (id.clone(), e.clone()))
+            })
+            .collect();
+        for (app, e) in pending {
+            self.push(Command::ExecutorStateChanged {
+                worker: e.worker,
+                app,
+                executor: e.id,
+                state: ExecutorState::Running,
+                exit_code: None,
+                message: String::new(),
+                at: Millis(T0 + 9_000_000),
+            });
+        }
+    }
 }
 
 fn write_dir(dir: &Path, cmds: &[Command], snapshot_at: Option<usize>) {

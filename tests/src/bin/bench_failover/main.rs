@@ -61,21 +61,22 @@
 //! one `hearth drill` uses; here its fault is a SIGKILL of a child process and its views
 //! are each survivor's `/json`.
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, bail, ensure, Result};
 use hearth_client::failover::stats::ms;
 use hearth_client::failover::{
     self, CountedOn, Distribution, Placement, Polling, Round, Tally, Target, Timings, Watch,
 };
-use hearth_client::{MasterClient, SleepingApp};
+use hearth_client::SleepingApp;
 use hearth_core::AppId;
 use hearth_tests::cluster::RaftCluster;
 use hearth_tests::harness::{arg, bin, hearth_within, start_worker_beating, Proc};
 use hearth_tests::procs::app_pids;
 use hearth_tests::wait::Wait;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+mod commit;
 
 const WORKER_TIMEOUT: &str = "3s";
 const WORKER_HEARTBEAT: &str = "100ms";
@@ -84,8 +85,6 @@ const WORKER_CORES: u32 = 8;
 const SETUP: Duration = Duration::from_secs(60);
 /// One failover round's measurements.
 const ROUND: Duration = Duration::from_secs(30);
-/// One phase of the commit benchmark.
-const PHASE: Duration = Duration::from_secs(300);
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
@@ -181,73 +180,6 @@ fn duration_ms(s: &str) -> Option<u64> {
     s.strip_suffix('s')
         .and_then(|v| v.parse::<u64>().ok())
         .map(|v| v * 1000)
-}
-
-/// The `*.log` files in `dir` and its direct subdirectories.
-fn logs(dir: &Path) -> Vec<PathBuf> {
-    let entries = |d: &Path| -> Vec<PathBuf> {
-        std::fs::read_dir(d)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .collect()
-    };
-    let mut files = Vec::new();
-    for p in entries(dir) {
-        if p.is_dir() {
-            files.extend(entries(&p));
-        } else {
-            files.push(p);
-        }
-    }
-    files.retain(|p| p.extension().is_some_and(|e| e == "log"));
-    files.sort();
-    files
-}
-
-/// ERROR and WARN lines of every log under `dir`: prints the ERRORs (at most 20) and the
-/// distinct WARN messages with counts; returns (errors, warnings).
-fn scan_logs(dir: &Path) -> (usize, usize) {
-    let files = logs(dir);
-    let mut errors = Vec::new();
-    let mut warns: Vec<(String, usize)> = Vec::new();
-    for f in &files {
-        let name = f
-            .strip_prefix(dir)
-            .unwrap_or(f)
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(f).unwrap_or_default();
-        for line in text.lines() {
-            if line.contains(" ERROR ") {
-                errors.push(format!("{name}: {line}"));
-            } else if let Some(at) = line.find(" WARN ") {
-                // Group by message: drop the timestamp, keep the rest.
-                let kind = name.split(['-', '.']).next().unwrap_or("");
-                let msg = format!("{kind}: {}", &line[at + 1..]);
-                let msg: String = msg.chars().take(200).collect();
-                match warns.iter_mut().find(|(m, _)| *m == msg) {
-                    Some((_, n)) => *n += 1,
-                    None => warns.push((msg, 1)),
-                }
-            }
-        }
-    }
-    let nwarn = warns.iter().map(|(_, n)| n).sum();
-    println!(
-        "logs ({}): {} ERROR lines, {nwarn} WARN lines",
-        dir.display(),
-        errors.len()
-    );
-    for e in errors.iter().take(20) {
-        println!("  {e}");
-    }
-    warns.sort_by_key(|w| std::cmp::Reverse(w.1));
-    for (m, n) in warns.iter().take(12) {
-        println!("  {n:>4} x {m}");
-    }
-    (errors.len(), nwarn)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -496,119 +428,6 @@ impl Bench {
 }
 
 // ---------------------------------------------------------------------------------------
-// Commit throughput and latency
-
-async fn register(client: &MasterClient) -> Result<Duration> {
-    let (app, _) = SleepingApp::client().named("bench").exiting().describe();
-    let t = Instant::now();
-    client
-        .register_app(&app, None, Some("127.0.0.1:1"))
-        .await
-        .context("registering a client-mode app")?;
-    Ok(t.elapsed())
-}
-async fn within<T>(what: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    tokio::time::timeout(PHASE, fut)
-        .await
-        .map_err(|_| anyhow!("{what} did not finish within {PHASE:?}"))?
-}
-
-/// `clients` clients (each with its own connection) registering `per` apps each, all at
-/// once; returns (wall time, every latency).
-async fn concurrent(url: &str, clients: u64, per: u64) -> Result<(Duration, Vec<Duration>)> {
-    let mut cs = Vec::new();
-    for _ in 0..clients {
-        let c = Arc::new(MasterClient::from_url(url)?);
-        // Warm up: connect and find the leader, untimed.
-        register(&c).await?;
-        cs.push(c);
-    }
-    let start = Instant::now();
-    let tasks: Vec<_> = cs
-        .into_iter()
-        .map(|c| {
-            tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(per as usize);
-                for _ in 0..per {
-                    lat.push(register(&c).await?);
-                }
-                anyhow::Ok(lat)
-            })
-        })
-        .collect();
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    Ok((start.elapsed(), lat))
-}
-
-fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Value> {
-    println!(
-        "commit: 3 masters (default timings, every Raft append fsynced, directories in {}), \
-         no workers; client-mode apps registered through hearth_client::MasterClient",
-        dir.display()
-    );
-    let c = RaftCluster::start(dir, 3, &[]);
-    let leader = Wait::new("an ALIVE leader", SETUP)
-        .every(poll)
-        .until(|| c.alive_leader(None))?;
-    let url = c.url();
-    println!("  leader: master {}", leader + 1);
-    let rt = tokio::runtime::Runtime::new()?;
-    let out = rt.block_on(async {
-        let client = MasterClient::from_url(&url)?;
-        for _ in 0..10 {
-            register(&client).await?;
-        }
-        let (seq, lat) = within("1 client's submissions", async {
-            let start = Instant::now();
-            let mut lat = Vec::with_capacity(submissions as usize);
-            for _ in 0..submissions {
-                lat.push(register(&client).await?);
-            }
-            Ok((start.elapsed(), lat))
-        })
-        .await?;
-        let rate = submissions as f64 / seq.as_secs_f64();
-        println!(
-            "  1 client: {submissions} submissions in {:.0} ms = {rate:.0}/s",
-            ms(seq)
-        );
-        let mut out = json!({
-            "submissions": submissions,
-            "clients_1": {
-                "submissions": submissions,
-                "per_s": rate.round(),
-                "latency": dist("1 client: commit latency", lat),
-            },
-        });
-        for clients in [16u64, 64, 256] {
-            let per = submissions.div_ceil(clients);
-            let (took, lat) = within(
-                &format!("{clients} clients' submissions"),
-                concurrent(&url, clients, per),
-            )
-            .await?;
-            let n = per * clients;
-            let rate = n as f64 / took.as_secs_f64();
-            println!(
-                "  {clients} clients: {n} submissions in {:.0} ms = {rate:.0}/s",
-                ms(took)
-            );
-            out[format!("clients_{clients}")] = json!({
-                "submissions": n,
-                "per_s": rate.round(),
-                "latency": dist(&format!("{clients} clients: commit latency"), lat),
-            });
-        }
-        anyhow::Ok(out)
-    })?;
-    drop(c);
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------
 
 fn main() {
     // The `hearth` binary sits next to this one (target/<profile>/).
@@ -633,7 +452,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let keep = arg("--keep", 0) == 1;
     let result = run(&dir);
-    let (errors, _) = scan_logs(&dir);
+    let (errors, _) = hearth_tests::logs::scan(&dir);
     match result {
         Ok((figures, ok)) => {
             println!("{}", serde_json::to_string(&figures).expect("JSON"));
@@ -674,7 +493,7 @@ fn run(dir: &Path) -> Result<(Value, bool)> {
     if arg("--skip-commit", 0) != 1 && submissions > 0 {
         let d = dir.join("commit");
         std::fs::create_dir_all(&d)?;
-        figures["commit"] = commit(&d, submissions, poll)?;
+        figures["commit"] = commit::commit(&d, submissions, poll)?;
     }
     Ok((figures, ok))
 }

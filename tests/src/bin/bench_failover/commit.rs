@@ -1,0 +1,126 @@
+//! The commit benchmark: submissions committed through 3 Raft masters (every append
+//! fsynced) by 1, 16, 64 and 256 concurrent clients, with throughput and latency.
+
+use crate::{dist, SETUP};
+use anyhow::{anyhow, Context, Result};
+use hearth_client::failover::stats::ms;
+use hearth_client::{MasterClient, SleepingApp};
+use hearth_tests::cluster::RaftCluster;
+use hearth_tests::wait::Wait;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One phase of the commit benchmark.
+const PHASE: Duration = Duration::from_secs(300);
+
+async fn register(client: &MasterClient) -> Result<Duration> {
+    let (app, _) = SleepingApp::client().named("bench").exiting().describe();
+    let t = Instant::now();
+    client
+        .register_app(&app, None, Some("127.0.0.1:1"))
+        .await
+        .context("registering a client-mode app")?;
+    Ok(t.elapsed())
+}
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(PHASE, fut)
+        .await
+        .map_err(|_| anyhow!("{what} did not finish within {PHASE:?}"))?
+}
+
+/// `clients` clients (each with its own connection) registering `per` apps each, all at
+/// once; returns (wall time, every latency).
+async fn concurrent(url: &str, clients: u64, per: u64) -> Result<(Duration, Vec<Duration>)> {
+    let mut cs = Vec::new();
+    for _ in 0..clients {
+        let c = Arc::new(MasterClient::from_url(url)?);
+        // Warm up: connect and find the leader, untimed.
+        register(&c).await?;
+        cs.push(c);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = cs
+        .into_iter()
+        .map(|c| {
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per as usize);
+                for _ in 0..per {
+                    lat.push(register(&c).await?);
+                }
+                anyhow::Ok(lat)
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    Ok((start.elapsed(), lat))
+}
+
+pub(crate) fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Value> {
+    println!(
+        "commit: 3 masters (default timings, every Raft append fsynced, directories in {}), \
+         no workers; client-mode apps registered through hearth_client::MasterClient",
+        dir.display()
+    );
+    let c = RaftCluster::start(dir, 3, &[]);
+    let leader = Wait::new("an ALIVE leader", SETUP)
+        .every(poll)
+        .until(|| c.alive_leader(None))?;
+    let url = c.url();
+    println!("  leader: master {}", leader + 1);
+    let rt = tokio::runtime::Runtime::new()?;
+    let out = rt.block_on(async {
+        let client = MasterClient::from_url(&url)?;
+        for _ in 0..10 {
+            register(&client).await?;
+        }
+        let (seq, lat) = within("1 client's submissions", async {
+            let start = Instant::now();
+            let mut lat = Vec::with_capacity(submissions as usize);
+            for _ in 0..submissions {
+                lat.push(register(&client).await?);
+            }
+            Ok((start.elapsed(), lat))
+        })
+        .await?;
+        let rate = submissions as f64 / seq.as_secs_f64();
+        println!(
+            "  1 client: {submissions} submissions in {:.0} ms = {rate:.0}/s",
+            ms(seq)
+        );
+        let mut out = json!({
+            "submissions": submissions,
+            "clients_1": {
+                "submissions": submissions,
+                "per_s": rate.round(),
+                "latency": dist("1 client: commit latency", lat),
+            },
+        });
+        for clients in [16u64, 64, 256] {
+            let per = submissions.div_ceil(clients);
+            let (took, lat) = within(
+                &format!("{clients} clients' submissions"),
+                concurrent(&url, clients, per),
+            )
+            .await?;
+            let n = per * clients;
+            let rate = n as f64 / took.as_secs_f64();
+            println!(
+                "  {clients} clients: {n} submissions in {:.0} ms = {rate:.0}/s",
+                ms(took)
+            );
+            out[format!("clients_{clients}")] = json!({
+                "submissions": n,
+                "per_s": rate.round(),
+                "latency": dist(&format!("{clients} clients: commit latency"), lat),
+            });
+        }
+        anyhow::Ok(out)
+    })?;
+    drop(c);
+    Ok(out)
+}
