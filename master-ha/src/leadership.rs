@@ -158,7 +158,7 @@ async fn await_ready(h: &RaftHandle, term: u64) -> Result<(), String> {
         );
         return Err(format!("no longer leading in term {term}"));
     }
-    let last = m.last_log_index.unwrap_or(0);
+    let last = h.raft.metrics().borrow().last_log_index.unwrap_or(0);
     let mut reader = h.reader.clone();
     tokio::time::timeout(Duration::from_secs(5), reader.wait_applied(last))
         .await
