@@ -19,12 +19,23 @@ pub fn spawn(master: Arc<Master>, stop: watch::Receiver<bool>) -> Vec<JoinHandle
     ]
 }
 
+/// How often a scheduling pass skipped while the lease lapsed is tried again.
+const LEASE_RETRY: Duration = Duration::from_millis(20);
+
 async fn scheduling(master: Arc<Master>) {
     loop {
         master.kick.notified().await;
-        let placed = master.schedule_once().await;
-        if placed > 0 {
-            tracing::debug!(placed, "scheduling pass");
+        loop {
+            let placed = master.schedule_once().await;
+            if placed > 0 {
+                tracing::debug!(placed, "scheduling pass");
+            }
+            // A pass skipped (or cut short) while the lease had lapsed runs again once it
+            // is back: in a quiet cluster no other commit would kick it.
+            if master.holds_lease() {
+                break;
+            }
+            tokio::time::sleep(LEASE_RETRY).await;
         }
     }
 }

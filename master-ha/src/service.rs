@@ -95,7 +95,7 @@ impl MasterService for Svc {
             applied.outcome,
             Outcome::WorkerRegistered { duplicate: true }
         );
-        tracing::info!(%worker, duplicate, kills = applied.actions.len(), "worker registered");
+        tracing::info!(parent: master.span(), %worker, duplicate, kills = applied.actions.len(), "worker registered");
         Ok(Response::new(RegisterWorkerResponse {
             duplicate,
             term: master.term(),
@@ -135,7 +135,7 @@ impl MasterService for Svc {
         let applied = self.propose(&master, cmd).await?;
         match applied.outcome {
             Outcome::AppRegistered { app, driver } => {
-                tracing::info!(%app, driver = ?driver, "app registered");
+                tracing::info!(parent: master.span(), %app, driver = ?driver, "app registered");
                 let mut resp = RegisterAppResponse::new(&app, driver.as_ref());
                 resp.heartbeat_interval_ms =
                     advised_app_heartbeat(self.node.config.app_timeout).as_millis() as u64;

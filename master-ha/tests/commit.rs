@@ -271,3 +271,117 @@ async fn a_workers_commands_arrive_in_commit_order_when_the_first_attempts_fail(
         ]
     );
 }
+
+/// A lease the test turns: held, or held for `n` more checks and lapsed after them.
+#[derive(Clone)]
+struct TurnedLease(Arc<std::sync::atomic::AtomicI64>);
+
+impl TurnedLease {
+    const HELD: i64 = -1;
+
+    fn new() -> Self {
+        TurnedLease(Arc::new(Self::HELD.into()))
+    }
+
+    fn set(&self, checks_left: i64) {
+        self.0
+            .store(checks_left, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn lease(&self) -> hearth_master::lease::Lease {
+        let left = self.0.clone();
+        Arc::new(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            left.fetch_update(SeqCst, SeqCst, |n| (n > 0).then(|| n - 1))
+                .map_or_else(|n| n == Self::HELD, |_| true)
+        })
+    }
+}
+
+/// HA hole 2: the scheduling pass a commit kicks while the lease has lapsed (a follower's
+/// fsync slower than the lease) runs again once the lease is back, although no other
+/// commit comes to kick it.
+#[tokio::test]
+async fn a_pass_skipped_while_the_lease_lapsed_runs_once_the_lease_is_back() {
+    let journal = HeldJournal::new();
+    let turned = TurnedLease::new();
+    let master = Arc::new(Master::leading(
+        MasterConfig::default(),
+        Box::new(journal.clone()),
+        (ClusterState::default(), 0),
+        "127.0.0.1:7077".into(),
+        7,
+        turned.lease(),
+    ));
+    journal.release_all();
+    master.take_over().await.expect("take over");
+    let worker = RecordingWorker::default();
+    let port = serve(worker.clone()).await;
+    master.propose(register_worker(port)).await.expect("worker");
+
+    // The registration's own lease check passes; the scheduling pass it kicks (started
+    // only now, so it makes the next check) finds the lease lapsed and places nothing.
+    turned.set(1);
+    master.propose(register_app(1)).await.expect("app");
+    let (_stop, stop_rx) = watch::channel(false);
+    let loops = hearth_master::loops::spawn(master.clone(), stop_rx);
+    tokio::time::sleep(Duration::from_millis(50)).await; // the lapse
+    assert_eq!(worker.calls(), Vec::<String>::new());
+    turned.set(TurnedLease::HELD);
+    let placed = tokio::time::timeout(
+        Duration::from_secs(2),
+        wait("the executor launched", || async {
+            Some(worker.calls()).filter(|c| !c.is_empty())
+        }),
+    )
+    .await
+    .expect("the skipped pass ran again within 2 s of the lease's return");
+    assert_eq!(placed, ["launch 0 at term 7"]);
+    for l in loops {
+        l.abort();
+    }
+}
+
+/// HA hole 1: a client-mode submission whose commit completes while the lease lapses
+/// (a follower's fsync slower than the lease) is answered by the master that committed
+/// it, not refused as "not the leader" by a second look at which master acts, which the
+/// client reads as "nothing applied" and retries into a second app.
+#[tokio::test]
+async fn a_submission_committed_as_the_lease_lapses_is_applied_once() {
+    let journal = HeldJournal::new();
+    let turned = TurnedLease::new();
+    let master = Arc::new(Master::leading(
+        MasterConfig::default(),
+        Box::new(journal.clone()),
+        (ClusterState::default(), 0),
+        "127.0.0.1:7077".into(),
+        7,
+        turned.lease(),
+    ));
+    journal.release_all();
+    master.take_over().await.expect("take over");
+    let listener = common::listen(0);
+    let addr = listener.local_addr().unwrap().to_string();
+    let node = Arc::new(hearth_master::Node::single(master.clone()));
+    tokio::spawn(hearth_master::service::serve(
+        node,
+        listener,
+        std::future::pending(),
+    ));
+
+    journal.hold();
+    let submitting = tokio::spawn(async move {
+        let client = hearth_client::MasterClient::new(vec![addr]);
+        let desc = common::app("once");
+        client.register_app(&desc, None, Some("127.0.0.1:1")).await
+    });
+    journal.until_waited_on().await;
+    turned.set(0); // lapses while the commit is being made durable...
+    journal.release_all();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    turned.set(TurnedLease::HELD); // ...and is back 50 ms later
+    let answered = submitting.await.unwrap();
+    assert!(answered.is_ok(), "{answered:?}");
+    let apps = master.status().await.active_apps;
+    assert_eq!(apps.len(), 1, "{apps:?}");
+}
