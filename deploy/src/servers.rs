@@ -354,9 +354,11 @@ pub struct WorkerArgs {
     /// HTTP port advertised to masters (reserved: the worker serves no HTTP yet).
     #[arg(long, default_value_t = 0, env = "HEARTH_WORKER_HTTP_PORT")]
     http_port: u16,
-    /// How often to heartbeat (a quarter of the masters' worker timeout).
-    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "HEARTH_HEARTBEAT_INTERVAL")]
-    heartbeat_interval: Duration,
+    /// How often to heartbeat. Default: as the leading master asks when the worker
+    /// registers (a quarter of its --worker-timeout), 15s until then. Set, it is kept
+    /// whatever the master asks, with a warning when it is slower than that.
+    #[arg(long, value_parser = parse_duration, env = "HEARTH_HEARTBEAT_INTERVAL")]
+    heartbeat_interval: Option<Duration>,
     /// Time between SIGTERM and SIGKILL when killing a process.
     #[arg(long, default_value = "5s", value_parser = parse_duration, env = "HEARTH_KILL_GRACE")]
     kill_grace: Duration,

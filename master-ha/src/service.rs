@@ -59,6 +59,12 @@ pub fn advised_app_heartbeat(app_timeout: std::time::Duration) -> std::time::Dur
     (app_timeout / 4).min(std::time::Duration::from_secs(1))
 }
 
+/// How often a worker is asked to heartbeat: a quarter of the worker timeout (as in
+/// Spark), so that a worker is declared lost only after several missed heartbeats.
+pub fn advised_worker_heartbeat(worker_timeout: std::time::Duration) -> std::time::Duration {
+    (worker_timeout / 4).max(std::time::Duration::from_millis(1))
+}
+
 impl Svc {
     /// Proposes `cmd` through `master`, the acting master asked once per request: every
     /// answer about the command comes from the master that committed it.
@@ -100,6 +106,8 @@ impl MasterService for Svc {
             duplicate,
             term: master.term(),
             master_id: master.config.id,
+            heartbeat_interval_ms: advised_worker_heartbeat(master.config.worker_timeout)
+                .as_millis() as u64,
         }))
     }
 

@@ -82,9 +82,11 @@ pub struct WorkerConfig {
     pub memory_mb: u64,
     /// Where processes run (`<app>/<executor>/`, `<driver>/`) and the term file lives.
     pub work_dir: PathBuf,
-    /// How often a registered worker tells the leader it lives; the leader's worker
-    /// timeout should be several of these ([`Self::DEFAULT_HEARTBEAT_INTERVAL`]).
-    pub heartbeat_interval: Duration,
+    /// How often a registered worker tells the leader it lives. `None`: as the leader
+    /// asks at registration (a quarter of its worker timeout), and
+    /// [`Self::DEFAULT_HEARTBEAT_INTERVAL`] until then. `Some`: this interval whatever
+    /// the leader asks (a warning says when it is slower than that).
+    pub heartbeat_interval: Option<Duration>,
     /// Time between SIGTERM and SIGKILL when stopping a process.
     pub kill_grace: Duration,
     /// argv prefix that runs the process guard, e.g. `[current_exe, "__guard"]`.
@@ -114,7 +116,7 @@ impl WorkerConfig {
         if self.guard.first().is_none_or(|g| g.is_empty()) {
             return bad("guard", "no process guard command given");
         }
-        if self.heartbeat_interval.is_zero() {
+        if self.heartbeat_interval.is_some_and(|d| d.is_zero()) {
             return bad("heartbeat_interval", "must be above zero");
         }
         if self.host.is_empty() {

@@ -92,7 +92,10 @@ pub(crate) struct Link {
     /// Who this worker is, as it registers.
     me: WorkerIdentity,
     table: Arc<Table>,
-    heartbeat_interval: Duration,
+    /// The operator's heartbeat interval, if one was set (it overrides the leader's).
+    heartbeat_fixed: Option<Duration>,
+    /// The interval the leader asked for at the last registration, in milliseconds.
+    heartbeat_advised_ms: AtomicU64,
     /// Time allowed for one call on one master.
     attempt_timeout: Duration,
     client: Mutex<Arc<MasterClient>>,
@@ -109,16 +112,17 @@ impl Link {
         masters: Vec<String>,
         me: WorkerIdentity,
         table: Arc<Table>,
-        heartbeat_interval: Duration,
+        heartbeat_fixed: Option<Duration>,
     ) -> Arc<Self> {
-        let attempt_timeout =
-            heartbeat_interval.clamp(Duration::from_secs(1), Duration::from_secs(5));
+        let first = heartbeat_fixed.unwrap_or(crate::WorkerConfig::DEFAULT_HEARTBEAT_INTERVAL);
+        let attempt_timeout = first.clamp(Duration::from_secs(1), Duration::from_secs(5));
         let link = Link {
             client: Mutex::new(Arc::new(MasterClient::new(Vec::new()))),
             masters,
             me,
             table,
-            heartbeat_interval,
+            heartbeat_fixed,
+            heartbeat_advised_ms: AtomicU64::new(first.as_millis() as u64),
             attempt_timeout,
             session: watch::Sender::new(None),
             reregister: watch::Sender::new(0),
@@ -153,6 +157,39 @@ impl Link {
             self.client().prefer(leader.to_owned());
         }
         self.saw_term(term);
+    }
+
+    /// How long to wait between heartbeats now.
+    fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_fixed.unwrap_or_else(|| {
+            Duration::from_millis(self.heartbeat_advised_ms.load(Ordering::SeqCst))
+        })
+    }
+
+    /// The leader asked for heartbeats every `advised_ms` (0: it did not say): follow
+    /// it, unless the operator set an interval, which is kept (with a warning when it
+    /// is slower than the leader asks: it may then count this worker lost).
+    fn advise_heartbeat(&self, advised_ms: u64) {
+        if advised_ms == 0 {
+            return;
+        }
+        let advised = Duration::from_millis(advised_ms);
+        match self.heartbeat_fixed {
+            Some(fixed) if fixed > advised => warn!(
+                ?fixed,
+                ?advised,
+                "--heartbeat-interval is slower than the leading master asks (a quarter of \
+                 its worker timeout): it may declare this worker lost between heartbeats; \
+                 remove the flag to follow the master"
+            ),
+            Some(_) => {}
+            None => {
+                let before = self.heartbeat_advised_ms.swap(advised_ms, Ordering::SeqCst);
+                if before != advised_ms {
+                    info!(?advised, "heartbeating as often as the leading master asks");
+                }
+            }
+        }
     }
 
     fn request_reregister(&self) {
@@ -221,6 +258,7 @@ impl Link {
             match answer {
                 Ok(a) => {
                     self.known_term.fetch_max(a.term, Ordering::SeqCst);
+                    self.advise_heartbeat(a.heartbeat_interval_ms);
                     info!(
                         attempt, term = a.term, master_id = a.master_id, duplicate = a.duplicate,
                         leader = ?client.preferred(), executors, drivers,
@@ -246,7 +284,7 @@ impl Link {
         };
         loop {
             tokio::select! {
-                () = tokio::time::sleep(self.heartbeat_interval) => {}
+                () = tokio::time::sleep(self.heartbeat_interval()) => {}
                 _ = asks.changed() => return,
             }
             let call = client.call("Heartbeat", Idempotency::Idempotent, |mut c| {

@@ -43,7 +43,7 @@ fn config_from_args() -> WorkerConfig {
         cores: 4,
         memory_mb: 4096,
         work_dir: work_dir.unwrap_or_else(|| usage("--work-dir is required")),
-        heartbeat_interval: Duration::from_millis(heartbeat_ms),
+        heartbeat_interval: Some(Duration::from_millis(heartbeat_ms)),
         kill_grace: Duration::from_secs(5),
         guard: guard.unwrap_or_else(|| usage("--guard is required")),
         http_port: 0,

@@ -113,7 +113,7 @@ pub fn config(masters: Vec<String>, work_dir: &Path) -> WorkerConfig {
         cores: 4,
         memory_mb: 1024,
         work_dir: work_dir.to_owned(),
-        heartbeat_interval: Duration::from_millis(200),
+        heartbeat_interval: Some(Duration::from_millis(200)),
         kill_grace: Duration::from_secs(2),
         guard: vec![GUARD.to_owned()],
         http_port: 0,
@@ -123,6 +123,12 @@ pub fn config(masters: Vec<String>, work_dir: &Path) -> WorkerConfig {
 
 impl TestWorker {
     pub async fn start(masters: Vec<String>, work_dir: &Path) -> TestWorker {
+        Self::start_with(config(masters, work_dir)).await
+    }
+
+    /// A worker with `cfg` (its work dir made and canonicalized here).
+    pub async fn start_with(cfg: WorkerConfig) -> TestWorker {
+        let work_dir = &cfg.work_dir.clone();
         init_tracing();
         std::fs::create_dir_all(work_dir).unwrap();
         let work_dir = std::fs::canonicalize(work_dir).unwrap();
@@ -131,7 +137,10 @@ impl TestWorker {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let cfg = config(masters, &work_dir);
+        let cfg = WorkerConfig {
+            work_dir: work_dir.clone(),
+            ..cfg
+        };
         let task = tokio::spawn(run(cfg, listener, async {
             let _ = stopped.await;
         }));
@@ -252,6 +261,8 @@ struct Recorder {
     received: Mutex<Vec<Received>>,
     down: AtomicBool,
     reregister: AtomicBool,
+    /// The heartbeat interval registrations are answered with (0: not said).
+    advised_heartbeat_ms: std::sync::atomic::AtomicU64,
 }
 
 /// A stand-in for the leading master that records what workers send it. It answers
@@ -279,6 +290,21 @@ impl FakeMaster {
 
     pub fn set_down(&self, down: bool) {
         self.rec.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Registrations are answered with this heartbeat interval from now on.
+    pub fn advise_heartbeat(&self, every: Duration) {
+        self.rec
+            .advised_heartbeat_ms
+            .store(every.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Heartbeats received so far.
+    pub fn heartbeats(&self) -> usize {
+        self.received()
+            .iter()
+            .filter(|r| matches!(r, Received::Heartbeat))
+            .count()
     }
 
     /// The next heartbeat is answered `reregister: true`.
@@ -364,6 +390,7 @@ impl MasterService for Service {
             duplicate: false,
             term: 1,
             master_id: 1,
+            heartbeat_interval_ms: self.0.advised_heartbeat_ms.load(Ordering::SeqCst),
         };
         self.record("RegisterWorker", Received::Register(r.into_inner()), answer)
     }
