@@ -129,6 +129,19 @@ pub struct Master {
     span: tracing::Span,
 }
 
+/// This master process, new at every start (never 0): a leader restarted within its
+/// term tells workers it is not the process they registered with.
+pub fn incarnation() -> u64 {
+    static INCARNATION: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *INCARNATION.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        (nanos ^ u64::from(std::process::id()).rotate_left(48)).max(1)
+    })
+}
+
 /// The master's wall clock, read only here.
 pub fn now() -> Millis {
     let ms = SystemTime::now()
@@ -452,6 +465,7 @@ impl Master {
                 term: self.term,
                 master_id: self.config.id,
                 leader: self.advertised.clone(),
+                incarnation: incarnation(),
             },
         );
     }

@@ -108,6 +108,7 @@ impl MasterService for Svc {
             master_id: master.config.id,
             heartbeat_interval_ms: advised_worker_heartbeat(master.config.worker_timeout)
                 .as_millis() as u64,
+            incarnation: crate::master::incarnation(),
         }))
     }
 

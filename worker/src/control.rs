@@ -161,9 +161,12 @@ impl WorkerControl for Control {
     ) -> Result<Response<pb::WorkerAck>, Status> {
         let r = request.into_inner();
         let highest = self.fence.highest().await;
-        if r.term > highest {
-            info!(parent: &self.span, term = r.term, master_id = r.master_id, leader = %r.leader, "a new leader announced itself");
-            self.link.new_leader(r.term, &r.leader);
+        // A newer term, or the same term from a restarted leader process: the link
+        // decides whether to register again.
+        if r.term >= highest {
+            let _in = self.span.enter();
+            self.link
+                .new_leader(r.term, r.incarnation, r.master_id, &r.leader);
         }
         Ok(ack(highest, false))
     }

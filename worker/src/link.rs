@@ -105,6 +105,8 @@ pub(crate) struct Link {
     reregister: watch::Sender<u64>,
     /// The highest leader term heard of (registration answers and commands).
     known_term: AtomicU64,
+    /// The master process this worker last registered with (0: it did not say).
+    registered_incarnation: AtomicU64,
 }
 
 impl Link {
@@ -127,6 +129,7 @@ impl Link {
             session: watch::Sender::new(None),
             reregister: watch::Sender::new(0),
             known_term: AtomicU64::new(0),
+            registered_incarnation: AtomicU64::new(0),
         };
         *link.client.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(link.new_client(0));
         Arc::new(link)
@@ -151,12 +154,26 @@ impl Link {
         }
     }
 
-    /// A leader of a newer term announced itself at `leader`: register with it now.
-    pub fn new_leader(&self, term: u64, leader: &str) {
-        if term > self.known_term.load(Ordering::SeqCst) && !leader.is_empty() {
+    /// A leader announced itself at `leader`: register with it now if its term is newer
+    /// than any this worker knows, or if it is the same term from another master
+    /// process than the one this worker registered with (a leader killed and restarted
+    /// within its term, which would otherwise wait for the next failed heartbeat).
+    pub fn new_leader(&self, term: u64, incarnation: u64, master_id: u64, leader: &str) {
+        let known = self.known_term.load(Ordering::SeqCst);
+        let registered = self.registered_incarnation.load(Ordering::SeqCst);
+        let restarted = term == known && incarnation != 0 && incarnation != registered;
+        if term <= known && !restarted {
+            return;
+        }
+        info!(term, master_id, %leader, restarted, "a new leader announced itself");
+        if !leader.is_empty() {
             self.client().prefer(leader.to_owned());
         }
-        self.saw_term(term);
+        if restarted {
+            self.request_reregister();
+        } else {
+            self.saw_term(term);
+        }
     }
 
     /// How long to wait between heartbeats now.
@@ -258,6 +275,8 @@ impl Link {
             match answer {
                 Ok(a) => {
                     self.known_term.fetch_max(a.term, Ordering::SeqCst);
+                    self.registered_incarnation
+                        .store(a.incarnation, Ordering::SeqCst);
                     self.advise_heartbeat(a.heartbeat_interval_ms);
                     info!(
                         attempt, term = a.term, master_id = a.master_id, duplicate = a.duplicate,

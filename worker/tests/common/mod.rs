@@ -263,6 +263,8 @@ struct Recorder {
     reregister: AtomicBool,
     /// The heartbeat interval registrations are answered with (0: not said).
     advised_heartbeat_ms: std::sync::atomic::AtomicU64,
+    /// The master process registrations are answered with (0: not said).
+    incarnation: std::sync::atomic::AtomicU64,
 }
 
 /// A stand-in for the leading master that records what workers send it. It answers
@@ -297,6 +299,11 @@ impl FakeMaster {
         self.rec
             .advised_heartbeat_ms
             .store(every.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Registrations are answered as from master process `incarnation` from now on.
+    pub fn set_incarnation(&self, incarnation: u64) {
+        self.rec.incarnation.store(incarnation, Ordering::SeqCst);
     }
 
     /// Heartbeats received so far.
@@ -391,6 +398,7 @@ impl MasterService for Service {
             term: 1,
             master_id: 1,
             heartbeat_interval_ms: self.0.advised_heartbeat_ms.load(Ordering::SeqCst),
+            incarnation: self.0.incarnation.load(Ordering::SeqCst),
         };
         self.record("RegisterWorker", Received::Register(r.into_inner()), answer)
     }
