@@ -272,29 +272,62 @@ async fn a_workers_commands_arrive_in_commit_order_when_the_first_attempts_fail(
     );
 }
 
-/// A lease the test turns: held, or held for `n` more checks and lapsed after them.
+/// A lease the test turns: held, or held for `n` more checks and lapsed after them. It
+/// counts the checks it answered "lapsed".
 #[derive(Clone)]
-struct TurnedLease(Arc<std::sync::atomic::AtomicI64>);
+struct TurnedLease {
+    checks_left: Arc<std::sync::atomic::AtomicI64>,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+}
 
 impl TurnedLease {
     const HELD: i64 = -1;
 
     fn new() -> Self {
-        TurnedLease(Arc::new(Self::HELD.into()))
+        TurnedLease {
+            checks_left: Arc::new(Self::HELD.into()),
+            refused: Arc::default(),
+        }
     }
 
     fn set(&self, checks_left: i64) {
-        self.0
-            .store(checks_left, std::sync::atomic::Ordering::SeqCst);
+        use std::sync::atomic::Ordering::SeqCst;
+        self.checks_left.store(checks_left, SeqCst);
+    }
+
+    /// Checks answered "lapsed" so far.
+    fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn lease(&self) -> hearth_master::lease::Lease {
-        let left = self.0.clone();
+        let turned = self.clone();
         Arc::new(move || {
             use std::sync::atomic::Ordering::SeqCst;
-            left.fetch_update(SeqCst, SeqCst, |n| (n > 0).then(|| n - 1))
-                .map_or_else(|n| n == Self::HELD, |_| true)
+            let held = turned
+                .checks_left
+                .fetch_update(SeqCst, SeqCst, |n| (n > 0).then(|| n - 1))
+                .map_or_else(|n| n == Self::HELD, |_| true);
+            if !held {
+                turned.refused.fetch_add(1, SeqCst);
+            }
+            held
         })
+    }
+
+    /// A master leading in term 7 under this lease, with `journal`, taken over (ALIVE).
+    async fn master(&self, journal: &HeldJournal) -> Arc<Master> {
+        let master = Arc::new(Master::leading(
+            MasterConfig::default(),
+            Box::new(journal.clone()),
+            (ClusterState::default(), 0),
+            "127.0.0.1:7077".into(),
+            7,
+            self.lease(),
+        ));
+        journal.release_all();
+        master.take_over().await.expect("take over");
+        master
     }
 }
 
@@ -305,16 +338,7 @@ impl TurnedLease {
 async fn a_pass_skipped_while_the_lease_lapsed_runs_once_the_lease_is_back() {
     let journal = HeldJournal::new();
     let turned = TurnedLease::new();
-    let master = Arc::new(Master::leading(
-        MasterConfig::default(),
-        Box::new(journal.clone()),
-        (ClusterState::default(), 0),
-        "127.0.0.1:7077".into(),
-        7,
-        turned.lease(),
-    ));
-    journal.release_all();
-    master.take_over().await.expect("take over");
+    let master = turned.master(&journal).await;
     let worker = RecordingWorker::default();
     let port = serve(worker.clone()).await;
     master.propose(register_worker(port)).await.expect("worker");
@@ -325,7 +349,10 @@ async fn a_pass_skipped_while_the_lease_lapsed_runs_once_the_lease_is_back() {
     master.propose(register_app(1)).await.expect("app");
     let (_stop, stop_rx) = watch::channel(false);
     let loops = hearth_master::loops::spawn(master.clone(), stop_rx);
-    tokio::time::sleep(Duration::from_millis(50)).await; // the lapse
+    wait("the pass finding the lease lapsed", || async {
+        (turned.refused() > 0).then_some(())
+    })
+    .await;
     assert_eq!(worker.calls(), Vec::<String>::new());
     turned.set(TurnedLease::HELD);
     let placed = tokio::time::timeout(
@@ -350,16 +377,7 @@ async fn a_pass_skipped_while_the_lease_lapsed_runs_once_the_lease_is_back() {
 async fn a_submission_committed_as_the_lease_lapses_is_applied_once() {
     let journal = HeldJournal::new();
     let turned = TurnedLease::new();
-    let master = Arc::new(Master::leading(
-        MasterConfig::default(),
-        Box::new(journal.clone()),
-        (ClusterState::default(), 0),
-        "127.0.0.1:7077".into(),
-        7,
-        turned.lease(),
-    ));
-    journal.release_all();
-    master.take_over().await.expect("take over");
+    let master = turned.master(&journal).await;
     let listener = common::listen(0);
     let addr = listener.local_addr().unwrap().to_string();
     let node = Arc::new(hearth_master::Node::single(master.clone()));
