@@ -97,6 +97,10 @@ pub fn apply(state: &mut ClusterState, cmd: &Command) -> Result<Applied, Rejecti
         Command::CompleteRecovery { at } => {
             Ok(recovery::complete_recovery(state, *at, &mut actions))
         }
+        Command::SetExecutorLimit { app, limit } => apps::set_executor_limit(state, app, *limit),
+        Command::KillExecutors { app, executors } => {
+            apps::kill_executors(state, app, executors, &mut actions)
+        }
     }?;
     Ok(Applied { outcome, actions })
 }

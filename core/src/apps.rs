@@ -134,6 +134,12 @@ pub(crate) fn register_app(
     at: Millis,
 ) -> Result<Outcome, Rejection> {
     validate_registration(state, desc, driver, driver_url)?;
+    if let Some(same) = same_client_app(state, desc, driver, driver_url) {
+        return Ok(Outcome::AppRegistered {
+            app: same,
+            driver: None,
+        });
+    }
     let number = state.next_app_number;
     state.next_app_number += 1;
     let app_id = ids::app_id(at, number);
@@ -186,6 +192,25 @@ pub(crate) fn register_app(
     })
 }
 
+/// A client-mode registration is the app already active with the same description and
+/// driver URL (no two live drivers listen on one address): a retried registration whose
+/// answer was lost gets the same app, not a second one.
+fn same_client_app(
+    state: &ClusterState,
+    desc: &AppDescription,
+    driver: Option<&DriverDescription>,
+    driver_url: Option<&str>,
+) -> Option<AppId> {
+    if driver.is_some() {
+        return None;
+    }
+    state
+        .apps
+        .values()
+        .find(|a| a.driver.is_none() && a.driver_url.as_deref() == driver_url && a.desc == *desc)
+        .map(|a| a.id.clone())
+}
+
 /// An active app, or the reason there is none (completed apps are named as such).
 fn active_app<'s>(state: &'s mut ClusterState, app: &AppId) -> Result<&'s mut AppInfo, Rejection> {
     if let Some(done) = state.completed_apps.iter().find(|a| &a.id == app) {
@@ -216,6 +241,43 @@ pub(crate) fn set_executor_target(
         .copied()
         .collect();
     for id in extra {
+        kill_executor(state, app, id, actions);
+    }
+    Ok(Outcome::Done)
+}
+
+/// Spark's `requestTotalExecutors`: at most `limit` executors from now on, killing none.
+pub(crate) fn set_executor_limit(
+    state: &mut ClusterState,
+    app: &AppId,
+    limit: u32,
+) -> Result<Outcome, Rejection> {
+    let info = active_app(state, app)?;
+    if info.executor_limit == Some(limit) {
+        return Ok(Outcome::Unchanged);
+    }
+    info.executor_limit = Some(limit);
+    Ok(Outcome::Done)
+}
+
+/// Spark's `killExecutors`: kills the named executors the app still has; the others are
+/// ignored (already ended, or a retried request).
+pub(crate) fn kill_executors(
+    state: &mut ClusterState,
+    app: &AppId,
+    executors: &[ExecutorId],
+    actions: &mut Vec<Action>,
+) -> Result<Outcome, Rejection> {
+    let info = active_app(state, app)?;
+    let live: Vec<ExecutorId> = executors
+        .iter()
+        .copied()
+        .filter(|id| info.executors.contains_key(id))
+        .collect();
+    if live.is_empty() {
+        return Ok(Outcome::Unchanged);
+    }
+    for id in live {
         kill_executor(state, app, id, actions);
     }
     Ok(Outcome::Done)

@@ -113,6 +113,16 @@ pub enum Command {
     /// Everyone answered or the recovery timeout passed: settle what did not answer and
     /// become ALIVE.
     CompleteRecovery { at: Millis },
+    /// Spark's `requestTotalExecutors`: at most `limit` executors from now on. Unlike
+    /// [`Command::SetExecutorTarget`] a lower limit kills nothing: the app names the
+    /// executors it releases ([`Command::KillExecutors`]).
+    SetExecutorLimit { app: AppId, limit: u32 },
+    /// Spark's `killExecutors`: stop these executors of the app. Ids no longer running
+    /// are ignored (the request was retried, or they ended meanwhile).
+    KillExecutors {
+        app: AppId,
+        executors: Vec<ExecutorId>,
+    },
 }
 
 impl Command {
@@ -134,6 +144,8 @@ impl Command {
             Command::KillDriver { .. } => "KillDriver",
             Command::BeginRecovery { .. } => "BeginRecovery",
             Command::CompleteRecovery { .. } => "CompleteRecovery",
+            Command::SetExecutorLimit { .. } => "SetExecutorLimit",
+            Command::KillExecutors { .. } => "KillExecutors",
         }
     }
 }

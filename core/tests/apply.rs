@@ -766,3 +766,170 @@ fn a_dead_workers_id_registering_at_a_live_workers_address_replaces_that_one_too
     assert_eq!(placed.len(), 1, "the lost executor is replaced: {placed:?}");
     s.check_invariants().expect("invariants");
 }
+
+/// Spark lowers its executor total first and then names the idle executors it releases:
+/// the limit kills nothing, the named kill takes exactly those, and the scheduler does
+/// not replace them while the limit holds.
+#[test]
+fn a_lower_limit_kills_nothing_and_named_kills_take_exactly_those() {
+    let mut s = alive();
+    let w = add_worker(&mut s, 1, 8, 8192);
+    let app = client_app(&mut s, app_desc(Some(1), 256, None), 0);
+    ok(
+        &mut s,
+        Command::SetExecutorLimit {
+            app: app.clone(),
+            limit: 4,
+        },
+    );
+    schedule_and_place(&mut s, &Policy::default(), 0);
+    let ids = |s: &ClusterState| s.apps[&app].executors.keys().copied().collect::<Vec<_>>();
+    assert_eq!(ids(&s), vec![0, 1, 2, 3]);
+
+    let lower = ok(
+        &mut s,
+        Command::SetExecutorLimit {
+            app: app.clone(),
+            limit: 2,
+        },
+    );
+    assert_eq!((lower.outcome, lower.actions), (Outcome::Done, vec![]));
+    assert_eq!(ids(&s), vec![0, 1, 2, 3]);
+
+    // Spark releases 0 and 2 (idle), names 7 (never existed) too.
+    let killed = ok(
+        &mut s,
+        Command::KillExecutors {
+            app: app.clone(),
+            executors: vec![0, 2, 7],
+        },
+    );
+    let kill = |e| {
+        Action::KillExecutor(ExecutorKill {
+            worker: w.clone(),
+            app: app.clone(),
+            executor: e,
+        })
+    };
+    assert_eq!(killed.actions, vec![kill(0), kill(2)]);
+    assert_eq!(ids(&s), vec![1, 3]);
+    assert_eq!(s.workers[&w].cores_used, 2);
+    assert!(schedule(&s, &Policy::default(), 0).is_empty());
+
+    // A retried kill and a repeated limit change nothing.
+    let again = ok(
+        &mut s,
+        Command::KillExecutors {
+            app: app.clone(),
+            executors: vec![0, 2],
+        },
+    );
+    assert_eq!((again.outcome, again.actions), (Outcome::Unchanged, vec![]));
+    let same = ok(
+        &mut s,
+        Command::SetExecutorLimit {
+            app: app.clone(),
+            limit: 2,
+        },
+    );
+    assert_eq!(same.outcome, Outcome::Unchanged);
+    // The worker's late KILLED reports are not failures.
+    ok(
+        &mut s,
+        exec_report(&w, &app, 0, ExecutorState::Killed, Some(143)),
+    );
+    assert_eq!(s.apps[&app].retry_count, 0);
+
+    // Raising the limit again places new executors under new ids.
+    ok(
+        &mut s,
+        Command::SetExecutorLimit {
+            app: app.clone(),
+            limit: 3,
+        },
+    );
+    schedule_and_place(&mut s, &Policy::default(), 0);
+    assert_eq!(ids(&s), vec![1, 3, 4]);
+
+    // Both are refused for an app that ended.
+    ok(
+        &mut s,
+        Command::FinishApp {
+            app: app.clone(),
+            state: AppState::Finished,
+            reason: "done".into(),
+            at: at(9),
+        },
+    );
+    let err = apply(
+        &mut s,
+        &Command::KillExecutors {
+            app: app.clone(),
+            executors: vec![1],
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{app} is FINISHED: the app has ended")
+    );
+}
+
+/// A client-mode registration sent again (its answer was lost in a failover) is the same
+/// app; another description at the same address, or the address of an ended app, is new.
+#[test]
+fn a_retried_client_registration_is_the_same_app() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 8, 8192);
+    let register = |s: &mut ClusterState, desc: AppDescription, url: &str| {
+        let applied = ok(
+            s,
+            Command::RegisterApp {
+                desc,
+                driver: None,
+                driver_url: Some(url.into()),
+                at: T0,
+            },
+        );
+        match applied.outcome {
+            Outcome::AppRegistered { app, driver: None } => app,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let desc = app_desc(Some(1), 256, None);
+    let first = register(
+        &mut s,
+        desc.clone(),
+        "spark://CoarseGrainedScheduler@h:40001",
+    );
+    let again = register(
+        &mut s,
+        desc.clone(),
+        "spark://CoarseGrainedScheduler@h:40001",
+    );
+    assert_eq!(again, first);
+    assert_eq!((s.apps.len(), s.next_app_number), (1, 1));
+
+    let mut other = desc.clone();
+    other.name = "other".into();
+    let second = register(&mut s, other, "spark://CoarseGrainedScheduler@h:40001");
+    let third = register(
+        &mut s,
+        desc.clone(),
+        "spark://CoarseGrainedScheduler@h:40002",
+    );
+    assert_eq!(s.apps.len(), 3);
+    assert!(second != first && third != first && second != third);
+
+    ok(
+        &mut s,
+        Command::FinishApp {
+            app: first.clone(),
+            state: AppState::Finished,
+            reason: "done".into(),
+            at: at(1),
+        },
+    );
+    let fourth = register(&mut s, desc, "spark://CoarseGrainedScheduler@h:40001");
+    assert_ne!(fourth, first);
+}

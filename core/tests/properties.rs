@@ -33,6 +33,9 @@ enum Op {
         mem: u64,
         max: Option<u32>,
         limit: Option<u32>,
+        // Which of three driver addresses: the same one with the same description is
+        // a retried registration.
+        url: u8,
     },
     ClusterApp {
         cpe: Option<u32>,
@@ -67,6 +70,14 @@ enum Op {
         pick: usize,
         target: u32,
     },
+    Limit {
+        pick: usize,
+        limit: u32,
+    },
+    KillNamed {
+        pick: usize,
+        mask: u8,
+    },
     BeginRecovery,
     CompleteRecovery,
     Reconnect(usize),
@@ -85,8 +96,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Forget),
         2 => (any::<usize>(), any::<u64>(), any::<bool>())
             .prop_map(|(worker, keep_mask, stray)| Op::Reregister { worker, keep_mask, stray }),
-        3 => (proptest::option::of(1u32..4), 64u64..2048, proptest::option::of(1u32..24), proptest::option::of(0u32..6))
-            .prop_map(|(cpe, mem, max, limit)| Op::ClientApp { cpe, mem, max, limit }),
+        3 => (proptest::option::of(1u32..4), 64u64..2048, proptest::option::of(1u32..24), proptest::option::of(0u32..6), 0u8..3)
+            .prop_map(|(cpe, mem, max, limit, url)| Op::ClientApp { cpe, mem, max, limit, url }),
         2 => (proptest::option::of(1u32..4), 64u64..2048, 1u32..4, 64u64..2048, any::<bool>())
             .prop_map(|(cpe, mem, dcores, dmem, supervise)| Op::ClusterApp { cpe, mem, dcores, dmem, supervise }),
         5 => (any::<u64>(), any::<bool>(), any::<bool>(), 0u8..5, proptest::option::of(1u32..16))
@@ -98,6 +109,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0u8..6).prop_map(|(pick, state)| Op::FinishApp { pick, state }),
         1 => any::<usize>().prop_map(Op::KillDriver),
         1 => (any::<usize>(), 0u32..5).prop_map(|(pick, target)| Op::Scale { pick, target }),
+        1 => (any::<usize>(), 0u32..5).prop_map(|(pick, limit)| Op::Limit { pick, limit }),
+        1 => (any::<usize>(), any::<u8>()).prop_map(|(pick, mask)| Op::KillNamed { pick, mask }),
         1 => Just(Op::BeginRecovery),
         1 => Just(Op::CompleteRecovery),
         1 => any::<usize>().prop_map(Op::Reconnect),
@@ -195,13 +208,14 @@ fn command(s: &ClusterState, op: &Op, now: Millis, workers_added: &mut u32) -> O
             mem,
             max,
             limit,
+            url,
         } => {
             let mut desc = app_desc(*cpe, *mem, *max);
             desc.initial_executor_limit = *limit;
             Command::RegisterApp {
                 desc,
                 driver: None,
-                driver_url: Some("127.0.0.1:1".into()),
+                driver_url: Some(format!("127.0.0.1:{url}")),
                 at: now,
             }
         }
@@ -275,6 +289,15 @@ fn command(s: &ClusterState, op: &Op, now: Millis, workers_added: &mut u32) -> O
         Op::Scale { pick, target } => Command::SetExecutorTarget {
             app: app(*pick)?,
             target: *target,
+        },
+        Op::Limit { pick, limit } => Command::SetExecutorLimit {
+            app: app(*pick)?,
+            limit: *limit,
+        },
+        Op::KillNamed { pick, mask } => Command::KillExecutors {
+            app: app(*pick)?,
+            // Ids 0..8 by bit: some live, some ended, some never minted.
+            executors: (0..8u32).filter(|i| mask & (1 << i) != 0).collect(),
         },
         Op::BeginRecovery => Command::BeginRecovery { at: now },
         Op::CompleteRecovery => Command::CompleteRecovery { at: now },
@@ -377,10 +400,10 @@ proptest! {
                 _ => {}
             }
         }
-        for (cpe, mem, max, limit) in &apps {
+        for (i, (cpe, mem, max, limit)) in apps.iter().enumerate() {
             let mut desc = app_desc(*cpe, *mem, *max);
             desc.initial_executor_limit = *limit;
-            let _ = apply(&mut s, &Command::RegisterApp { desc, driver: None, driver_url: Some("h:1".into()), at: T0 });
+            let _ = apply(&mut s, &Command::RegisterApp { desc, driver: None, driver_url: Some(format!("h:{i}")), at: T0 });
         }
         for (cores, mem) in &drivers {
             let _ = apply(&mut s, &Command::RegisterApp {

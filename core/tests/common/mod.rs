@@ -83,7 +83,8 @@ pub fn client_app(s: &mut ClusterState, desc: AppDescription, at_ms: u64) -> App
         Command::RegisterApp {
             desc,
             driver: None,
-            driver_url: Some("127.0.0.1:4040".into()),
+            // One address per app: the same address and description would be a retry.
+            driver_url: Some(format!("127.0.0.1:{}", 4040 + s.next_app_number)),
             at: at(at_ms),
         },
     )
