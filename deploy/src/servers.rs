@@ -119,8 +119,28 @@ pub struct MasterArgs {
     /// Completed drivers kept for display.
     #[arg(long, default_value_t = 200, env = "HEARTH_RETAINED_DRIVERS")]
     retained_drivers: usize,
+    /// A file holding the secret that clients of the apps' JSON API (`/v1/apps`, the
+    /// Spark plugin) must send as `Authorization: Bearer <secret>`. Without it the API
+    /// asks for nothing.
+    #[arg(long, value_name = "FILE", env = "HEARTH_SECRET_FILE")]
+    secret_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     drills: crate::drill::DrillFlags,
+}
+
+/// The secret in `path`: its contents without surrounding whitespace, not empty.
+fn read_secret(path: &std::path::Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::Usage(format!("cannot read --secret-file {}: {e}", path.display()))
+    })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--secret-file {} is empty; put the secret in it (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+            path.display()
+        )));
+    }
+    Ok(secret.to_owned())
 }
 
 pub(crate) async fn bind(
@@ -189,6 +209,7 @@ pub async fn master(a: MasterArgs) -> Outcome {
         },
         extra_grpc: a.drills.routes(Some(isolation.clone()))?,
         isolation,
+        api_secret: a.secret_file.as_deref().map(read_secret).transpose()?,
     };
     let grpc = bind(&a.host, a.port, "gRPC", "--port").await?;
     let http = bind(&a.host, a.http_port, "HTTP", "--http-port").await?;

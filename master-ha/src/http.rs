@@ -1,6 +1,7 @@
 //! The master's HTTP side: the status page at `/`, `GET /json` (rendered by
 //! `hearth_proto::convert::json`, so `hearth status --json` prints the same document)
-//! and `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body).
+//! and `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body), and the
+//! apps' JSON API ([`crate::api`]).
 
 use crate::node::Node;
 use axum::extract::State;
@@ -22,7 +23,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/json", get(json))
         .route("/json/", get(json))
         .route("/readyz", get(readyz))
-        .with_state(node)
+        .with_state(node.clone())
+        .merge(crate::api::router(node))
 }
 
 pub async fn serve(

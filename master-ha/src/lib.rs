@@ -5,7 +5,7 @@
 //! (leader-local "last heard" times fed to `hearth_core::liveness`), the recovery driver
 //! (`BeginRecovery` when it takes over, `recovery::next_step` until ALIVE), the
 //! scheduling loop (`hearth_core::schedule` → `Command::Place` → send the resulting
-//! actions), persistence behind the [`Journal`] trait, and HTTP (`/`, `/json`, `/readyz`).
+//! actions), persistence behind the [`Journal`] trait, and HTTP (`/`, `/json`, `/readyz`, the apps' JSON API `/v1/apps`).
 //!
 //! Must not: hold scheduling or state rules. They live in hearth-core; this crate reads
 //! the clock, moves messages and bytes, and calls into the core.
@@ -25,10 +25,12 @@
 //! - [`raft`]: opening and bootstrapping the Raft group, the tonic network between
 //!   masters, `hearth cluster` administration.
 //! - [`service`]: the `MasterService` gRPC shim; [`http`]: status page, `/json`,
-//!   `/readyz`; [`loops`]: scheduling and timeouts.
+//!   `/readyz`; [`api`]: the apps' JSON API (`/v1/apps`) on both ports, over the same
+//!   `MasterService` calls; [`loops`]: scheduling and timeouts.
 //! - [`drill`]: the isolate drill's switch; [`ports`]: peer ports for local clusters.
 //! - [`error`]: [`MasterError`], why a master could not start or stopped.
 
+pub mod api;
 pub mod dispatch;
 pub mod drill;
 pub mod error;

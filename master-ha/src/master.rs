@@ -47,6 +47,9 @@ pub struct MasterConfig {
     pub extra_grpc: Option<tonic::service::Routes>,
     /// This master's isolate-drill switch (the drill service holds a clone).
     pub isolation: Isolation,
+    /// The secret clients of the apps' JSON API (`/v1/apps`) must send as
+    /// `Authorization: Bearer <secret>` (`--secret-file`); `None`: no check.
+    pub api_secret: Option<String>,
 }
 
 impl Default for MasterConfig {
@@ -62,6 +65,7 @@ impl Default for MasterConfig {
             cluster: ClusterConfig::default(),
             extra_grpc: None,
             isolation: Isolation::default(),
+            api_secret: None,
         }
     }
 }

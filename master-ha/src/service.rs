@@ -30,25 +30,34 @@ pub async fn serve(
         .map(|h| crate::raft::admin::AdminServer::service(h.clone()));
     let extra = node.config.extra_grpc.clone();
     let node_id = node.config.id;
-    let svc = MasterServiceServer::new(Svc { node })
+    let http = crate::http::router(node.clone());
+    let svc = MasterServiceServer::new(Svc::new(node))
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
+    let mut routes = extra.unwrap_or_default().add_service(svc);
+    if let Some(raft) = raft {
+        routes = routes.add_service(raft);
+    }
+    if let Some(admin) = admin {
+        routes = routes.add_service(admin);
+    }
+    // The HTTP side (status page, /json, /readyz, the apps' JSON API) answers here too,
+    // over HTTP/1.1: a client needs only the masters' gRPC addresses (`HEARTH_MASTERS`),
+    // and a standby's redirect names the leader's.
+    let router = routes.into_axum_router().merge(http);
     let mut server = tonic::transport::Server::builder()
+        .accept_http1(true)
         .trace_fn(move |_| tracing::info_span!("master", node_id));
-    let router = match extra {
-        Some(extra) => server.add_routes(extra.add_service(svc)),
-        None => server.add_service(svc),
-    };
-    router
-        .add_optional_service(raft)
-        .add_optional_service(admin)
+    server
+        .add_routes(tonic::service::Routes::from(router))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
 }
 
-struct Svc {
-    node: Arc<Node>,
+/// The `MasterService` implementation; the JSON API ([`crate::api`]) calls it too.
+pub(crate) struct Svc {
+    pub(crate) node: Arc<Node>,
 }
 
 /// How often a client-mode submitter is asked to check in: a quarter of the app timeout,
@@ -66,6 +75,10 @@ pub fn advised_worker_heartbeat(worker_timeout: std::time::Duration) -> std::tim
 }
 
 impl Svc {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Svc { node }
+    }
+
     /// Proposes `cmd` through `master`, the acting master asked once per request: every
     /// answer about the command comes from the master that committed it.
     async fn propose(&self, master: &Master, cmd: Command) -> Result<hearth_core::Applied, Status> {
@@ -186,6 +199,20 @@ impl MasterService for Svc {
     }
 
     async fn scale_app(&self, req: Request<ScaleAppRequest>) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
+    async fn set_executor_limit(
+        &self,
+        req: Request<SetExecutorLimitRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
+    async fn kill_executors(
+        &self,
+        req: Request<KillExecutorsRequest>,
+    ) -> Result<Response<Ack>, Status> {
         self.ack(req.into_inner().into_command()?).await
     }
 

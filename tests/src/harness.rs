@@ -75,15 +75,37 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, program: &Path, args: &[String], log: PathBuf) -> Proc {
+        Self::spawn_env(name, program, args, &[], log)
+    }
+
+    /// [`Proc::spawn`] with more environment variables.
+    pub fn spawn_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        log: PathBuf,
+    ) -> Proc {
         let file = std::fs::File::create(&log).expect("create log");
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .env("HEARTH_LOG", "info,openraft=off")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        Proc {
+            name: name.to_owned(),
+            child,
+            log,
+            lines: None,
+        }
+    }
+
+    /// A child started elsewhere, logging to `log`.
+    pub fn from_child(name: &str, child: Child, log: PathBuf) -> Proc {
         Proc {
             name: name.to_owned(),
             child,
@@ -315,6 +337,16 @@ pub fn stderr(o: &Output) -> String {
 
 /// A minimal HTTP/1.0 GET (no client library needed for a local status endpoint).
 pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
+    http_request("GET", url, &[], "")
+}
+
+/// A minimal HTTP/1.0 request with `headers` and `body`: the status and the body.
+pub fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let rest = url.strip_prefix("http://").unwrap_or(url);
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -322,7 +354,17 @@ pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
     };
     let mut s = TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    write!(s, "{head}\r\n{body}")?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let code = buf

@@ -92,6 +92,7 @@ impl PlanContext {
         env.insert("HEARTH_CORES".into(), cores.to_string());
         env.insert("HEARTH_MEMORY_MB".into(), memory_mb.to_string());
         env.insert("HEARTH_MASTERS".into(), self.masters_url.clone());
+        env.insert("HEARTH_HOST".into(), self.host.clone());
         env.insert("HEARTH_WORK_DIR".into(), dir.display().to_string());
         env
     }
@@ -174,6 +175,7 @@ mod tests {
             ("HEARTH_CORES", "2"),
             ("HEARTH_DRIVER_URL", "h:9"),
             ("HEARTH_EXECUTOR_ID", "3"),
+            ("HEARTH_HOST", "127.0.0.1"),
             ("HEARTH_MASTERS", "hearth://a:1,b:2"),
             ("HEARTH_MEMORY_MB", "512"),
             ("HEARTH_WORK_DIR", "/w/app-1/3"),

@@ -154,6 +154,26 @@ impl pb::ScaleAppRequest {
     }
 }
 
+impl pb::SetExecutorLimitRequest {
+    /// [`Command::SetExecutorLimit`].
+    pub fn into_command(self) -> Result<Command, ConvertError> {
+        Ok(Command::SetExecutorLimit {
+            app: id("SetExecutorLimitRequest.app_id", self.app_id)?,
+            limit: self.limit,
+        })
+    }
+}
+
+impl pb::KillExecutorsRequest {
+    /// [`Command::KillExecutors`].
+    pub fn into_command(self) -> Result<Command, ConvertError> {
+        Ok(Command::KillExecutors {
+            app: id("KillExecutorsRequest.app_id", self.app_id)?,
+            executors: self.executor_ids,
+        })
+    }
+}
+
 impl pb::KillDriverRequest {
     /// [`Command::KillDriver`] at `at`.
     pub fn into_command(self, at: Millis) -> Result<Command, ConvertError> {

@@ -468,6 +468,20 @@ impl MasterService for Service {
         Err(Status::unimplemented("not a worker call"))
     }
 
+    async fn set_executor_limit(
+        &self,
+        _: Request<pb::SetExecutorLimitRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        Err(Status::unimplemented("not a worker call"))
+    }
+
+    async fn kill_executors(
+        &self,
+        _: Request<pb::KillExecutorsRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        Err(Status::unimplemented("not a worker call"))
+    }
+
     async fn kill_driver(
         &self,
         _: Request<pb::KillDriverRequest>,

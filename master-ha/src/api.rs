@@ -1,0 +1,352 @@
+//! The apps' HTTP JSON API (`/v1/apps/...`), for clients without gRPC code: the Spark
+//! plugin (`spark/`), scripts, curl. Served on the master's HTTP port and, over
+//! HTTP/1.1, on its gRPC port too, so a client needs only the masters' list
+//! (`HEARTH_MASTERS`). README "HTTP JSON API" documents the routes.
+//!
+//! Each route decodes its JSON into the gRPC request and calls the same `MasterService`
+//! method the gRPC side runs: one set of rules (leader check, exactly-once answers,
+//! refusals) for both. This module only moves bytes and maps a `tonic::Status` to an
+//! HTTP answer:
+//!
+//! | gRPC | HTTP | `code` |
+//! | --- | --- | --- |
+//! | not the leader, leader known | 307, `Location` on the leader | `NOT_LEADER` |
+//! | not the leader, none known | 503 | `NOT_LEADER` |
+//! | `ABORTED` (may have been applied) | 409 | `MAYBE_APPLIED` |
+//! | `FAILED_PRECONDITION` | 409 | `FAILED_PRECONDITION` |
+//! | `NOT_FOUND` | 404 | `NOT_FOUND` |
+//! | `INVALID_ARGUMENT`, bad JSON | 400 | `INVALID` |
+//! | `UNAUTHENTICATED` / `PERMISSION_DENIED` | 401 / 403 | same |
+//! | no or wrong `Authorization: Bearer` (a master with `--secret-file`) | 401 | `UNAUTHENTICATED` |
+//! | other `UNAVAILABLE` | 503 | `UNAVAILABLE` |
+//!
+//! Every error body is `{"code", "error", "leader"}`.
+
+use crate::node::Node;
+use crate::service::Svc;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hearth_core::{AppId, AppInfo};
+use hearth_proto::pb;
+use hearth_proto::pb::master_service_server::MasterService;
+use hearth_proto::status::leader_hint;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tonic::{Code, Request, Status};
+
+/// The `/v1/apps` routes over `node`.
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/v1/apps", post(create))
+        .route("/v1/apps/{id}", get(read))
+        .route("/v1/apps/{id}/heartbeat", post(heartbeat))
+        .route("/v1/apps/{id}/executors/total", post(set_total))
+        .route("/v1/apps/{id}/executors/kill", post(kill_executors))
+        .route("/v1/apps/{id}/scale", post(scale))
+        .route("/v1/apps/{id}/finish", post(finish))
+        .route("/v1/apps/{id}/kill", post(kill))
+        .layer(axum::middleware::from_fn_with_state(
+            node.config.api_secret.clone(),
+            authenticate,
+        ))
+        .with_state(Arc::new(Svc::new(node)))
+}
+
+/// With a secret configured, a request without `Authorization: Bearer <secret>` is
+/// answered 401 before any route runs.
+async fn authenticate(
+    State(secret): State<Option<String>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(secret) = secret else {
+        return next.run(req).await;
+    };
+    let sent = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let why = match sent {
+        Some(token) if same_secret(token.trim(), &secret) => return next.run(req).await,
+        Some(_) => "wrong token",
+        None => "no token",
+    };
+    let status = Status::unauthenticated(format!(
+        "{why}: send `Authorization: Bearer <secret>` with the secret of the masters' --secret-file"
+    ));
+    ApiError::new(status, req.uri()).into_response()
+}
+
+/// Compares without stopping at the first difference (no timing hint of the prefix).
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+type Api = State<Arc<Svc>>;
+type Answer = Result<Response, ApiError>;
+
+/// A refused or failed request, answered as `{"code", "error", "leader"}`.
+pub struct ApiError {
+    status: Status,
+    uri: Uri,
+}
+
+impl ApiError {
+    fn new(status: Status, uri: &Uri) -> Self {
+        ApiError {
+            status,
+            uri: uri.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let s = &self.status;
+        let leader = leader_hint(s);
+        let not_leader = s.code() == Code::Unavailable && s.message().starts_with("not the leader");
+        let (http, code) = match s.code() {
+            Code::Unavailable if not_leader && leader.is_some() => {
+                (StatusCode::TEMPORARY_REDIRECT, "NOT_LEADER")
+            }
+            Code::Unavailable if not_leader => (StatusCode::SERVICE_UNAVAILABLE, "NOT_LEADER"),
+            Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+            Code::Aborted => (StatusCode::CONFLICT, "MAYBE_APPLIED"),
+            Code::FailedPrecondition => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
+            Code::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Code::InvalidArgument => (StatusCode::BAD_REQUEST, "INVALID"),
+            Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            Code::PermissionDenied => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+        };
+        let body = Json(json!({ "code": code, "error": s.message(), "leader": leader }));
+        match leader.filter(|_| http == StatusCode::TEMPORARY_REDIRECT) {
+            Some(addr) => {
+                let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+                let location = format!("http://{addr}{path}");
+                (http, [(header::LOCATION, location)], body).into_response()
+            }
+            None => (http, body).into_response(),
+        }
+    }
+}
+
+/// Parses a JSON body (an empty body reads as `{}`), refusing bad JSON with its reason.
+fn parse<T: DeserializeOwned>(body: &Bytes, uri: &Uri) -> Result<T, ApiError> {
+    let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(text).map_err(|e| {
+        ApiError::new(
+            Status::invalid_argument(format!("malformed JSON body: {e}")),
+            uri,
+        )
+    })
+}
+
+fn ok<T: Serialize>(value: T) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+/// An `Ack` as `{"unchanged": bool}`.
+fn ack(r: Result<tonic::Response<pb::Ack>, Status>, uri: &Uri) -> Answer {
+    let a = r.map_err(|s| ApiError::new(s, uri))?.into_inner();
+    ok(json!({ "unchanged": a.unchanged }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Process {
+    argv: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateApp {
+    name: String,
+    #[serde(default)]
+    executor_cores: Option<u32>,
+    executor_memory_mb: u64,
+    #[serde(default)]
+    max_cores: Option<u32>,
+    #[serde(default)]
+    initial_executors: Option<u32>,
+    driver_url: String,
+    command: Process,
+}
+
+async fn create(State(svc): Api, uri: Uri, body: Bytes) -> Answer {
+    let c: CreateApp = parse(&body, &uri)?;
+    let req = pb::RegisterAppRequest {
+        app: Some(pb::AppDescription {
+            name: c.name,
+            cores_per_executor: c.executor_cores,
+            memory_per_executor_mb: c.executor_memory_mb,
+            max_cores: c.max_cores,
+            initial_executor_limit: c.initial_executors,
+            command: Some(pb::ProcessSpec {
+                argv: c.command.argv,
+                env: c.command.env.into_iter().collect(),
+            }),
+        }),
+        driver: None,
+        driver_url: Some(c.driver_url),
+    };
+    let r = svc
+        .register_app(Request::new(req))
+        .await
+        .map_err(|s| ApiError::new(s, &uri))?
+        .into_inner();
+    ok(json!({ "app_id": r.app_id, "heartbeat_interval_ms": r.heartbeat_interval_ms }))
+}
+
+async fn heartbeat(State(svc): Api, Path(id): Path<String>, uri: Uri) -> Answer {
+    let req = pb::AppHeartbeatRequest { app_id: id };
+    let r = svc
+        .app_heartbeat(Request::new(req))
+        .await
+        .map_err(|s| ApiError::new(s, &uri))?;
+    ok(json!({ "exists": r.into_inner().exists }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Total {
+    total: u32,
+}
+
+async fn set_total(State(svc): Api, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
+    let t: Total = parse(&body, &uri)?;
+    let req = pb::SetExecutorLimitRequest {
+        app_id: id,
+        limit: t.total,
+    };
+    ack(svc.set_executor_limit(Request::new(req)).await, &uri)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Named {
+    executors: Vec<u32>,
+}
+
+async fn kill_executors(State(svc): Api, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
+    let n: Named = parse(&body, &uri)?;
+    let req = pb::KillExecutorsRequest {
+        app_id: id,
+        executor_ids: n.executors,
+    };
+    ack(svc.kill_executors(Request::new(req)).await, &uri)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    target: u32,
+}
+
+async fn scale(State(svc): Api, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
+    let t: Target = parse(&body, &uri)?;
+    let req = pb::ScaleAppRequest {
+        app_id: id,
+        target_executors: t.target,
+    };
+    ack(svc.scale_app(Request::new(req)).await, &uri)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Finish {
+    state: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn finish(State(svc): Api, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
+    let f: Finish = parse(&body, &uri)?;
+    let req = pb::FinishAppRequest {
+        app_id: id,
+        state: f.state,
+        reason: f.reason,
+    };
+    ack(svc.finish_app(Request::new(req)).await, &uri)
+}
+
+async fn kill(State(svc): Api, Path(id): Path<String>, uri: Uri) -> Answer {
+    let req = pb::KillAppRequest { app_id: id };
+    ack(svc.kill_app(Request::new(req)).await, &uri)
+}
+
+/// One app as the leader knows it, with where each executor runs. Read on the leader
+/// after a quorum confirms it still leads (a standby redirects), like `GetState`.
+async fn read(State(svc): Api, Path(id): Path<String>, uri: Uri) -> Answer {
+    let node = &svc.node;
+    node.acting().map_err(|s| ApiError::new(s, &uri))?;
+    node.read_barrier()
+        .await
+        .map_err(|s| ApiError::new(s, &uri))?;
+    let view = node.status().await;
+    let app_id = AppId::from(id.as_str());
+    let found = view
+        .active_apps
+        .iter()
+        .map(|a| (a, true))
+        .chain(view.completed_apps.iter().map(|a| (a, false)))
+        .find(|(a, _)| a.id == app_id);
+    let Some((app, active)) = found else {
+        let status = Status::not_found(format!("unknown app {id}"));
+        return Err(ApiError::new(status, &uri));
+    };
+    let hosts: BTreeMap<_, _> = view
+        .workers
+        .iter()
+        .map(|w| (w.info.identity.id.clone(), w.info.identity.host.clone()))
+        .collect();
+    ok(app_json(app, active, &hosts))
+}
+
+fn app_json(
+    app: &AppInfo,
+    active: bool,
+    hosts: &BTreeMap<hearth_core::WorkerId, String>,
+) -> serde_json::Value {
+    let executors: Vec<_> = app
+        .executors
+        .values()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "worker": e.worker.to_string(),
+                "host": hosts.get(&e.worker),
+                "state": e.state.to_string(),
+                "cores": e.cores,
+                "memory_mb": e.memory_mb,
+            })
+        })
+        .collect();
+    json!({
+        "id": app.id.to_string(),
+        "name": app.desc.name,
+        "state": app.state.to_string(),
+        "active": active,
+        "end_reason": app.end_reason,
+        "executor_limit": app.executor_limit,
+        "executors": executors,
+    })
+}
