@@ -47,7 +47,10 @@ pub struct SubmitArgs {
     /// Cap on the cores the app holds at once (default: the master's default cap).
     #[arg(long, value_parser = parse_cores)]
     total_executor_cores: Option<u32>,
-    /// The command each executor runs (through `sh -c`).
+    /// The command each executor runs (through `sh -c`). Without it the app gets no
+    /// executors: its driver asks for its own (a Spark driver with a `spark+hearth://`
+    /// master URL registers its own app and executors), e.g.
+    /// `hearth submit --deploy-mode cluster --supervise -- spark-submit --master spark+hearth://... app.py`.
     #[arg(long)]
     executor_command: Option<String>,
     /// Extra environment for the driver and executors, KEY=VALUE (repeatable).
@@ -94,9 +97,11 @@ pub async fn run(a: SubmitArgs, client: MasterClient) -> Outcome {
 
 /// What the submission registers: the app and, in cluster mode, its driver.
 fn describe(a: &SubmitArgs) -> Result<(AppDescription, Option<DriverDescription>), Failure> {
-    let executor_command = a.executor_command.clone().ok_or_else(|| {
-        Failure::Usage("--executor-command is required: the command each executor runs".into())
-    })?;
+    // No executor command: the app holds no executors (limit 0); the command is never run.
+    let (executor_command, executor_limit) = match &a.executor_command {
+        Some(c) => (c.clone(), None),
+        None => ("true".to_owned(), Some(0)),
+    };
     let env: BTreeMap<String, String> = a.env.iter().cloned().collect();
     let name = a.name.clone().unwrap_or_else(|| {
         let prog = a.command.first().map(String::as_str).unwrap_or("app");
@@ -107,7 +112,7 @@ fn describe(a: &SubmitArgs) -> Result<(AppDescription, Option<DriverDescription>
         cores_per_executor: a.executor_cores,
         memory_per_executor_mb: a.executor_memory,
         max_cores: a.total_executor_cores,
-        initial_executor_limit: None,
+        initial_executor_limit: executor_limit,
         command: ProcessSpec {
             argv: vec!["sh".into(), "-c".into(), executor_command],
             env: env.clone(),
