@@ -13,4 +13,5 @@ pub mod harness;
 pub mod logs;
 pub mod procs;
 pub mod proxy;
+pub mod spark;
 pub mod wait;
