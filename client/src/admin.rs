@@ -11,6 +11,7 @@
 //! refusal: both go back to the caller as they are.
 
 use crate::masters::{parse_masters, ClientError, Idempotency, MasterClient};
+use hearth_proto::auth::AuthChannel;
 use hearth_proto::convert::MemberRole;
 use hearth_proto::pb;
 use hearth_proto::pb::raft_admin_client::RaftAdminClient;
@@ -18,7 +19,6 @@ use hearth_proto::{ConvertError, MAX_MESSAGE};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// One master of the Raft group.
@@ -128,7 +128,7 @@ pub struct SnapshotInfo {
 use Idempotency::{AtMostOnce as Change, Idempotent as Read};
 
 /// A `RaftAdmin` client over `ch` with hearth's message limit.
-fn admin_client(ch: Channel) -> RaftAdminClient<Channel> {
+fn admin_client(ch: AuthChannel) -> RaftAdminClient<AuthChannel> {
     RaftAdminClient::new(ch)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
@@ -151,6 +151,12 @@ impl AdminClient {
     }
 
     /// From a master URL (`hearth://h1:7077,h2:7077`).
+    /// Sends `credential` (the cluster secret) on every call.
+    pub fn with_credential(mut self, credential: crate::Credential) -> Self {
+        self.masters = self.masters.with_credential(credential);
+        self
+    }
+
     pub fn from_url(url: &str) -> Result<Self, ClientError> {
         Ok(Self::new(parse_masters(url)?))
     }
@@ -244,7 +250,7 @@ impl AdminClient {
         timeout: Duration,
     ) -> Result<SnapshotInfo, ClientError> {
         let ask = |from_leader| {
-            move |mut c: RaftAdminClient<Channel>| async move {
+            move |mut c: RaftAdminClient<AuthChannel>| async move {
                 c.snapshot(pb::SnapshotRequest {
                     from_leader,
                     timeout_ms: millis(timeout),
@@ -268,7 +274,8 @@ impl AdminClient {
                     ))));
                 };
                 let one = AdminClient {
-                    masters: MasterClient::new(vec![m.address.clone()]),
+                    masters: MasterClient::new(vec![m.address.clone()])
+                        .with_credential(self.masters.credential().clone()),
                     deadline: self.deadline,
                 };
                 one.call("snapshot", Read, timeout, ask(false)).await?
@@ -293,7 +300,7 @@ impl AdminClient {
         call: F,
     ) -> Result<T, ClientError>
     where
-        F: Fn(RaftAdminClient<Channel>) -> Fut,
+        F: Fn(RaftAdminClient<AuthChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let limits = (work + Duration::from_secs(5), self.deadline);

@@ -17,5 +17,6 @@ mod masters;
 mod ops;
 mod sleeping;
 
+pub use hearth_proto::auth::Credential;
 pub use masters::{parse_masters, ClientError, Idempotency, MasterClient};
 pub use sleeping::{DeployMode, SleepingApp};

@@ -1,5 +1,6 @@
 //! The master list and leader following.
 
+use hearth_proto::auth::{authed, AuthChannel, Credential};
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 use hearth_proto::status::leader_hint;
 use hearth_proto::MAX_MESSAGE;
@@ -8,7 +9,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Code, Status};
 
 /// The default master gRPC port.
@@ -91,7 +92,7 @@ pub fn parse_masters(url: &str) -> Result<Vec<String>, ClientError> {
 struct Cache {
     /// Where the last successful call went, or the last leader hint.
     preferred: Option<String>,
-    channels: HashMap<String, Channel>,
+    channels: HashMap<String, AuthChannel>,
 }
 
 /// A handle on the cluster's masters that sends each request to the leader, following
@@ -103,11 +104,14 @@ pub struct MasterClient {
     pub attempt_timeout: Duration,
     /// Time allowed to find a leader across all attempts.
     pub deadline: Duration,
+    /// The cluster secret, sent on every call.
+    credential: Credential,
 }
 
 impl MasterClient {
     pub fn new(masters: Vec<String>) -> Self {
         MasterClient {
+            credential: Credential::default(),
             masters,
             cache: Mutex::new(Cache {
                 preferred: None,
@@ -123,6 +127,16 @@ impl MasterClient {
         Ok(Self::new(parse_masters(url)?))
     }
 
+    /// Sends `credential` (the cluster secret) on every call.
+    pub fn with_credential(mut self, credential: Credential) -> Self {
+        self.credential = credential;
+        self
+    }
+
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
     pub fn masters(&self) -> &[String] {
         &self.masters
     }
@@ -132,7 +146,7 @@ impl MasterClient {
         self.cache.lock().expect("cache lock").preferred.clone()
     }
 
-    fn channel(&self, addr: &str) -> Result<Channel, Status> {
+    fn channel(&self, addr: &str) -> Result<AuthChannel, Status> {
         let mut cache = self.cache.lock().expect("cache lock");
         if let Some(c) = cache.channels.get(addr) {
             return Ok(c.clone());
@@ -141,7 +155,7 @@ impl MasterClient {
             .map_err(|e| Status::invalid_argument(format!("bad master address {addr}: {e}")))?
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true);
-        let channel = endpoint.connect_lazy();
+        let channel = authed(endpoint.connect_lazy(), &self.credential);
         cache.channels.insert(addr.to_owned(), channel.clone());
         Ok(channel)
     }
@@ -169,7 +183,7 @@ impl MasterClient {
         call: F,
     ) -> Result<T, ClientError>
     where
-        F: Fn(MasterServiceClient<Channel>) -> Fut,
+        F: Fn(MasterServiceClient<AuthChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let limits = (self.attempt_timeout, self.deadline);
@@ -189,7 +203,7 @@ impl MasterClient {
         what: &str,
         idem: Idempotency,
         limits: (Duration, Duration),
-        make: fn(Channel) -> C,
+        make: fn(AuthChannel) -> C,
         call: F,
     ) -> Result<T, ClientError>
     where

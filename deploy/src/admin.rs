@@ -48,7 +48,8 @@ pub fn client(master: Option<String>) -> Result<MasterClient, Failure> {
             "no master given: pass --master hearth://host:port or set HEARTH_MASTERS".into(),
         )
     })?;
-    MasterClient::from_url(&url).map_err(|e| Failure::Usage(e.to_string()))
+    let client = MasterClient::from_url(&url).map_err(|e| Failure::Usage(e.to_string()))?;
+    Ok(client.with_credential(crate::secret::credential()))
 }
 
 pub async fn status(client: &MasterClient, json: bool) -> Outcome {

@@ -79,7 +79,8 @@ fn client(master: Option<String>) -> Result<AdminClient, Failure> {
             "no master given: pass --master hearth://host:port or set HEARTH_MASTERS".into(),
         )
     })?;
-    AdminClient::from_url(&url).map_err(|e| Failure::Usage(e.to_string()))
+    let client = AdminClient::from_url(&url).map_err(|e| Failure::Usage(e.to_string()))?;
+    Ok(client.with_credential(crate::secret::credential()))
 }
 
 pub async fn run(master: Option<String>, cmd: ClusterCmd) -> Outcome {

@@ -95,13 +95,16 @@ async fn inject(
         .connect()
         .await
         .map_err(|e| Failure::Request(format!("cannot reach {addr} for a drill: {e}")))?;
-    let answer = DrillClient::new(channel)
-        .inject(DrillRequest {
-            token: token.to_owned(),
-            action: action.to_owned(),
-            duration_ms: d.as_millis() as u64,
-        })
-        .await;
+    let answer = DrillClient::new(hearth_proto::auth::authed(
+        channel,
+        &crate::secret::credential(),
+    ))
+    .inject(DrillRequest {
+        token: token.to_owned(),
+        action: action.to_owned(),
+        duration_ms: d.as_millis() as u64,
+    })
+    .await;
     match answer {
         Ok(r) => Ok(r.into_inner()),
         Err(s) if s.code() == tonic::Code::Unimplemented && action != "isolate" => {
@@ -135,14 +138,16 @@ fn probe_worker(s: &StatusView, probe: &AppId) -> Option<String> {
 
 /// A master's own view, as a round reads it.
 async fn round_view(master: String) -> Option<MasterView> {
-    failover::view(&master).await.map(|s| MasterView::from(&s))
+    failover::view(&master, &crate::secret::credential())
+        .await
+        .map(|s| MasterView::from(&s))
 }
 
 /// The app a round submits right after the fault: the client retries until a leader
 /// takes it, and looks it up by name when the answer is uncertain (a blind retry could
 /// register it twice).
 async fn submit_round_app(masters: Vec<String>, name: String) -> Result<AppId, ClientError> {
-    let c = MasterClient::new(masters);
+    let c = MasterClient::new(masters).with_credential(crate::secret::credential());
     // Supervised: a leader that accepted it just before the fault may have placed its
     // driver without getting to launch it; the next leader then relaunches it
     // (unsupervised, it would end in ERROR, as in Spark).
@@ -258,7 +263,9 @@ impl DrillRun {
 
     /// One round; `false` when the drill cannot go on (the reason is in `failed`).
     async fn round(&mut self, round: u32) -> Result<bool, Failure> {
-        let Some((old, before)) = failover::alive_leader(&self.masters).await else {
+        let Some((old, before)) =
+            failover::alive_leader(&self.masters, &crate::secret::credential()).await
+        else {
             self.failed
                 .push(format!("round {round}: no ALIVE leader before the fault"));
             return Ok(false);
@@ -336,7 +343,7 @@ impl DrillRun {
         );
         let _ = self.client.kill_app(&self.probe).await;
         self.start_probe().await?;
-        let why = match failover::alive_leader(&self.masters).await {
+        let why = match failover::alive_leader(&self.masters, &crate::secret::credential()).await {
             Some((_, s)) => match probe_worker(&s, &self.probe) {
                 Some(w) => return Ok(Some((w, "crash"))),
                 None => "no worker runs a probe executor without its driver",
@@ -386,7 +393,12 @@ impl DrillRun {
     async fn fault(&self, target: &str, action: &str) -> Result<(), Failure> {
         inject(target, &self.token, action, self.a.fault_for).await?;
         if action == "crash" {
-            let gone = || async { failover::view(target).await.is_none().then_some(()) };
+            let gone = || async {
+                failover::view(target, &crate::secret::credential())
+                    .await
+                    .is_none()
+                    .then_some(())
+            };
             let wait = Duration::from_millis(2);
             failover::poll_until(self.a.round_timeout, wait, gone).await;
         }
@@ -398,10 +410,14 @@ impl DrillRun {
     async fn heal(&self, round: u32, workers: usize) -> Result<MasterView, Failure> {
         let leader = self.leader_scenario();
         let healed = failover::poll_until(self.a.round_timeout, HEAL_EVERY, || async {
-            if !failover::all_answer(&self.masters).await {
+            if !failover::all_answer(&self.masters, &crate::secret::credential()).await {
                 return None;
             }
-            let v = MasterView::from(&failover::alive_leader(&self.masters).await?.1);
+            let v = MasterView::from(
+                &failover::alive_leader(&self.masters, &crate::secret::credential())
+                    .await?
+                    .1,
+            );
             let probe_now = v.running(&self.probe);
             let replaced = leader || probe_now != self.probe_execs;
             (v.alive_workers >= workers && probe_now.len() == self.expected && replaced)

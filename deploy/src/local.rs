@@ -64,7 +64,7 @@ static DRILL_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// `HEARTH_DRILL_TOKEN` if set, else 32 random hex digits.
 fn drill_token() -> Result<String, Failure> {
     if let Ok(t) = std::env::var("HEARTH_DRILL_TOKEN") {
-        if t.len() >= 8 {
+        if t.len() >= 16 {
             return Ok(t);
         }
     }
@@ -73,8 +73,43 @@ fn drill_token() -> Result<String, Failure> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The cluster secret's file every child gets (`HEARTH_SECRET_FILE`).
+static SECRET_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The cluster's secret in `dir/secret`: the one a previous run there made, else a new
+/// one (readable by its owner only).
+fn secret_file(dir: &Path) -> Result<PathBuf, Failure> {
+    let path = dir.join("secret");
+    let made = match hearth_proto::auth::Secret::create(&path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Failure::Request(format!(
+            "cannot write the cluster secret {}: {e}",
+            path.display()
+        ))),
+    };
+    made?;
+    hearth_proto::auth::Secret::read(&path).map_err(Failure::Request)?;
+    Ok(path)
+}
+
+/// A new directory only this user may enter, with a name no one can guess in advance.
+fn private_temp_dir() -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    let suffix = &hearth_proto::auth::Secret::random_text()?[..12];
+    let dir = std::env::temp_dir().join(format!("hearth-local-{}-{suffix}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Failure::Request(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
 fn spawn_logging(exe: &Path, args: &[String], log_file: std::fs::File) -> Result<Child, Failure> {
     let mut cmd = Command::new(exe);
+    if let Some(path) = SECRET_FILE.get() {
+        cmd.env("HEARTH_SECRET_FILE", path);
+    }
     if let Some(token) = DRILL_TOKEN.get() {
         cmd.env("HEARTH_ENABLE_DRILLS", "true")
             .env("HEARTH_DRILL_TOKEN", token);
@@ -197,11 +232,16 @@ pub async fn local(a: LocalArgs) -> Outcome {
         )));
     }
     let dir = match &a.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("hearth-local-{}", std::process::id())),
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| {
+                Failure::Request(format!("cannot create --dir {}: {e}", d.display()))
+            })?;
+            d.clone()
+        }
+        None => private_temp_dir()?,
     };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Failure::Request(format!("cannot create --dir {}: {e}", dir.display())))?;
+    let secret = SECRET_FILE.get_or_init(|| dir.join("secret")).clone();
+    secret_file(&dir)?;
     let token = DRILL_TOKEN.get_or_init(|| drill_token().unwrap_or_default());
     if token.is_empty() {
         return Err(Failure::Request(
@@ -217,7 +257,7 @@ pub async fn local(a: LocalArgs) -> Outcome {
     let started = start_all(&a, &site, &mut members).await;
     let ended = match started {
         Ok(ui) => {
-            print_started(&a, &site, &ui, token);
+            print_started(&a, &site, &ui, token, &secret);
             supervise(&site, &mut members).await
         }
         Err(e) => Err(e),
@@ -233,9 +273,11 @@ pub async fn local(a: LocalArgs) -> Outcome {
 }
 
 /// What a script reads from `hearth local`'s stdout, and a line for the person.
-fn print_started(a: &LocalArgs, site: &Site, ui: &(String, String), token: &str) {
+fn print_started(a: &LocalArgs, site: &Site, ui: &(String, String), token: &str, secret: &Path) {
     println!("HEARTH_MASTERS={}", ui.0);
     println!("HEARTH_UI={}", ui.1);
+    // Every client (`hearth status`, `hearth submit`, the Spark plugin) needs it.
+    println!("HEARTH_SECRET_FILE={}", secret.display());
     // `hearth drill` reads it from the environment.
     println!("HEARTH_DRILL_TOKEN={token}");
     eprintln!(

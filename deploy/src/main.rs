@@ -8,6 +8,7 @@ mod cluster_cmd;
 mod drill;
 mod local;
 mod recovery_cmd;
+mod secret;
 mod servers;
 mod submit;
 mod units;
@@ -31,6 +32,15 @@ struct Cli {
         value_name = "URL"
     )]
     master: Option<String>,
+    /// The cluster secret: a file holding at least 32 bytes, readable by its owner only
+    /// (`hearth secret new`). Servers ask every caller for it; clients send it.
+    #[arg(
+        long = "secret-file",
+        global = true,
+        env = "HEARTH_SECRET_FILE",
+        value_name = "FILE"
+    )]
+    secret_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -80,6 +90,11 @@ enum Cmd {
     /// Rehearse a failover on a running cluster started with --enable-drills: inject a
     /// fault round after round, measure the recovery, check nothing was lost or doubled.
     Drill(drill::DrillArgs),
+    /// Make a cluster secret (see --secret-file).
+    Secret {
+        #[command(subcommand)]
+        cmd: secret::SecretCmd,
+    },
 }
 
 /// Errors a command reports; the message is printed as `error: ...`.
@@ -170,7 +185,9 @@ fn main() -> ExitCode {
         }
     };
     let master = cli.master;
+    let secret_file = cli.secret_file;
     let result = runtime.block_on(async move {
+        secret::init(secret_file.as_deref())?;
         match cli.cmd {
             Cmd::Master(a) => servers::master(a).await,
             Cmd::Worker(a) => servers::worker(a, master).await,
@@ -183,6 +200,7 @@ fn main() -> ExitCode {
             Cmd::Recovery { cmd } => recovery_cmd::run(cmd),
             Cmd::Cluster { cmd } => cluster_cmd::run(master, cmd).await,
             Cmd::Drill(a) => drill::run(a, master).await,
+            Cmd::Secret { cmd } => secret::run(cmd),
         }
     });
     match result {

@@ -119,28 +119,12 @@ pub struct MasterArgs {
     /// Completed drivers kept for display.
     #[arg(long, default_value_t = 200, env = "HEARTH_RETAINED_DRIVERS")]
     retained_drivers: usize,
-    /// A file holding the secret that clients of the apps' JSON API (`/v1/apps`, the
-    /// Spark plugin) must send as `Authorization: Bearer <secret>`. Without it the API
-    /// asks for nothing.
-    #[arg(long, value_name = "FILE", env = "HEARTH_SECRET_FILE")]
-    secret_file: Option<std::path::PathBuf>,
+    /// Run without a cluster secret on an address other machines can reach (anyone who
+    /// reaches the port is obeyed). Without it, such a master refuses to start.
+    #[arg(long)]
+    insecure_no_auth: bool,
     #[command(flatten)]
     drills: crate::drill::DrillFlags,
-}
-
-/// The secret in `path`: its contents without surrounding whitespace, not empty.
-fn read_secret(path: &std::path::Path) -> Result<String, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::Usage(format!("cannot read --secret-file {}: {e}", path.display()))
-    })?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err(Failure::Usage(format!(
-            "--secret-file {} is empty; put the secret in it (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
-            path.display()
-        )));
-    }
-    Ok(secret.to_owned())
 }
 
 pub(crate) async fn bind(
@@ -209,8 +193,9 @@ pub async fn master(a: MasterArgs) -> Outcome {
         },
         extra_grpc: a.drills.routes(Some(isolation.clone()))?,
         isolation,
-        api_secret: a.secret_file.as_deref().map(read_secret).transpose()?,
+        secret: crate::secret::get(),
     };
+    crate::secret::check_exposure(&a.host, a.insecure_no_auth, "master")?;
     let grpc = bind(&a.host, a.port, "gRPC", "--port").await?;
     let http = bind(&a.host, a.http_port, "HTTP", "--http-port").await?;
     // Two lines a script (or `hearth local`) can read to find an ephemeral port.
@@ -268,6 +253,7 @@ fn raft_options(a: &MasterArgs) -> Result<hearth_master::RaftOptions, Failure> {
             }
             None => Default::default(),
         },
+        credential: crate::secret::credential(),
     };
     opts.config()
         .map_err(|e| Failure::Usage(format!("{e:#}")))?;
@@ -383,6 +369,11 @@ pub struct WorkerArgs {
     /// Time between SIGTERM and SIGKILL when killing a process.
     #[arg(long, default_value = "5s", value_parser = parse_duration, env = "HEARTH_KILL_GRACE")]
     kill_grace: Duration,
+    /// Run without a cluster secret on an address other machines can reach (anyone who
+    /// reaches the port can start processes here). Without it, such a worker refuses to
+    /// start.
+    #[arg(long)]
+    insecure_no_auth: bool,
     #[command(flatten)]
     drills: crate::drill::DrillFlags,
 }
@@ -429,6 +420,7 @@ pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
     })?;
     let work_dir = a.work_dir.canonicalize()?;
     let exe = std::env::current_exe()?;
+    crate::secret::check_exposure(&a.host, a.insecure_no_auth, "worker")?;
     let listener = bind(&a.host, a.port, "worker gRPC", "--port").await?;
     let config = WorkerConfig {
         masters,
@@ -441,6 +433,7 @@ pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
         guard: vec![exe.to_string_lossy().into_owned(), "__guard".into()],
         http_port: a.http_port,
         extra_grpc: a.drills.routes(None)?,
+        secret: crate::secret::get(),
     };
     tracing::info!(addr = %listener.local_addr()?, cores, memory_mb, "worker listening");
     hearth_worker::run(config, listener, shutdown_signal())

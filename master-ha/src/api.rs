@@ -17,10 +17,11 @@
 //! | `NOT_FOUND` | 404 | `NOT_FOUND` |
 //! | `INVALID_ARGUMENT`, bad JSON | 400 | `INVALID` |
 //! | `UNAUTHENTICATED` / `PERMISSION_DENIED` | 401 / 403 | same |
-//! | no or wrong `Authorization: Bearer` (a master with `--secret-file`) | 401 | `UNAUTHENTICATED` |
 //! | other `UNAVAILABLE` | 503 | `UNAVAILABLE` |
 //!
-//! Every error body is `{"code", "error", "leader"}`.
+//! Every error body is `{"code", "error", "leader"}`. The cluster secret is checked in
+//! front of the whole port (`hearth_proto::auth::require_secret`): a write without it is
+//! answered `401` `UNAUTHENTICATED` before any route runs.
 
 use crate::node::Node;
 use crate::service::Svc;
@@ -52,46 +53,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/apps/{id}/scale", post(scale))
         .route("/v1/apps/{id}/finish", post(finish))
         .route("/v1/apps/{id}/kill", post(kill))
-        .layer(axum::middleware::from_fn_with_state(
-            node.config.api_secret.clone(),
-            authenticate,
+        .layer(axum::extract::DefaultBodyLimit::max(
+            hearth_proto::MAX_REQUEST,
         ))
         .with_state(Arc::new(Svc::new(node)))
-}
-
-/// With a secret configured, a request without `Authorization: Bearer <secret>` is
-/// answered 401 before any route runs.
-async fn authenticate(
-    State(secret): State<Option<String>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let Some(secret) = secret else {
-        return next.run(req).await;
-    };
-    let sent = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let why = match sent {
-        Some(token) if same_secret(token.trim(), &secret) => return next.run(req).await,
-        Some(_) => "wrong token",
-        None => "no token",
-    };
-    let status = Status::unauthenticated(format!(
-        "{why}: send `Authorization: Bearer <secret>` with the secret of the masters' --secret-file"
-    ));
-    ApiError::new(status, req.uri()).into_response()
-}
-
-/// Compares without stopping at the first difference (no timing hint of the prefix).
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 type Api = State<Arc<Svc>>;

@@ -6,6 +6,7 @@
 
 use crate::lease::Lease;
 use hearth_core::{Action, WorkerId};
+use hearth_proto::auth::{authed, AuthChannel, Credential};
 use hearth_proto::convert::{Fence, WorkerCommand};
 use hearth_proto::pb::worker_control_client::WorkerControlClient;
 use hearth_proto::pb::WorkerAck;
@@ -35,6 +36,8 @@ pub struct Dispatcher {
     lease: Lease,
     /// The master's span (its term), for the delivery tasks' log lines.
     span: tracing::Span,
+    /// The cluster secret, sent with every command.
+    credential: Credential,
 }
 
 impl Dispatcher {
@@ -43,8 +46,10 @@ impl Dispatcher {
         durable: watch::Receiver<u64>,
         lease: Lease,
         span: tracing::Span,
+        credential: Credential,
     ) -> Self {
         Dispatcher {
+            credential,
             fence,
             durable,
             lease,
@@ -69,6 +74,7 @@ impl Dispatcher {
                 rx,
                 self.durable.clone(),
                 self.lease.clone(),
+                self.credential.clone(),
             );
             tokio::spawn(task.instrument(self.span.clone()));
             links.insert(
@@ -95,9 +101,14 @@ impl Dispatcher {
 /// Tells every worker at `addrs` that a new leader (`req`) took over, once each, in
 /// parallel, so they register with it at once rather than at their next heartbeat. Best
 /// effort: a worker not reached registers at its next heartbeat anyway.
-pub fn announce(addrs: Vec<String>, req: hearth_proto::pb::MasterChangedRequest) {
+pub fn announce(
+    addrs: Vec<String>,
+    req: hearth_proto::pb::MasterChangedRequest,
+    credential: &Credential,
+) {
     for addr in addrs {
         let req = req.clone();
+        let credential = credential.clone();
         tokio::spawn(
             async move {
                 let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
@@ -106,7 +117,7 @@ pub fn announce(addrs: Vec<String>, req: hearth_proto::pb::MasterChangedRequest)
                 let endpoint = endpoint
                     .connect_timeout(Duration::from_millis(300))
                     .tcp_nodelay(true);
-                let mut client = worker_client(endpoint.connect_lazy());
+                let mut client = worker_client(endpoint.connect_lazy(), &credential);
                 let sent =
                     tokio::time::timeout(Duration::from_secs(1), client.master_changed(req)).await;
                 if !matches!(sent, Ok(Ok(_))) {
@@ -118,15 +129,15 @@ pub fn announce(addrs: Vec<String>, req: hearth_proto::pb::MasterChangedRequest)
     }
 }
 
-/// A `WorkerControl` client over `ch` with hearth's message limit.
-fn worker_client(ch: Channel) -> WorkerControlClient<Channel> {
-    WorkerControlClient::new(ch)
+/// A `WorkerControl` client over `ch` with hearth's message limit and the secret.
+fn worker_client(ch: Channel, credential: &Credential) -> WorkerControlClient<AuthChannel> {
+    WorkerControlClient::new(authed(ch, credential))
         .max_decoding_message_size(hearth_proto::MAX_MESSAGE)
         .max_encoding_message_size(hearth_proto::MAX_MESSAGE)
 }
 
 async fn call(
-    client: &mut WorkerControlClient<Channel>,
+    client: &mut WorkerControlClient<AuthChannel>,
     cmd: WorkerCommand,
 ) -> Result<WorkerAck, tonic::Status> {
     let ack = match cmd {
@@ -153,6 +164,7 @@ async fn deliver(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     mut durable: watch::Receiver<u64>,
     lease: Lease,
+    credential: Credential,
 ) {
     let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
         Ok(e) => e
@@ -163,7 +175,7 @@ async fn deliver(
             return;
         }
     };
-    let mut client = worker_client(endpoint.connect_lazy());
+    let mut client = worker_client(endpoint.connect_lazy(), &credential);
     while let Some((lsn, cmd)) = rx.recv().await {
         if durable.wait_for(|d| *d >= lsn).await.is_err() {
             return; // the master is gone

@@ -32,7 +32,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(e) = axum::serve(listener, router(node))
+    let secret = node.config.secret.clone();
+    let app = router(node).layer(axum::middleware::from_fn_with_state(
+        secret,
+        hearth_proto::auth::require_secret,
+    ));
+    if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
     {

@@ -18,6 +18,7 @@ use hearth_core::{
     apply, schedule, AppId, AppState, Applied, ClusterConfig, ClusterState, Command, LastHeard,
     MasterRole, Millis, Outcome, Policy, Rejection, WorkerId, WorkerState,
 };
+use hearth_proto::auth::{Credential, Secret};
 use hearth_proto::convert::{Fence, Member, MemberRole, StatusView, WorkerStatus};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, MutexGuard, Notify};
@@ -47,9 +48,17 @@ pub struct MasterConfig {
     pub extra_grpc: Option<tonic::service::Routes>,
     /// This master's isolate-drill switch (the drill service holds a clone).
     pub isolation: Isolation,
-    /// The secret clients of the apps' JSON API (`/v1/apps`) must send as
-    /// `Authorization: Bearer <secret>` (`--secret-file`); `None`: no check.
-    pub api_secret: Option<String>,
+    /// The cluster secret (`--secret-file`): every caller of this master's ports must
+    /// send it (see `hearth_proto::auth`), and this master sends it to workers and
+    /// peers. `None`: a cluster without one (loopback only, or `--insecure-no-auth`).
+    pub secret: Option<Secret>,
+}
+
+impl MasterConfig {
+    /// What this master sends to workers and peers: the cluster secret, if any.
+    pub fn credential(&self) -> Credential {
+        Credential::new(self.secret.as_ref())
+    }
 }
 
 impl Default for MasterConfig {
@@ -65,7 +74,7 @@ impl Default for MasterConfig {
             cluster: ClusterConfig::default(),
             extra_grpc: None,
             isolation: Isolation::default(),
-            api_secret: None,
+            secret: None,
         }
     }
 }
@@ -194,7 +203,13 @@ impl Master {
             }),
             journal,
             durable,
-            dispatcher: Dispatcher::new(fence, durable_rx, lease.clone(), span.clone()),
+            dispatcher: Dispatcher::new(
+                fence,
+                durable_rx,
+                lease.clone(),
+                span.clone(),
+                config.credential(),
+            ),
             lease,
             kick: Notify::new(),
             config,
@@ -471,6 +486,7 @@ impl Master {
                 leader: self.advertised.clone(),
                 incarnation: incarnation(),
             },
+            &self.config.credential(),
         );
     }
 }
@@ -515,10 +531,33 @@ pub fn status_of(state: &ClusterState, heard: Option<&LastHeard>) -> StatusView 
                 last_heartbeat: heard.and_then(|h| h.workers.get(&w.identity.id).copied()),
             })
             .collect(),
-        active_apps: s.apps.values().cloned().collect(),
-        completed_apps: s.completed_apps.iter().cloned().collect(),
-        active_drivers: s.drivers.values().cloned().collect(),
-        completed_drivers: s.completed_drivers.iter().cloned().collect(),
+        active_apps: s.apps.values().map(shown_app).collect(),
+        completed_apps: s.completed_apps.iter().map(shown_app).collect(),
+        active_drivers: s.drivers.values().map(shown_driver).collect(),
+        completed_drivers: s.completed_drivers.iter().map(shown_driver).collect(),
         now: now(),
     }
+}
+
+/// What a status shows of a command's environment: the names, never the values (they
+/// may hold credentials; only the workers that run the command get them).
+fn hide_env(spec: &mut hearth_core::ProcessSpec) {
+    for v in spec.env.values_mut() {
+        *v = HIDDEN.to_owned();
+    }
+}
+
+/// The value every env variable shows in a status (`GetState`, `/json`, the UI).
+pub const HIDDEN: &str = "<hidden>";
+
+fn shown_app(a: &hearth_core::AppInfo) -> hearth_core::AppInfo {
+    let mut a = a.clone();
+    hide_env(&mut a.desc.command);
+    a
+}
+
+fn shown_driver(d: &hearth_core::DriverInfo) -> hearth_core::DriverInfo {
+    let mut d = d.clone();
+    hide_env(&mut d.desc.command);
+    d
 }

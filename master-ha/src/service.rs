@@ -31,8 +31,9 @@ pub async fn serve(
     let extra = node.config.extra_grpc.clone();
     let node_id = node.config.id;
     let http = crate::http::router(node.clone());
+    let secret = node.config.secret.clone();
     let svc = MasterServiceServer::new(Svc::new(node))
-        .max_decoding_message_size(MAX_MESSAGE)
+        .max_decoding_message_size(hearth_proto::MAX_REQUEST)
         .max_encoding_message_size(MAX_MESSAGE);
     let mut routes = extra.unwrap_or_default().add_service(svc);
     if let Some(raft) = raft {
@@ -44,7 +45,13 @@ pub async fn serve(
     // The HTTP side (status page, /json, /readyz, the apps' JSON API) answers here too,
     // over HTTP/1.1: a client needs only the masters' gRPC addresses (`HEARTH_MASTERS`),
     // and a standby's redirect names the leader's.
-    let router = routes.into_axum_router().merge(http);
+    let router = routes
+        .into_axum_router()
+        .merge(http)
+        .layer(axum::middleware::from_fn_with_state(
+            secret,
+            hearth_proto::auth::require_secret,
+        ));
     let mut server = tonic::transport::Server::builder()
         .accept_http1(true)
         .trace_fn(move |_| tracing::info_span!("master", node_id));

@@ -21,7 +21,10 @@
 //!   `Command`s; core `Action`s into `WorkerControl` requests; the `GetState` status view.
 //! - [`status`]: `Rejection` and [`ConvertError`] to `tonic::Status`; the not-leader
 //!   status and its `x-hearth-leader` hint.
+//! - [`auth`]: the cluster secret, sent by every client ([`auth::Credential`]) and checked
+//!   in front of every port ([`auth::require_secret`]).
 
+pub mod auth;
 pub mod convert;
 pub mod status;
 
@@ -31,6 +34,15 @@ pub mod pb {
 }
 
 pub use convert::ConvertError;
+
+/// The encoded `FileDescriptorSet` of `proto/hearth.proto`: every service and rpc.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hearth_descriptor");
+
+/// The largest request a master accepts from clients and workers (`MasterService`, the
+/// apps' HTTP JSON API): 1 MiB, an app with its command and env many times over. A bigger
+/// one is refused before it is decoded, so no client can make the leader replicate (and
+/// stall on) megabytes.
+pub const MAX_REQUEST: usize = 1024 * 1024;
 
 /// The largest gRPC message any hearth client or server sends or accepts, on every
 /// service: a whole cluster's `GetState` answer or a Raft snapshot can be tens of MiB,

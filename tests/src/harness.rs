@@ -297,6 +297,23 @@ pub fn start_worker_beating(
     Proc::spawn(name, &bin("hearth"), &args, dir.join(format!("{name}.log")))
 }
 
+/// The secret file of each cluster a test started with one (`hearth local` makes one),
+/// by its `HEARTH_MASTERS` URL: the CLI helpers below pass it on.
+static SECRETS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// Remembers that the cluster at `masters` wants the secret in `file`.
+pub fn remember_secret(masters: &str, file: &Path) {
+    let mut s = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    s.retain(|(m, _)| m != masters);
+    s.push((masters.to_owned(), file.to_path_buf()));
+}
+
+/// The secret file of the cluster at `masters`, if it has one.
+pub fn secret_of(masters: &str) -> Option<PathBuf> {
+    let s = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    s.iter().find(|(m, _)| m == masters).map(|(_, f)| f.clone())
+}
+
 /// Runs the `hearth` CLI to completion (at most 60 s) with `HEARTH_MASTERS` set.
 pub fn hearth(masters: &str, args: &[&str]) -> Output {
     hearth_within(masters, args, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"))
@@ -307,7 +324,11 @@ pub fn hearth(masters: &str, args: &[&str]) -> Output {
 /// `timeout` (it is killed then). Looks every 2 ms: a benchmark timing a CLI call loses
 /// at most that.
 pub fn hearth_within(masters: &str, args: &[&str], timeout: Duration) -> Result<Output, TimedOut> {
-    let mut child = Command::new(bin("hearth"))
+    let mut cmd = Command::new(bin("hearth"));
+    if let Some(secret) = secret_of(masters) {
+        cmd.env("HEARTH_SECRET_FILE", secret);
+    }
+    let mut child = cmd
         .args(args)
         .env("HEARTH_MASTERS", masters)
         .env("HEARTH_LOG", "warn")

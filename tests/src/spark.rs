@@ -102,18 +102,14 @@ pub struct Local {
     /// Each master's gRPC address (which also answers HTTP/1.1: `/json`, `/v1/apps`).
     pub addrs: Vec<String>,
     pub dir: PathBuf,
+    /// The cluster secret's file (`HEARTH_SECRET_FILE`).
+    pub secret: PathBuf,
 }
 
 impl Local {
     /// Starts `hearth local --dir DIR/data ARGS` and waits until a leader is ALIVE with
     /// `workers` workers.
     pub fn start(dir: &Path, workers: usize, args: &[&str]) -> Local {
-        Self::start_env(dir, workers, args, &[])
-    }
-
-    /// [`Local::start`] with more environment variables (`HEARTH_SECRET_FILE`, which
-    /// the masters read).
-    pub fn start_env(dir: &Path, workers: usize, args: &[&str], env: &[(&str, &str)]) -> Local {
         let data = dir.join("data");
         let mut all: Vec<String> = vec![
             "local".into(),
@@ -123,9 +119,14 @@ impl Local {
             workers.to_string(),
         ];
         all.extend(args.iter().map(|s| s.to_string()));
-        let mut proc = Proc::spawn_env("local", &bin("hearth"), &all, env, dir.join("local.log"));
-        let v = proc.announced(&["HEARTH_MASTERS"], Duration::from_secs(30));
+        let mut proc = Proc::spawn("local", &bin("hearth"), &all, dir.join("local.log"));
+        let v = proc.announced(
+            &["HEARTH_MASTERS", "HEARTH_SECRET_FILE"],
+            Duration::from_secs(30),
+        );
         let masters = v[0].clone();
+        let secret = PathBuf::from(&v[1]);
+        crate::harness::remember_secret(&masters, &secret);
         let addrs = masters
             .trim_start_matches("hearth://")
             .split(',')
@@ -136,6 +137,7 @@ impl Local {
             masters,
             addrs,
             dir: data,
+            secret,
         };
         let ready = || {
             let j = local.leader_json()?;
@@ -153,6 +155,26 @@ impl Local {
     /// The Spark master URL (`spark+hearth://h:p,...`).
     pub fn spark_url(&self) -> String {
         format!("spark+hearth://{}", self.addrs.join(","))
+    }
+
+    /// The secret, as the JSON API wants it (`Authorization: Bearer ...`).
+    pub fn bearer(&self) -> String {
+        let text = std::fs::read_to_string(&self.secret).expect("read the secret");
+        format!("Bearer {}", text.trim())
+    }
+
+    /// [`SparkRun::submit`] on this cluster, with its secret.
+    pub fn submit(
+        &self,
+        dir: &Path,
+        name: &str,
+        confs: &[&str],
+        program: &Path,
+        args: &[&str],
+    ) -> SparkRun {
+        let secret = format!("spark.hearth.secretFile={}", self.secret.display());
+        let all: Vec<&str> = confs.iter().copied().chain([secret.as_str()]).collect();
+        SparkRun::submit(dir, name, &self.spark_url(), &all, program, args)
     }
 
     /// The leader's gRPC address, as any master that answers names it.

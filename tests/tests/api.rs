@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-fn call(method: &str, url: &str, body: &Value) -> (u16, Value) {
-    call_with(method, url, &[], body)
+/// A request with the cluster's secret (`bearer`).
+fn call(bearer: &str, method: &str, url: &str, body: &Value) -> (u16, Value) {
+    call_with(method, url, &[("Authorization", bearer)], body)
 }
 
 fn call_with(method: &str, url: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
@@ -48,6 +49,8 @@ fn the_json_api_redirects_to_the_leader_registers_once_and_kills_only_named_exec
     let dir = TestDir::new("api");
     let local = Local::start(dir.path(), 1, &[]);
     let leader = local.leader().expect("leader");
+    let bearer = local.bearer();
+    let call = |method: &str, url: &str, body: &Value| call(&bearer, method, url, body);
     let standby = local
         .addrs
         .iter()
@@ -189,58 +192,80 @@ fn the_json_api_redirects_to_the_leader_registers_once_and_kills_only_named_exec
 }
 
 #[test]
-fn with_a_secret_file_the_api_refuses_requests_without_the_token() {
+fn with_a_secret_file_the_api_refuses_writes_without_the_secret_and_reads_show_no_env() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = TestDir::new("api-secret");
     let secret = dir.path().join("secret");
-    std::fs::write(&secret, "  the-secret\n").expect("write secret");
+    let text = "0123456789abcdef0123456789abcdef-the-secret";
+    std::fs::write(&secret, format!("  {text}\n")).expect("write secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let m = MasterProc::start(dir.path(), &["--secret-file", secret.to_str().unwrap()]);
     let addr = m.url.trim_start_matches("hearth://");
+    let right = format!("Bearer {text}");
     for base in [format!("http://{addr}"), m.ui.clone()] {
         let url = format!("{base}/v1/apps");
-        let (code, j) = call("POST", &url, &app_request("secret"));
+        let (code, j) = call_with("POST", &url, &[], &app_request("secret"));
         assert_eq!((code, &j["code"]), (401, &json!("UNAUTHENTICATED")), "{j}");
         assert!(
             j["error"]
                 .as_str()
-                .is_some_and(|e| e.starts_with("no token")),
+                .is_some_and(|e| e.starts_with("no secret")),
             "{j}"
         );
-        let wrong = [("Authorization", "Bearer the-secreT")];
+        let wrong = [(
+            "Authorization",
+            "Bearer 0123456789abcdef0123456789abcdef-the-secreT",
+        )];
         let (code, j) = call_with("POST", &url, &wrong, &app_request("secret"));
         assert_eq!(code, 401);
         assert!(
             j["error"]
                 .as_str()
-                .is_some_and(|e| e.starts_with("wrong token")),
+                .is_some_and(|e| e.starts_with("wrong secret")),
             "{j}"
         );
-        let right = [("Authorization", "Bearer the-secret")];
-        let (code, j) = call_with("POST", &url, &right, &app_request("secret"));
+        let (code, j) = call(&right, "POST", &url, &app_request("secret"));
         assert_eq!(code, 200, "{j}");
     }
-    // Exactly one app: the second right request was the same registration.
+    // Exactly one app (the second was the same registration); reads are open and show
+    // env names, never values.
     let j = m.json();
-    assert_eq!(j["activeapps"].as_array().map(Vec::len), Some(1), "{j}");
-
-    // An empty secret file is refused at start, naming the flag.
-    let empty = dir.path().join("empty");
-    std::fs::write(&empty, "\n").expect("write");
-    let out = hearth_tests::harness::hearth(
-        "hearth://127.0.0.1:1",
-        &[
-            "master",
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-            "--secret-file",
-            empty.to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    let err = hearth_tests::harness::stderr(&out);
+    let apps = j["activeapps"].as_array().expect("apps");
+    assert_eq!(apps.len(), 1, "{j}");
     assert!(
-        err.contains("--secret-file") && err.contains("is empty"),
+        !j.to_string().contains("\"b\""),
+        "an env value in /json: {j}"
+    );
+
+    // A short secret, and one others may read, are refused at start, saying what to do.
+    let refused = |file: &std::path::Path| {
+        let out = hearth_tests::harness::hearth(
+            "hearth://127.0.0.1:1",
+            &[
+                "master",
+                "--port",
+                "0",
+                "--http-port",
+                "0",
+                "--secret-file",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success());
+        hearth_tests::harness::stderr(&out)
+    };
+    let short = dir.path().join("short");
+    std::fs::write(&short, "too-short\n").expect("write");
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let err = refused(&short);
+    assert!(
+        err.contains("fewer than 32") && err.contains("hearth secret new"),
+        "{err}"
+    );
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = refused(&secret);
+    assert!(
+        err.contains("may be read by others") && err.contains("chmod 600"),
         "{err}"
     );
 }

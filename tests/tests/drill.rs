@@ -19,6 +19,9 @@ fn drill(masters: &str, token: Option<&str>, args: &[&str]) -> std::process::Out
         .env("HEARTH_MASTERS", masters)
         .env_remove("HEARTH_DRILL_TOKEN")
         .stdin(Stdio::null());
+    if let Some(secret) = secret_of(masters) {
+        cmd.env("HEARTH_SECRET_FILE", secret);
+    }
     if let Some(t) = token {
         cmd.env("HEARTH_DRILL_TOKEN", t);
     }
@@ -52,10 +55,16 @@ fn every_drill_scenario_holds_on_hearth_local_and_bad_drills_are_refused() {
     .to_vec();
     let mut local = Proc::spawn("local", &bin("hearth"), &args, dir.path().join("local.log"));
     let v = local.announced(
-        &["HEARTH_MASTERS", "HEARTH_UI", "HEARTH_DRILL_TOKEN"],
+        &[
+            "HEARTH_MASTERS",
+            "HEARTH_UI",
+            "HEARTH_DRILL_TOKEN",
+            "HEARTH_SECRET_FILE",
+        ],
         Duration::from_secs(30),
     );
     let (masters, token) = (v[0].clone(), v[2].clone());
+    remember_secret(&masters, std::path::Path::new(&v[3]));
     wait_for("an ALIVE leader with two workers", LONG, || {
         let out = hearth(&masters, &["status", "--json"]);
         let j: Value = serde_json::from_str(&stdout(&out)).ok()?;

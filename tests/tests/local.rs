@@ -13,8 +13,27 @@ fn hearth_local_runs_a_cluster_and_sigterm_stops_every_process() {
         .map(String::from)
         .to_vec();
     let mut local = Proc::spawn("local", &bin("hearth"), &args, dir.path().join("local.log"));
-    let v = local.announced(&["HEARTH_MASTERS", "HEARTH_UI"], Duration::from_secs(30));
+    let v = local.announced(
+        &["HEARTH_MASTERS", "HEARTH_UI", "HEARTH_SECRET_FILE"],
+        Duration::from_secs(30),
+    );
     let (masters, ui) = (&v[0], &v[1]);
+    // A secret of its own, readable by this user only, in its directory.
+    let secret = std::path::Path::new(&v[2]);
+    assert_eq!(secret.parent(), Some(data.as_path()));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(secret).expect("secret").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    remember_secret(masters, secret);
+    // The CLI without it is refused.
+    let out = std::process::Command::new(bin("hearth"))
+        .args(["status", "--master", masters])
+        .env_remove("HEARTH_SECRET_FILE")
+        .output()
+        .expect("run hearth status");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no secret"), "{}", stderr(&out));
     let alive = || -> Option<()> {
         let (code, body) = http_get(&format!("{ui}/json")).ok()?;
         let j: serde_json::Value = serde_json::from_str(&body).ok()?;

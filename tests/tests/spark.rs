@@ -104,10 +104,9 @@ fn spark_wordcount_and_pi_run_on_executors_hearth_places_on_both_workers() {
     std::fs::write(&input, body).expect("write input");
 
     let kit = kit();
-    let mut run = SparkRun::submit(
+    let mut run = local.submit(
         dir.path(),
         "wordcount",
-        &local.spark_url(),
         &confs(&[]),
         &kit.example("wordcount.py"),
         &[input.to_str().unwrap()],
@@ -141,14 +140,7 @@ fn spark_wordcount_and_pi_run_on_executors_hearth_places_on_both_workers() {
         },
     );
 
-    let mut pi = SparkRun::submit(
-        dir.path(),
-        "pi",
-        &local.spark_url(),
-        &confs(&[]),
-        &kit.example("pi.py"),
-        &["4"],
-    );
+    let mut pi = local.submit(dir.path(), "pi", &confs(&[]), &kit.example("pi.py"), &["4"]);
     assert_eq!(pi.wait(JOB), 0, "pi failed:\n{}", tail(&pi.log(), 60));
     assert!(pi.stdout().contains("Pi is roughly 3.1"), "{}", pi.stdout());
 }
@@ -167,10 +159,9 @@ fn slow_sum(
     per: u64,
     pause: &str,
 ) -> SparkRun {
-    SparkRun::submit(
+    local.submit(
         dir.path(),
         name,
-        &local.spark_url(),
         &confs(&[]),
         &program("slow_sum.py"),
         &[name, &parts.to_string(), &per.to_string(), pause],
@@ -199,13 +190,16 @@ fn a_spark_job_survives_the_hearth_leader_sigkilled_mid_job() {
     let killed = Instant::now();
 
     // A new leader, ALIVE, shows the app RUNNING with the same executors, while the
-    // job still runs.
+    // job still runs. It is another process: another master, or the killed one that
+    // `hearth local` restarted on its own directory (it may lead again, in its term).
     let same: BTreeSet<u64> = pids.keys().map(|i| u64::from(*i)).collect();
     wait_for(
         "a new leader showing the app RUNNING with its executors",
         Duration::from_secs(30),
         || {
-            let leader = local.leader().filter(|l| *l != old)?;
+            let leader = local
+                .leader()
+                .filter(|l| local.master_pid(l).is_some_and(|p| p != pid))?;
             let (code, j) = get_json(&format!("http://{leader}/v1/apps/{app}"))?;
             let ids: BTreeSet<u64> = j["executors"]
                 .as_array()?
@@ -310,10 +304,9 @@ fn dynamic_allocation_grows_under_load_and_hearth_kills_the_executors_spark_rele
     ];
     let name = "dynamic";
     let go = dir.path().join("go");
-    let mut run = SparkRun::submit(
+    let mut run = local.submit(
         dir.path(),
         name,
-        &local.spark_url(),
         &dynamic,
         &program("dynamic.py"),
         &[name, "24", "1.5", "1", "60", go.to_str().unwrap()],
@@ -405,10 +398,9 @@ fn executors_that_cannot_start_fail_the_driver_with_hearths_reason_and_leave_not
     let _one = one_at_a_time();
     let dir = TestDir::new("spark-bad-executor");
     let local = Local::start(dir.path(), 2, &[]);
-    let mut run = SparkRun::submit(
+    let mut run = local.submit(
         dir.path(),
         "bad-executor",
-        &local.spark_url(),
         &confs(&["spark.hearth.executor.javaHome=/nonexistent/java-home"]),
         &program("slow_sum.py"),
         &["bad-executor", "4", "10", "0"],
@@ -436,33 +428,36 @@ fn executors_that_cannot_start_fail_the_driver_with_hearths_reason_and_leave_not
 }
 
 #[test]
-fn a_wrong_token_fails_the_driver_with_hearths_refusal_and_registers_nothing() {
+fn a_wrong_or_missing_secret_fails_the_driver_with_hearths_refusal_and_registers_nothing() {
     let _one = one_at_a_time();
     let dir = TestDir::new("spark-token");
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "s3cret-of-the-masters\n").expect("write secret");
-    let local = Local::start_env(
-        dir.path(),
-        2,
-        &[],
-        &[("HEARTH_SECRET_FILE", secret.to_str().unwrap())],
-    );
-    let mut run = SparkRun::submit(
+    let local = Local::start(dir.path(), 2, &[]);
+    let refused = |run: &mut SparkRun, why: &str| {
+        assert_ne!(run.wait(JOB), 0);
+        let log = run.log();
+        assert!(
+            log.contains("hearth refused the token") && log.contains(why),
+            "the driver's error says the token was refused ({why}):\n{}",
+            tail(&log, 40)
+        );
+    };
+    let mut wrong = local.submit(
         dir.path(),
         "wrong-token",
-        &local.spark_url(),
-        &confs(&["spark.hearth.token=not-the-secret"]),
+        &confs(&["spark.hearth.token=not-the-secret-of-this-cluster-at-all"]),
         &program("slow_sum.py"),
         &["wrong-token", "2", "10", "0"],
     );
-    let code = run.wait(JOB);
-    assert_ne!(code, 0);
-    let log = run.log();
-    assert!(
-        log.contains("hearth refused the token") && log.contains("wrong token"),
-        "the driver's error says the token was refused:\n{}",
-        tail(&log, 40)
+    refused(&mut wrong, "wrong secret");
+    let mut none = SparkRun::submit(
+        dir.path(),
+        "no-token",
+        &local.spark_url(),
+        &confs(&[]),
+        &program("slow_sum.py"),
+        &["no-token", "2", "10", "0"],
     );
+    refused(&mut none, "no secret");
     let j = local.leader_json().expect("leader");
     assert_eq!(j["activeapps"], serde_json::json!([]), "no app registered");
     assert_eq!(
@@ -471,12 +466,11 @@ fn a_wrong_token_fails_the_driver_with_hearths_refusal_and_registers_nothing() {
         "no app registered"
     );
 
-    // The right token runs the job.
-    let mut ok = SparkRun::submit(
+    // The cluster's secret file (what `hearth local` prints) runs the job.
+    let mut ok = local.submit(
         dir.path(),
         "right-token",
-        &local.spark_url(),
-        &confs(&["spark.hearth.token=s3cret-of-the-masters"]),
+        &confs(&[]),
         &program("slow_sum.py"),
         &["right-token", "4", "10", "0"],
     );
@@ -508,6 +502,7 @@ fn spark_submit_runs_as_a_supervised_cluster_mode_driver_on_a_worker() {
     for e in [
         env("PYSPARK_PYTHON", &kit.python),
         env("SPARK_HOME", &kit.spark_home),
+        env("HEARTH_SECRET_FILE", &local.secret),
     ] {
         args.extend(["--env".to_owned(), e]);
     }

@@ -96,6 +96,9 @@ pub struct WorkerConfig {
     /// More gRPC services served on the worker's port (the drill service, when drills
     /// are enabled).
     pub extra_grpc: Option<tonic::service::Routes>,
+    /// The cluster secret (`--secret-file`): the masters must send it to this worker's
+    /// port, and this worker sends it to them. `None`: a cluster without one.
+    pub secret: Option<hearth_proto::auth::Secret>,
 }
 
 impl WorkerConfig {
@@ -194,12 +197,20 @@ async fn serve(
         reports,
     } = assemble(&config, id, port).await?;
     let link_task = tokio::spawn(link.run(reports).in_current_span());
-    let mut server = tonic::transport::Server::builder();
-    let router = match config.extra_grpc.clone() {
-        Some(extra) => server.add_routes(extra.add_service(WorkerControlServer::new(control))),
-        None => server.add_service(WorkerControlServer::new(control)),
-    };
-    let served = router
+    // Every service of the port behind the cluster secret (hearth_proto::auth).
+    let routes = config
+        .extra_grpc
+        .clone()
+        .unwrap_or_default()
+        .add_service(WorkerControlServer::new(control));
+    let guarded = routes
+        .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            config.secret.clone(),
+            hearth_proto::auth::require_secret,
+        ));
+    let served = tonic::transport::Server::builder()
+        .add_routes(tonic::service::Routes::from(guarded))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,
@@ -266,6 +277,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         identity,
         Arc::clone(&table),
         config.heartbeat_interval,
+        hearth_proto::auth::Credential::new(config.secret.as_ref()),
     );
     let plans = plan::PlanContext {
         work_dir,

@@ -18,6 +18,7 @@ use hearth_client::{ClientError, Idempotency, MasterClient};
 use hearth_core::{
     DriverId, DriverState, ExecutorId, ExecutorState, WorkerId, WorkerIdentity, WorkerRegistration,
 };
+use hearth_proto::auth::Credential;
 use hearth_proto::pb;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +100,8 @@ pub(crate) struct Link {
     /// Time allowed for one call on one master.
     attempt_timeout: Duration,
     client: Mutex<Arc<MasterClient>>,
+    /// The cluster secret, sent to the masters.
+    credential: Credential,
     /// `Some(generation)` while registered; a new generation per registration.
     session: watch::Sender<Option<u64>>,
     /// Bumped to ask the session loop to register again.
@@ -115,11 +118,13 @@ impl Link {
         me: WorkerIdentity,
         table: Arc<Table>,
         heartbeat_fixed: Option<Duration>,
+        credential: Credential,
     ) -> Arc<Self> {
         let first = heartbeat_fixed.unwrap_or(crate::WorkerConfig::DEFAULT_HEARTBEAT_INTERVAL);
         let attempt_timeout = first.clamp(Duration::from_secs(1), Duration::from_secs(5));
         let link = Link {
             client: Mutex::new(Arc::new(MasterClient::new(Vec::new()))),
+            credential,
             masters,
             me,
             table,
@@ -226,7 +231,7 @@ impl Link {
             masters.rotate_left(n);
         }
         let tries = masters.len() as u32 + 1;
-        let mut client = MasterClient::new(masters);
+        let mut client = MasterClient::new(masters).with_credential(self.credential.clone());
         client.attempt_timeout = self.attempt_timeout;
         client.deadline = self.attempt_timeout * tries + Duration::from_secs(1);
         client

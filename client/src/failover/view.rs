@@ -3,6 +3,7 @@
 //! later).
 
 use hearth_core::{AppId, ExecutorState, MasterRole, WorkerState};
+use hearth_proto::auth::{authed, Credential};
 use hearth_proto::convert::StatusView;
 use hearth_proto::pb;
 use std::time::Duration;
@@ -84,17 +85,20 @@ impl From<&StatusView> for MasterView {
     }
 }
 
-/// One master's own view (`GetState` at `addr`, `host:port`), or `None` if it does not
-/// answer one request within 300 ms. No retries, no leader following.
-pub async fn view(addr: &str) -> Option<StatusView> {
+/// One master's own view (`GetState` at `addr`, `host:port`, with `credential`), or
+/// `None` if it does not answer one request within 300 ms. No retries, no leader
+/// following.
+pub async fn view(addr: &str, credential: &Credential) -> Option<StatusView> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .ok()?
         .connect_timeout(Duration::from_millis(200))
         .timeout(Duration::from_millis(300));
     let ask = async {
-        let mut c =
-            pb::master_service_client::MasterServiceClient::new(endpoint.connect().await.ok()?)
-                .max_decoding_message_size(hearth_proto::MAX_MESSAGE);
+        let mut c = pb::master_service_client::MasterServiceClient::new(authed(
+            endpoint.connect().await.ok()?,
+            credential,
+        ))
+        .max_decoding_message_size(hearth_proto::MAX_MESSAGE);
         let resp = c.get_state(pb::GetStateRequest {}).await.ok()?;
         StatusView::try_from(resp.into_inner()).ok()
     };
@@ -106,9 +110,12 @@ pub async fn view(addr: &str) -> Option<StatusView> {
 
 /// The master that leads and is ALIVE by its own account, the first of `masters` that
 /// does, with its view.
-pub async fn alive_leader(masters: &[String]) -> Option<(String, StatusView)> {
+pub async fn alive_leader(
+    masters: &[String],
+    credential: &Credential,
+) -> Option<(String, StatusView)> {
     for m in masters {
-        if let Some(s) = view(m).await {
+        if let Some(s) = view(m, credential).await {
             if s.status == MasterRole::Alive && s.leader.as_deref() == Some(m) {
                 return Some((m.clone(), s));
             }
@@ -118,9 +125,9 @@ pub async fn alive_leader(masters: &[String]) -> Option<(String, StatusView)> {
 }
 
 /// Whether every one of `masters` answers `GetState` now.
-pub async fn all_answer(masters: &[String]) -> bool {
+pub async fn all_answer(masters: &[String], credential: &Credential) -> bool {
     for m in masters {
-        if view(m).await.is_none() {
+        if view(m, credential).await.is_none() {
             return false;
         }
     }

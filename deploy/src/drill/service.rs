@@ -38,10 +38,10 @@ impl DrillFlags {
         let token = self
             .drill_token
             .clone()
-            .filter(|t| t.len() >= 8)
+            .filter(|t| t.len() >= MIN_TOKEN)
             .ok_or_else(|| {
                 Failure::Usage(
-                    "--enable-drills needs a token of at least 8 characters (HEARTH_DRILL_TOKEN or --drill-token)"
+                    "--enable-drills needs a token of at least 16 characters (HEARTH_DRILL_TOKEN or --drill-token; `hearth secret new` makes one)"
                         .into(),
                 )
             })?;
@@ -58,8 +58,13 @@ struct DrillService {
 }
 
 /// Compares without stopping at the first difference.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+/// The shortest drill token accepted.
+const MIN_TOKEN: usize = 16;
+
+/// Compares in time that depends only on the token's own length, not on where (or
+/// whether in length) the offered one differs.
+fn same(offered: &str, token: &str) -> bool {
+    hearth_proto::auth::same_bytes(token.as_bytes(), offered.as_bytes())
 }
 
 /// Sends `sig` to this process after `delay`, so the answer leaves first.

@@ -18,6 +18,7 @@ pub mod net;
 use crate::drill::Isolation;
 use crate::error::MasterError;
 use crate::lease::{self, Acks};
+use hearth_proto::auth::{authed, Credential};
 use hearth_proto::convert::{Member, MemberRole};
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 use hearth_proto::pb::GetStateRequest;
@@ -43,6 +44,8 @@ pub struct RaftOptions {
     pub snapshot_every: u64,
     /// Peers reached through another address than their `--peers` one (`--peer-via`).
     pub via: BTreeMap<NodeId, String>,
+    /// The cluster secret, sent to every peer.
+    pub credential: Credential,
 }
 
 impl RaftOptions {
@@ -155,7 +158,7 @@ pub async fn open(
     let (log, sm) = hearth_raft_store::open(&opts.dir).await?;
     let reader = sm.reader();
     let config = Arc::new(opts.config()?);
-    let network = net::Network::new(opts.via.clone(), isolation.clone());
+    let network = net::Network::new(opts.via.clone(), isolation.clone(), opts.credential.clone());
     let acks = network.acks();
     let raft = Raft::new(opts.id, config, network, log, sm)
         .await
@@ -243,7 +246,7 @@ fn peer_list(peers: &BTreeMap<NodeId, String>) -> String {
 /// case the leader copies its log or snapshot here.
 async fn bootstrap(raft: &Raft, opts: &RaftOptions) -> Result<(), MasterError> {
     for (id, addr) in opts.peers.iter().filter(|(id, _)| **id != opts.id) {
-        if let Some(term) = peer_term(addr).await {
+        if let Some(term) = peer_term(addr, &opts.credential).await {
             if term > 0 {
                 tracing::warn!(
                     peer = id, %addr, term, dir = %opts.dir.display(),
@@ -278,12 +281,13 @@ async fn bootstrap(raft: &Raft, opts: &RaftOptions) -> Result<(), MasterError> {
 }
 
 /// A peer's Raft term, if it answers within a short time.
-async fn peer_term(addr: &str) -> Option<u64> {
+async fn peer_term(addr: &str, credential: &Credential) -> Option<u64> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .ok()?
         .connect_timeout(Duration::from_millis(300));
     let ask = async {
-        let mut client = MasterServiceClient::new(endpoint.connect().await.ok()?);
+        let mut client =
+            MasterServiceClient::new(authed(endpoint.connect().await.ok()?, credential));
         client
             .get_state(GetStateRequest::default())
             .await

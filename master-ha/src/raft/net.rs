@@ -6,6 +6,7 @@
 
 use crate::drill::Isolation;
 use crate::lease::Acks;
+use hearth_proto::auth::{authed, AuthChannel, Credential};
 use hearth_proto::pb::raft_service_client::RaftServiceClient;
 use hearth_proto::pb::raft_service_server::{RaftService, RaftServiceServer};
 use hearth_proto::pb::RaftPayload;
@@ -25,7 +26,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status};
 
 /// One cached channel per peer address, shared by every client openraft makes (it makes
@@ -34,19 +35,26 @@ use tonic::{Request, Response, Status};
 pub struct Network {
     /// Peers dialled at another address than their membership one (`--peer-via`).
     via: Arc<HashMap<NodeId, String>>,
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    channels: Arc<Mutex<HashMap<String, AuthChannel>>>,
     /// Peers last found unreachable, so each loss and return is logged once.
     down: Arc<Mutex<HashMap<String, bool>>>,
     acks: Acks,
     /// While this master is isolated by a drill, no peer is reached.
     isolation: Isolation,
+    /// The cluster secret, sent with every message.
+    credential: Credential,
 }
 
 impl Network {
-    pub fn new(via: impl IntoIterator<Item = (NodeId, String)>, isolation: Isolation) -> Self {
+    pub fn new(
+        via: impl IntoIterator<Item = (NodeId, String)>,
+        isolation: Isolation,
+        credential: Credential,
+    ) -> Self {
         Network {
             via: Arc::new(via.into_iter().collect()),
             isolation,
+            credential,
             ..Default::default()
         }
     }
@@ -56,7 +64,7 @@ impl Network {
         self.acks.clone()
     }
 
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
+    fn channel(&self, addr: &str) -> Result<AuthChannel, String> {
         let mut channels = self.channels.lock().expect("channels lock");
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
@@ -67,7 +75,7 @@ impl Network {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(Duration::from_secs(1));
-        let channel = endpoint.connect_lazy();
+        let channel = authed(endpoint.connect_lazy(), &self.credential);
         channels.insert(addr.to_owned(), channel.clone());
         Ok(channel)
     }
@@ -100,7 +108,7 @@ pub struct Peer {
     acks: Acks,
     isolation: Isolation,
     addr: String,
-    client: Result<RaftServiceClient<Channel>, String>,
+    client: Result<RaftServiceClient<AuthChannel>, String>,
 }
 
 /// A failure that is not a remote refusal: the peer was not reached, or its answer was

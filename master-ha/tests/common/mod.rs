@@ -124,6 +124,7 @@ pub fn start_master(
         election_max: Duration::from_millis(600),
         snapshot_every: settings.snapshot_every,
         via: BTreeMap::new(),
+        credential: Default::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(hearth_master::serve_raft(

@@ -48,6 +48,7 @@ fn config_from_args() -> WorkerConfig {
         guard: guard.unwrap_or_else(|| usage("--guard is required")),
         http_port: 0,
         extra_grpc: None,
+        secret: None,
     }
 }
 

@@ -118,6 +118,7 @@ pub fn config(masters: Vec<String>, work_dir: &Path) -> WorkerConfig {
         guard: vec![GUARD.to_owned()],
         http_port: 0,
         extra_grpc: None,
+        secret: None,
     }
 }
 

@@ -5,6 +5,7 @@ use super::{
     address_of, fatal, leads, left, matched, timeout_or, until, voter_list, AdminServer, Metrics,
     TRANSFER_TIMEOUT,
 };
+use hearth_proto::auth::{authed, Credential};
 use hearth_proto::pb::raft_admin_client::RaftAdminClient;
 use hearth_proto::pb::{CampaignRequest, CampaignResponse, TransferLeaderResponse};
 use hearth_raft_store::openraft;
@@ -203,7 +204,7 @@ impl AdminServer {
         let me = self.h.id;
         let asked = until(
             deadline + Duration::from_secs(2),
-            campaign_at(addr, campaign),
+            campaign_at(addr, campaign, &self.h.opts.credential),
             || Status::deadline_exceeded("no answer"),
         )
         .await
@@ -332,6 +333,7 @@ impl AdminServer {
 async fn campaign_at(
     addr: &str,
     req: CampaignRequest,
+    credential: &Credential,
 ) -> Result<Response<CampaignResponse>, Status> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?
@@ -340,5 +342,7 @@ async fn campaign_at(
         .connect()
         .await
         .map_err(|e| Status::unavailable(format!("cannot reach {addr}: {e}")))?;
-    RaftAdminClient::new(channel).campaign(req).await
+    RaftAdminClient::new(authed(channel, credential))
+        .campaign(req)
+        .await
 }

@@ -44,6 +44,7 @@ public class HearthSchedulerBackend extends CoarseGrainedSchedulerBackend {
   private static final Logger LOG = LoggerFactory.getLogger(HearthSchedulerBackend.class);
 
   static final String CONF_TOKEN = "spark.hearth.token";
+  static final String CONF_SECRET_FILE = "spark.hearth.secretFile";
   static final String CONF_CONNECT_TIMEOUT = "spark.hearth.connectTimeout";
   static final String CONF_FAILOVER_TIMEOUT = "spark.hearth.failoverTimeout";
   static final String CONF_REQUEST_TIMEOUT = "spark.hearth.requestTimeout";
@@ -106,6 +107,32 @@ public class HearthSchedulerBackend extends CoarseGrainedSchedulerBackend {
     this.maxExecutorFailures = conf.getInt(CONF_MAX_FAILURES, 10);
   }
 
+  /**
+   * The cluster's secret, sent as {@code Authorization: Bearer}: {@code spark.hearth.token}
+   * or {@code HEARTH_TOKEN}, else the contents of the file {@code spark.hearth.secretFile}
+   * or {@code HEARTH_SECRET_FILE} (what {@code hearth local} prints), else none.
+   */
+  static String token(SparkConf conf) {
+    if (conf.getOption(CONF_TOKEN).isDefined()) {
+      return conf.get(CONF_TOKEN);
+    }
+    String env = System.getenv("HEARTH_TOKEN");
+    if (env != null && !env.isEmpty()) {
+      return env;
+    }
+    String file = conf.getOption(CONF_SECRET_FILE).isDefined()
+        ? conf.get(CONF_SECRET_FILE) : System.getenv("HEARTH_SECRET_FILE");
+    if (file == null || file.isEmpty()) {
+      return null;
+    }
+    try {
+      return java.nio.file.Files.readString(java.nio.file.Path.of(file)).trim();
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException("hearth: cannot read the secret file " + file
+          + " (" + CONF_SECRET_FILE + " / HEARTH_SECRET_FILE): " + e, e);
+    }
+  }
+
   @Override
   public String applicationId() {
     String id = appId;
@@ -119,8 +146,7 @@ public class HearthSchedulerBackend extends CoarseGrainedSchedulerBackend {
     super.start();
     SparkConf conf = sc.conf();
     List<String> addresses = HearthClient.parseMasters(masterUrl);
-    String token = conf.getOption(CONF_TOKEN).isDefined()
-        ? conf.get(CONF_TOKEN) : System.getenv("HEARTH_TOKEN");
+    String token = token(conf);
     client = new HearthClient(addresses, token, requestTimeoutMs);
 
     String driverUrl = RpcEndpointAddress.apply(

@@ -1,0 +1,247 @@
+//! No port obeys a stranger: on a `hearth local` cluster (which makes its own secret),
+//! every rpc of every service in `proto/hearth.proto` (listed from its descriptor, so a
+//! new rpc is covered without anyone adding it here), sent as a raw gRPC call to every
+//! master and to a worker without the secret or with a wrong one, is answered
+//! UNAUTHENTICATED; so is every HTTP route that changes anything. Nothing changes: the
+//! state, the term and the worker's fence are as they were.
+
+use hearth_tests::harness::{http_request, wait_for, TestDir};
+use hearth_tests::spark::Local;
+use prost::Message;
+use serde_json::Value;
+use std::time::Duration;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::{Code, Request};
+
+/// `/hearth.v1.Service/Method` for every rpc of every service.
+fn every_rpc() -> Vec<String> {
+    let set = prost_types::FileDescriptorSet::decode(hearth_proto::FILE_DESCRIPTOR_SET)
+        .expect("descriptor set");
+    let mut paths = Vec::new();
+    for file in &set.file {
+        let package = file.package();
+        for service in &file.service {
+            for method in &service.method {
+                paths.push(format!("/{package}.{}/{}", service.name(), method.name()));
+            }
+        }
+    }
+    paths
+}
+
+/// A raw unary call of `path` at `addr` with an empty message and `bearer` (if any) as
+/// `authorization`: the status code it is answered with.
+async fn raw_call(addr: &str, path: &str, bearer: Option<&str>) -> Code {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let mut req = Request::new(());
+    if let Some(b) = bearer {
+        req.metadata_mut()
+            .insert("authorization", b.parse().expect("ascii"));
+    }
+    let path = PathAndQuery::try_from(path).expect("path");
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    match grpc.unary(req, path, codec).await {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+/// What must not change: the leader's term, workers, apps and drivers.
+fn digest(local: &Local) -> Value {
+    let j = local.leader_json().expect("an ALIVE leader");
+    serde_json::json!({
+        "term": j["term"],
+        "leader": j["leader"],
+        "workers": j["workers"].as_array().map(|w| w.iter().map(|w| (w["id"].clone(), w["state"].clone())).collect::<Vec<_>>()),
+        "apps": [j["activeapps"].clone(), j["completedapps"].clone()],
+        "drivers": [j["activedrivers"].clone(), j["completeddrivers"].clone()],
+    })
+}
+
+#[test]
+fn every_rpc_and_every_write_route_refuses_callers_without_the_secret() {
+    let dir = TestDir::new("security");
+    let local = Local::start(dir.path(), 1, &[]);
+    let rpcs = every_rpc();
+    for service in [
+        "MasterService",
+        "WorkerControl",
+        "RaftService",
+        "RaftAdmin",
+        "Drill",
+    ] {
+        assert!(
+            rpcs.iter().any(|p| p.contains(&format!(".{service}/"))),
+            "{service} is not in the descriptor: {rpcs:?}"
+        );
+    }
+    let j = local.leader_json().expect("leader");
+    let worker = &j["workers"][0];
+    let worker_addr = format!(
+        "{}:{}",
+        worker["host"].as_str().expect("host"),
+        worker["port"]
+    );
+    let term_file = local.dir.join("worker-1").join("worker-term");
+    let fence_before = std::fs::read(&term_file).ok();
+    let before = digest(&local);
+
+    let wrong = "Bearer 0000000000000000000000000000000000000000000000000000000000000000";
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut targets: Vec<String> = local.addrs.clone();
+    targets.push(worker_addr);
+    let mut answered = Vec::new();
+    for addr in &targets {
+        for path in &rpcs {
+            for bearer in [None, Some(wrong)] {
+                let code = runtime.block_on(raw_call(addr, path, bearer));
+                if code != Code::Unauthenticated {
+                    answered.push(format!("{addr}{path} ({bearer:?}): {code:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        answered.is_empty(),
+        "answered without the secret:\n{}",
+        answered.join("\n")
+    );
+
+    // The HTTP routes that change something, on a master's port.
+    let leader = local.leader().expect("leader");
+    let routes = [
+        "/v1/apps",
+        "/v1/apps/app-x/heartbeat",
+        "/v1/apps/app-x/executors/total",
+        "/v1/apps/app-x/executors/kill",
+        "/v1/apps/app-x/scale",
+        "/v1/apps/app-x/finish",
+        "/v1/apps/app-x/kill",
+    ];
+    for route in routes {
+        for headers in [vec![], vec![("Authorization", wrong)]] {
+            let (code, body) =
+                http_request("POST", &format!("http://{leader}{route}"), &headers, "{}")
+                    .expect("HTTP");
+            assert_eq!(code, 401, "POST {route} answered {code}: {body}");
+        }
+    }
+
+    // With the secret, the same kind of raw call gets through to the service.
+    let bearer = local.bearer();
+    let code = runtime.block_on(raw_call(
+        &leader,
+        "/hearth.v1.MasterService/GetState",
+        Some(&bearer),
+    ));
+    assert_eq!(code, Code::Ok);
+
+    assert_eq!(digest(&local), before, "a refused call changed the cluster");
+    assert_eq!(
+        std::fs::read(&term_file).ok(),
+        fence_before,
+        "the worker's fence moved"
+    );
+    // The refusals were logged, naming the peer.
+    wait_for(
+        "a refusal in a master's log",
+        Duration::from_secs(5),
+        || {
+            std::fs::read_dir(&local.dir)
+                .ok()?
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("master-"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .any(|t| {
+                    t.contains("refused an unauthenticated request")
+                        && t.contains("peer=127.0.0.1:")
+                })
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn a_request_over_the_size_cap_is_refused_without_a_leader_change() {
+    use hearth_proto::pb;
+    let dir = TestDir::new("security-size");
+    let local = Local::start(dir.path(), 1, &[]);
+    let before = local.leader_json().expect("leader");
+    let leader = local.leader().expect("leader");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let secret = hearth_proto::auth::Secret::read(&local.secret).expect("secret");
+    let credential = hearth_proto::auth::Credential::new(Some(&secret));
+    // A 12.6 MB registration, as an authenticated but careless (or hostile) client.
+    let env = (0..200)
+        .map(|i| (format!("K{i}"), "v".repeat(63 * 1024)))
+        .collect();
+    let req = pb::RegisterAppRequest {
+        app: Some(pb::AppDescription {
+            name: "huge".into(),
+            cores_per_executor: Some(1),
+            memory_per_executor_mb: 64,
+            max_cores: None,
+            initial_executor_limit: None,
+            command: Some(pb::ProcessSpec {
+                argv: vec!["true".into()],
+                env,
+            }),
+        }),
+        driver: None,
+        driver_url: Some("127.0.0.1:1".into()),
+    };
+    let status = runtime
+        .block_on(async {
+            let ch = tonic::transport::Endpoint::from_shared(format!("http://{leader}"))
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connect");
+            pb::master_service_client::MasterServiceClient::new(hearth_proto::auth::authed(
+                ch,
+                &credential,
+            ))
+            .max_encoding_message_size(hearth_proto::MAX_MESSAGE)
+            .register_app(req)
+            .await
+        })
+        .expect_err("a 12.6 MB registration is refused");
+    assert!(
+        status
+            .message()
+            .contains(&hearth_proto::MAX_REQUEST.to_string()),
+        "the refusal names the limit: {status:?}"
+    );
+    // The same through the HTTP API.
+    let body = format!(
+        r#"{{"name":"huge","executor_memory_mb":64,"driver_url":"h:1","command":{{"argv":["true"],"env":{{"K":"{}"}}}}}}"#,
+        "v".repeat(2 << 20)
+    );
+    let (code, _) = http_request(
+        "POST",
+        &format!("http://{leader}/v1/apps"),
+        &[("Authorization", &local.bearer())],
+        &body,
+    )
+    .expect("HTTP");
+    assert_eq!(code, 413, "payload too large");
+    // Same leader, same term, no app; the leader still takes a normal request.
+    let after = local.leader_json().expect("still an ALIVE leader");
+    assert_eq!(
+        (&after["leader"], &after["term"]),
+        (&before["leader"], &before["term"])
+    );
+    assert_eq!(after["activeapps"], serde_json::json!([]));
+    let ok = hearth_tests::harness::hearth(&local.masters, &["status"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        hearth_tests::harness::stderr(&ok)
+    );
+}
