@@ -245,3 +245,85 @@ fn a_request_over_the_size_cap_is_refused_without_a_leader_change() {
         hearth_tests::harness::stderr(&ok)
     );
 }
+
+/// A raw `RaftService` call of `method` at `addr` with `payload` and the secret.
+async fn raft_call(addr: &str, method: &str, payload: Vec<u8>, bearer: &str) -> tonic::Status {
+    use hearth_proto::pb::RaftPayload;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let mut req = Request::new(RaftPayload { payload });
+    req.metadata_mut()
+        .insert("authorization", bearer.parse().expect("ascii"));
+    let path = PathAndQuery::try_from(format!("/hearth.v1.RaftService/{method}")).expect("path");
+    let codec = tonic_prost::ProstCodec::<RaftPayload, RaftPayload>::default();
+    match grpc.unary(req, path, codec).await {
+        Ok(_) => tonic::Status::ok(""),
+        Err(s) => s,
+    }
+}
+
+#[test]
+fn an_absurd_raft_term_or_a_stranger_is_refused_and_no_master_panics() {
+    use hearth_raft_store::openraft::raft::{AppendEntriesRequest, VoteRequest};
+    use hearth_raft_store::openraft::Vote;
+    use hearth_raft_store::TypeConfig;
+    let dir = TestDir::new("security-raft");
+    let local = Local::start(dir.path(), 1, &[]);
+    let leader = local.leader().expect("leader");
+    let term = local.leader_json().expect("leader")["term"].as_u64().expect("term");
+    let follower = local
+        .addrs
+        .iter()
+        .find(|a| **a != leader)
+        .expect("a follower")
+        .clone();
+    let bearer = local.bearer();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // Even with the secret (a member gone bad): the term that panicked openraft, a term
+    // far ahead, and a vote from a master that is not a voter.
+    let append = |vote: Vote<u64>| {
+        serde_json::to_vec(&AppendEntriesRequest::<TypeConfig> {
+            vote,
+            prev_log_id: None,
+            entries: vec![],
+            leader_commit: None,
+        })
+        .expect("json")
+    };
+    let cases = [
+        ("AppendEntries", append(Vote::new_committed(u64::MAX, 99)), "is absurd"),
+        ("AppendEntries", append(Vote::new_committed(term + (1 << 33), 2)), "is absurd"),
+        ("AppendEntries", append(Vote::new_committed(term + 1, 99)), "not a voter"),
+        (
+            "Vote",
+            serde_json::to_vec(&VoteRequest::<u64>::new(Vote::new(u64::MAX, 1), None)).expect("json"),
+            "is absurd",
+        ),
+    ];
+    for (method, payload, why) in cases {
+        for target in [&follower, &leader] {
+            let status = runtime.block_on(raft_call(target, method, payload.clone(), &bearer));
+            assert_eq!(status.code(), Code::InvalidArgument, "{target} {method}: {status:?}");
+            assert!(status.message().contains(why), "{status:?}");
+        }
+    }
+    // Nothing moved: the same leader and term, every master answering.
+    let j = local.leader_json().expect("still an ALIVE leader");
+    assert_eq!((j["leader"].as_str(), j["term"].as_u64()), (Some(leader.as_str()), Some(term)));
+    // A follower killed and restarted (by hearth local) on its own directory comes back.
+    let pid = local.master_pid(&follower).expect("follower pid");
+    // SAFETY: kill(2) on a master of this test's cluster.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    wait_for("the follower restarted and following", Duration::from_secs(20), || {
+        let new_pid = local.master_pid(&follower)?;
+        let (code, body) = hearth_tests::harness::http_get(&format!("http://{follower}/readyz")).ok()?;
+        (new_pid != pid && code == 503 && body.trim() == "STANDBY").then_some(())
+    });
+    let j = local.leader_json().expect("still an ALIVE leader");
+    assert_eq!(j["leader"].as_str(), Some(leader.as_str()));
+}

@@ -23,7 +23,8 @@ use hearth_raft_store::openraft::raft::{
 use hearth_raft_store::{BasicNode, NodeId, Raft, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::HashMap;
+use hearth_raft_store::openraft::Vote;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::transport::Endpoint;
@@ -296,6 +297,49 @@ impl RaftServer {
         self.isolation.refuse()?;
         decode(req)
     }
+
+    /// Refuses a message openraft must never see (see [`admissible`]), logging it.
+    fn admit(&self, what: &str, vote: &Vote<NodeId>) -> Result<(), Status> {
+        let (term, voters) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
+            (m.current_term, voters)
+        };
+        let from = vote.leader_id().voted_for();
+        admissible(term, &voters, from, vote.leader_id().term).map_err(|why| {
+            tracing::warn!(what, ?from, term = vote.leader_id().term, %why, "refused a Raft message");
+            Status::invalid_argument(format!("{what} refused: {why}"))
+        })
+    }
+}
+
+/// How far above this master's term a peer's may be. A real group moves one term per
+/// election; a jump this big is a corrupt or hostile message, and `u64::MAX` would make
+/// openraft overflow (`term + 1`) and panic on every restart.
+pub const MAX_TERM_JUMP: u64 = 1 << 32;
+
+/// Whether a Raft message from `from` at `term` may reach openraft on a master at
+/// `current_term` whose group's voters are `voters`: its term must be sane, and its
+/// sender a voter (a master that knows no membership yet, joining, takes any).
+pub fn admissible(
+    current_term: u64,
+    voters: &BTreeSet<NodeId>,
+    from: Option<NodeId>,
+    term: u64,
+) -> Result<(), String> {
+    if term == u64::MAX || term > current_term.saturating_add(MAX_TERM_JUMP) {
+        return Err(format!(
+            "term {term} is absurd (this master is at term {current_term})"
+        ));
+    }
+    match from {
+        None => Err("it names no sender".into()),
+        Some(n) if !voters.is_empty() && !voters.contains(&n) => {
+            Err(format!("master {n} is not a voter of this group {voters:?}"))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
@@ -316,12 +360,14 @@ impl RaftService for RaftServer {
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = self.decode(req)?;
+        self.admit("AppendEntries", &rpc.vote)?;
         *self.last_append.lock().expect("last_append lock") = Some(std::time::Instant::now());
         encode(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let rpc: VoteRequest<NodeId> = self.decode(req)?;
+        self.admit("Vote", &rpc.vote)?;
         encode(&self.raft.vote(rpc).await)
     }
 
@@ -330,6 +376,35 @@ impl RaftService for RaftServer {
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = self.decode(req)?;
+        self.admit("InstallSnapshot", &rpc.vote)?;
         encode(&self.raft.install_snapshot(rpc).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_terms_and_strangers_are_refused_before_openraft() {
+        let voters: BTreeSet<NodeId> = [1, 2, 3].into();
+        assert_eq!(admissible(5, &voters, Some(2), 6), Ok(()));
+        assert_eq!(admissible(5, &voters, Some(2), 3), Ok(()), "a stale term is openraft's to answer");
+        assert_eq!(admissible(5, &voters, Some(2), 5 + MAX_TERM_JUMP), Ok(()));
+        assert_eq!(
+            admissible(5, &voters, Some(2), 6 + MAX_TERM_JUMP),
+            Err(format!("term {} is absurd (this master is at term 5)", 6 + MAX_TERM_JUMP))
+        );
+        assert_eq!(
+            admissible(u64::MAX - 1, &voters, Some(2), u64::MAX),
+            Err(format!("term {} is absurd (this master is at term {})", u64::MAX, u64::MAX - 1))
+        );
+        assert_eq!(
+            admissible(5, &voters, Some(99), 6),
+            Err("master 99 is not a voter of this group {1, 2, 3}".into())
+        );
+        assert_eq!(admissible(5, &voters, None, 6), Err("it names no sender".into()));
+        // A master joining the group knows no voters yet: the leader's messages pass.
+        assert_eq!(admissible(0, &BTreeSet::new(), Some(99), 7), Ok(()));
     }
 }
