@@ -32,6 +32,17 @@ pub(crate) struct Control {
     pub span: tracing::Span,
 }
 
+/// How far above the highest term obeyed a command's term may be (the masters refuse
+/// such Raft terms too): a bigger jump is a corrupt or hostile request, and obeying it
+/// would lock out every real leader.
+pub const MAX_TERM_JUMP: u64 = 1 << 32;
+
+/// A checked request, ready to carry out.
+enum Step {
+    Launch(Box<crate::plan::Plan>),
+    Kill(ProcId),
+}
+
 fn ack(highest_term: u64, duplicate: bool) -> Response<pb::WorkerAck> {
     Response::new(pb::WorkerAck {
         refused: None,
@@ -83,6 +94,18 @@ impl Control {
             info!(%what, term = fence.term, master_id = fence.master_id, %why, "refused");
             return Ok(refuse(why, highest));
         }
+        // Validate and build what to do before the fence moves: a request that cannot be
+        // carried out must not raise the term (it would lock out the real leader).
+        let step = self.prepare(action)?;
+        let highest_now = self.fence.highest().await;
+        if fence.term == u64::MAX || fence.term > highest_now.saturating_add(MAX_TERM_JUMP) {
+            let why = format!(
+                "absurd term {} (this worker has obeyed up to {highest_now})",
+                fence.term
+            );
+            tracing::warn!(%what, term = fence.term, master_id = fence.master_id, %why, "refused");
+            return Ok(refuse(why, highest_now));
+        }
         let guard = match self.fence.admit(fence.term).await? {
             Admission::Obey(guard) => guard,
             Admission::Stale { highest } => {
@@ -96,24 +119,31 @@ impl Control {
         };
         let highest = *guard;
         self.link.saw_term(fence.term);
-        let duplicate = self.carry_out(action)?;
+        let duplicate = self.carry_out(step);
         drop(guard);
         info!(%what, term = fence.term, master_id = fence.master_id, duplicate, "obeyed");
         Ok(ack(highest, duplicate))
     }
 
-    /// Does what `action` says. Returns true for a duplicate (nothing new done).
-    fn carry_out(&self, action: Action) -> Result<bool, WorkerError> {
-        let kill = |id: ProcId| self.table.kill(&id, KillReason::Master) == KillAck::Duplicate;
+    /// What `action` asks, checked and built (a launch's plan), changing nothing yet.
+    fn prepare(&self, action: Action) -> Result<Step, WorkerError> {
         Ok(match action {
-            Action::LaunchExecutor(l) => !self.runner.launch(self.plans.executor(l)?),
-            Action::LaunchDriver(l) => !self.runner.launch(self.plans.driver(l)?),
-            Action::KillExecutor(k) => kill(ProcId::Executor {
+            Action::LaunchExecutor(l) => Step::Launch(Box::new(self.plans.executor(l)?)),
+            Action::LaunchDriver(l) => Step::Launch(Box::new(self.plans.driver(l)?)),
+            Action::KillExecutor(k) => Step::Kill(ProcId::Executor {
                 app: k.app,
                 executor: k.executor,
             }),
-            Action::KillDriver(k) => kill(ProcId::Driver(k.driver)),
+            Action::KillDriver(k) => Step::Kill(ProcId::Driver(k.driver)),
         })
+    }
+
+    /// Does `step`. Returns true for a duplicate (nothing new done).
+    fn carry_out(&self, step: Step) -> bool {
+        match step {
+            Step::Launch(plan) => !self.runner.launch(*plan),
+            Step::Kill(id) => self.table.kill(&id, KillReason::Master) == KillAck::Duplicate,
+        }
     }
 }
 
@@ -161,12 +191,21 @@ impl WorkerControl for Control {
     ) -> Result<Response<pb::WorkerAck>, Status> {
         let r = request.into_inner();
         let highest = self.fence.highest().await;
+        let _in = self.span.enter();
+        // Only a master of this worker's list is dialled on its word (else anyone with
+        // the secret could make it hand its registration to any address): another
+        // address is not preferred; the worker finds the leader through its list.
+        let leader = if self.link.is_configured(&r.leader) {
+            r.leader.as_str()
+        } else {
+            tracing::warn!(leader = %r.leader, term = r.term, "a leader announcement names an address outside --masters: not dialling it");
+            ""
+        };
         // A newer term, or the same term from a restarted leader process: the link
         // decides whether to register again.
-        if r.term >= highest {
-            let _in = self.span.enter();
+        if r.term >= highest && r.term <= highest.saturating_add(MAX_TERM_JUMP) {
             self.link
-                .new_leader(r.term, r.incarnation, r.master_id, &r.leader);
+                .new_leader(r.term, r.incarnation, r.master_id, leader);
         }
         Ok(ack(highest, false))
     }

@@ -159,10 +159,17 @@ impl Link {
         }
     }
 
+    /// Whether `addr` is one of the masters this worker was given.
+    pub fn is_configured(&self, addr: &str) -> bool {
+        self.masters.iter().any(|m| m == addr)
+    }
+
     /// A leader announced itself at `leader`: register with it now if its term is newer
     /// than any this worker knows, or if it is the same term from another master
     /// process than the one this worker registered with (a leader killed and restarted
     /// within its term, which would otherwise wait for the next failed heartbeat).
+    /// An empty `leader`: register through the list of masters.
+
     pub fn new_leader(&self, term: u64, incarnation: u64, master_id: u64, leader: &str) {
         let known = self.known_term.load(Ordering::SeqCst);
         let registered = self.registered_incarnation.load(Ordering::SeqCst);

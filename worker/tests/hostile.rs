@@ -1,0 +1,98 @@
+//! Requests a worker must not let move its fence or its leader: one that cannot be
+//! carried out, an absurd term (`u64::MAX` locked a worker out of every real leader,
+//! also after restarts), and an announcement naming an address outside `--masters`.
+
+mod common;
+
+use common::{config, eventually, sh, FakeMaster, TestWorker};
+use hearth_proto::pb;
+use std::time::Duration;
+
+fn fence(worker: &TestWorker) -> String {
+    std::fs::read_to_string(worker.work_dir.join("worker-term")).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_carried_out_or_an_absurd_term_never_moves_the_fence() {
+    let master = FakeMaster::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let worker = TestWorker::start(vec![master.addr.clone()], dir.path()).await;
+    let mut control = worker.client().await;
+    let ok = control
+        .launch_executor(worker.launch(1, "app-1", 0, &sh("sleep 100")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ok.refused, None);
+    assert_eq!(fence(&worker), "1\n");
+
+    // A launch with no command, at a newer term: refused, the fence stays.
+    let bad = control
+        .launch_executor(worker.launch(5, "app-1", 1, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    assert_eq!(fence(&worker), "1\n");
+
+    // Absurd terms, for an executor that does not even exist.
+    for term in [u64::MAX, 1 + (1 << 33)] {
+        let ack = control
+            .kill_executor(worker.kill(term, "app-nope", 9))
+            .await
+            .unwrap()
+            .into_inner();
+        let why = ack.refused.expect("refused");
+        assert!(why.starts_with(&format!("absurd term {term}")), "{why}");
+        assert_eq!(ack.highest_term, 1);
+        assert_eq!(fence(&worker), "1\n");
+    }
+
+    // The real next leader is obeyed.
+    let ack = control
+        .kill_executor(worker.kill(2, "app-1", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((ack.refused, ack.highest_term), (None, 2));
+    assert_eq!(fence(&worker), "2\n");
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn an_announcement_naming_a_stranger_is_not_dialled() {
+    let master = FakeMaster::start(false).await;
+    let stranger = FakeMaster::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = hearth_worker::WorkerConfig {
+        // No heartbeat during the test: only announcements make it register.
+        heartbeat_interval: Some(Duration::from_secs(60)),
+        ..config(vec![master.addr.clone()], dir.path())
+    };
+    let worker = TestWorker::start_with(cfg).await;
+    eventually("the first registration", || {
+        (master.registrations().len() == 1).then_some(())
+    })
+    .await;
+    let mut control = worker.client().await;
+    // "The leader, restarted within its term, is now at the stranger's address."
+    control
+        .master_changed(pb::MasterChangedRequest {
+            term: 1,
+            master_id: 9,
+            leader: stranger.addr.clone(),
+            incarnation: 3,
+        })
+        .await
+        .unwrap();
+    // The worker registers again, through its own list: with the real master.
+    eventually("a registration with the real master", || {
+        (master.registrations().len() == 2).then_some(())
+    })
+    .await;
+    assert!(
+        stranger.received().is_empty(),
+        "the stranger was dialled: {:?}",
+        stranger.received()
+    );
+    worker.stop().await;
+}
