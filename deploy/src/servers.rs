@@ -152,7 +152,34 @@ pub(crate) async fn shutdown_signal() {
     tracing::info!("stopping on signal");
 }
 
+/// Files and directories this server creates (recovery dirs, RocksDB, work dirs, the
+/// worker's fence, logs of launched processes) are its user's only: they hold app env
+/// values and the cluster's state.
+fn private_files() {
+    // SAFETY: umask(2) only sets this process's file mode mask.
+    unsafe { libc::umask(0o077) };
+}
+
+/// Refuses a directory that other users may write into (they could plant or replace
+/// state), saying how to fix it. A directory that does not exist yet is made private.
+fn check_private_dir(dir: &std::path::Path, flag: &str) -> Outcome {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.permissions().mode() & 0o022 != 0 => Err(Failure::Usage(format!(
+            "{flag} {} may be written by other users (mode {:03o}); `chmod 700 {}`",
+            dir.display(),
+            m.permissions().mode() & 0o777,
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub async fn master(a: MasterArgs) -> Outcome {
+    private_files();
+    if let Some(dir) = &a.recovery_dir {
+        check_private_dir(dir, "--recovery-dir")?;
+    }
     let raft = match a.recovery_mode {
         RecoveryMode::Raft => Some(raft_options(&a)?),
         _ => None,
@@ -392,6 +419,8 @@ fn machine_memory_mib() -> Option<u64> {
 }
 
 pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
+    private_files();
+    check_private_dir(&a.work_dir, "--work-dir")?;
     let url = a.masters.or(master).ok_or_else(|| {
         Failure::Usage(
             "no master given: pass --masters hearth://host:port or set HEARTH_MASTERS".into(),

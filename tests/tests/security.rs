@@ -275,7 +275,9 @@ fn an_absurd_raft_term_or_a_stranger_is_refused_and_no_master_panics() {
     let dir = TestDir::new("security-raft");
     let local = Local::start(dir.path(), 1, &[]);
     let leader = local.leader().expect("leader");
-    let term = local.leader_json().expect("leader")["term"].as_u64().expect("term");
+    let term = local.leader_json().expect("leader")["term"]
+        .as_u64()
+        .expect("term");
     let follower = local
         .addrs
         .iter()
@@ -296,34 +298,138 @@ fn an_absurd_raft_term_or_a_stranger_is_refused_and_no_master_panics() {
         .expect("json")
     };
     let cases = [
-        ("AppendEntries", append(Vote::new_committed(u64::MAX, 99)), "is absurd"),
-        ("AppendEntries", append(Vote::new_committed(term + (1 << 33), 2)), "is absurd"),
-        ("AppendEntries", append(Vote::new_committed(term + 1, 99)), "not a voter"),
+        (
+            "AppendEntries",
+            append(Vote::new_committed(u64::MAX, 99)),
+            "is absurd",
+        ),
+        (
+            "AppendEntries",
+            append(Vote::new_committed(term + (1 << 33), 2)),
+            "is absurd",
+        ),
+        (
+            "AppendEntries",
+            append(Vote::new_committed(term + 1, 99)),
+            "not a voter",
+        ),
         (
             "Vote",
-            serde_json::to_vec(&VoteRequest::<u64>::new(Vote::new(u64::MAX, 1), None)).expect("json"),
+            serde_json::to_vec(&VoteRequest::<u64>::new(Vote::new(u64::MAX, 1), None))
+                .expect("json"),
             "is absurd",
         ),
     ];
     for (method, payload, why) in cases {
         for target in [&follower, &leader] {
             let status = runtime.block_on(raft_call(target, method, payload.clone(), &bearer));
-            assert_eq!(status.code(), Code::InvalidArgument, "{target} {method}: {status:?}");
+            assert_eq!(
+                status.code(),
+                Code::InvalidArgument,
+                "{target} {method}: {status:?}"
+            );
             assert!(status.message().contains(why), "{status:?}");
         }
     }
     // Nothing moved: the same leader and term, every master answering.
     let j = local.leader_json().expect("still an ALIVE leader");
-    assert_eq!((j["leader"].as_str(), j["term"].as_u64()), (Some(leader.as_str()), Some(term)));
+    assert_eq!(
+        (j["leader"].as_str(), j["term"].as_u64()),
+        (Some(leader.as_str()), Some(term))
+    );
     // A follower killed and restarted (by hearth local) on its own directory comes back.
     let pid = local.master_pid(&follower).expect("follower pid");
     // SAFETY: kill(2) on a master of this test's cluster.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    wait_for("the follower restarted and following", Duration::from_secs(20), || {
-        let new_pid = local.master_pid(&follower)?;
-        let (code, body) = hearth_tests::harness::http_get(&format!("http://{follower}/readyz")).ok()?;
-        (new_pid != pid && code == 503 && body.trim() == "STANDBY").then_some(())
-    });
+    wait_for(
+        "the follower restarted and following",
+        Duration::from_secs(20),
+        || {
+            let new_pid = local.master_pid(&follower)?;
+            let (code, body) =
+                hearth_tests::harness::http_get(&format!("http://{follower}/readyz")).ok()?;
+            (new_pid != pid && code == 503 && body.trim() == "STANDBY").then_some(())
+        },
+    );
     let j = local.leader_json().expect("still an ALIVE leader");
     assert_eq!(j["leader"].as_str(), Some(leader.as_str()));
+}
+
+/// Every entry under `dir`, with its mode bits.
+fn modes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            if m.is_dir() {
+                todo.push(e.path());
+            }
+            out.push((e.path(), m.permissions().mode() & 0o777));
+        }
+    }
+    out
+}
+
+#[test]
+fn what_masters_and_workers_write_only_their_user_can_read() {
+    use hearth_tests::harness::{start_worker, submit_app, MasterProc, SleepingApp};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new("security-files");
+    let recovery = dir.path().join("recovery");
+    let rec = recovery.to_str().unwrap();
+    let m = MasterProc::start(
+        dir.path(),
+        &["--recovery-mode", "filesystem", "--recovery-dir", rec],
+    );
+    let _w = start_worker(dir.path(), "w", &m.url, 2, &[]);
+    let app = submit_app(
+        &m.url,
+        &SleepingApp::cluster().named("private").executors(1),
+    )[0]
+    .clone();
+    let work = dir.path().join("w");
+    wait_for(
+        "the app's executor and driver running",
+        Duration::from_secs(30),
+        || (hearth_tests::procs::app_pids(&m.url, &app).len() == 2).then_some(()),
+    );
+    let written: Vec<_> = modes(&recovery).into_iter().chain(modes(&work)).collect();
+    assert!(
+        written.iter().any(|(p, _)| p.ends_with("worker-term")),
+        "{written:?}"
+    );
+    let open: Vec<_> = written
+        .iter()
+        .filter(|(_, mode)| mode & 0o077 != 0)
+        .collect();
+    assert!(open.is_empty(), "readable by others: {open:?}");
+
+    // A recovery directory others may write is refused, saying how to fix it.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = hearth_tests::harness::hearth(
+        "hearth://127.0.0.1:1",
+        &[
+            "master",
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--recovery-mode",
+            "filesystem",
+            "--recovery-dir",
+            shared.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = hearth_tests::harness::stderr(&out);
+    assert!(
+        err.contains("may be written by other users") && err.contains("chmod 700"),
+        "{err}"
+    );
 }

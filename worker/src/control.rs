@@ -32,10 +32,19 @@ pub(crate) struct Control {
     pub span: tracing::Span,
 }
 
-/// How far above the highest term obeyed a command's term may be (the masters refuse
-/// such Raft terms too): a bigger jump is a corrupt or hostile request, and obeying it
-/// would lock out every real leader.
+/// How far a command's term may be above both the highest term obeyed and this
+/// machine's clock in milliseconds (a single master's term is the time it started; a Raft
+/// term counts elections): further is a corrupt or hostile request, and obeying it would
+/// lock out every real leader, also after restarts.
 pub const MAX_TERM_JUMP: u64 = 1 << 32;
+
+/// Whether `term` is beyond any real leader's, for a worker that has obeyed `highest`.
+pub fn absurd_term(term: u64, highest: u64) -> bool {
+    let clock_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    term > highest.max(clock_ms).saturating_add(MAX_TERM_JUMP)
+}
 
 /// A checked request, ready to carry out.
 enum Step {
@@ -98,7 +107,7 @@ impl Control {
         // carried out must not raise the term (it would lock out the real leader).
         let step = self.prepare(action)?;
         let highest_now = self.fence.highest().await;
-        if fence.term == u64::MAX || fence.term > highest_now.saturating_add(MAX_TERM_JUMP) {
+        if absurd_term(fence.term, highest_now) {
             let why = format!(
                 "absurd term {} (this worker has obeyed up to {highest_now})",
                 fence.term
@@ -203,7 +212,7 @@ impl WorkerControl for Control {
         };
         // A newer term, or the same term from a restarted leader process: the link
         // decides whether to register again.
-        if r.term >= highest && r.term <= highest.saturating_add(MAX_TERM_JUMP) {
+        if r.term >= highest && !absurd_term(r.term, highest) {
             self.link
                 .new_leader(r.term, r.incarnation, r.master_id, leader);
         }

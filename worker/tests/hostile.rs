@@ -35,7 +35,11 @@ async fn a_request_that_cannot_be_carried_out_or_an_absurd_term_never_moves_the_
     assert_eq!(fence(&worker), "1\n");
 
     // Absurd terms, for an executor that does not even exist.
-    for term in [u64::MAX, 1 + (1 << 33)] {
+    let clock_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for term in [u64::MAX, 1 << 63, clock_ms + (1 << 33)] {
         let ack = control
             .kill_executor(worker.kill(term, "app-nope", 9))
             .await
