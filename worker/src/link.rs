@@ -169,7 +169,6 @@ impl Link {
     /// process than the one this worker registered with (a leader killed and restarted
     /// within its term, which would otherwise wait for the next failed heartbeat).
     /// An empty `leader`: register through the list of masters.
-
     pub fn new_leader(&self, term: u64, incarnation: u64, master_id: u64, leader: &str) {
         let known = self.known_term.load(Ordering::SeqCst);
         let registered = self.registered_incarnation.load(Ordering::SeqCst);
