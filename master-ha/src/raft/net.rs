@@ -20,10 +20,10 @@ use hearth_raft_store::openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use hearth_raft_store::openraft::Vote;
 use hearth_raft_store::{BasicNode, NodeId, Raft, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use hearth_raft_store::openraft::Vote;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -335,9 +335,9 @@ pub fn admissible(
     }
     match from {
         None => Err("it names no sender".into()),
-        Some(n) if !voters.is_empty() && !voters.contains(&n) => {
-            Err(format!("master {n} is not a voter of this group {voters:?}"))
-        }
+        Some(n) if !voters.is_empty() && !voters.contains(&n) => Err(format!(
+            "master {n} is not a voter of this group {voters:?}"
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -384,26 +384,106 @@ impl RaftService for RaftServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearth_raft_store::openraft::error::InstallSnapshotError;
+    use hearth_raft_store::openraft::raft::{
+        AppendEntriesResponse, InstallSnapshotResponse, VoteResponse,
+    };
+    use proptest::prelude::*;
+
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(10_000)
+    }
+
+    /// Every Raft payload a master reads off the network, requests and answers.
+    fn decode_everything(payload: &[u8]) {
+        let req = || {
+            Request::new(RaftPayload {
+                payload: payload.to_vec(),
+            })
+        };
+        let _ = decode::<AppendEntriesRequest<TypeConfig>>(req());
+        let _ = decode::<VoteRequest<NodeId>>(req());
+        let _ = decode::<InstallSnapshotRequest<TypeConfig>>(req());
+        let _ = serde_json::from_slice::<Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>>(
+            payload,
+        );
+        let _ = serde_json::from_slice::<Result<VoteResponse<NodeId>, RaftError<NodeId>>>(payload);
+        let _ = serde_json::from_slice::<
+            Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+        >(payload);
+    }
+
+    /// A valid AppendEntries with one entry, to mutate.
+    fn valid() -> Vec<u8> {
+        let entry: hearth_raft_store::Entry = serde_json::from_str(
+            r#"{"log_id":{"leader_id":{"term":3,"node_id":1},"index":7},"payload":"Blank"}"#,
+        )
+        .expect("an entry");
+        serde_json::to_vec(&AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new_committed(3, 1),
+            prev_log_id: None,
+            entries: vec![entry],
+            leader_commit: None,
+        })
+        .expect("json")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+        /// Fuzzing: arbitrary bytes and mutated valid messages decode or are refused;
+        /// nothing panics (10,000 cases; `PROPTEST_CASES` for a long run).
+        #[test]
+        fn raft_payloads_decode_or_are_refused_without_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        ) {
+            decode_everything(&bytes);
+            let mut v = valid();
+            for (at, value) in flips {
+                let n = v.len();
+                v[at % n] = value;
+            }
+            decode_everything(&v);
+        }
+    }
 
     #[test]
     fn absurd_terms_and_strangers_are_refused_before_openraft() {
         let voters: BTreeSet<NodeId> = [1, 2, 3].into();
         assert_eq!(admissible(5, &voters, Some(2), 6), Ok(()));
-        assert_eq!(admissible(5, &voters, Some(2), 3), Ok(()), "a stale term is openraft's to answer");
+        assert_eq!(
+            admissible(5, &voters, Some(2), 3),
+            Ok(()),
+            "a stale term is openraft's to answer"
+        );
         assert_eq!(admissible(5, &voters, Some(2), 5 + MAX_TERM_JUMP), Ok(()));
         assert_eq!(
             admissible(5, &voters, Some(2), 6 + MAX_TERM_JUMP),
-            Err(format!("term {} is absurd (this master is at term 5)", 6 + MAX_TERM_JUMP))
+            Err(format!(
+                "term {} is absurd (this master is at term 5)",
+                6 + MAX_TERM_JUMP
+            ))
         );
         assert_eq!(
             admissible(u64::MAX - 1, &voters, Some(2), u64::MAX),
-            Err(format!("term {} is absurd (this master is at term {})", u64::MAX, u64::MAX - 1))
+            Err(format!(
+                "term {} is absurd (this master is at term {})",
+                u64::MAX,
+                u64::MAX - 1
+            ))
         );
         assert_eq!(
             admissible(5, &voters, Some(99), 6),
             Err("master 99 is not a voter of this group {1, 2, 3}".into())
         );
-        assert_eq!(admissible(5, &voters, None, 6), Err("it names no sender".into()));
+        assert_eq!(
+            admissible(5, &voters, None, 6),
+            Err("it names no sender".into())
+        );
         // A master joining the group knows no voters yet: the leader's messages pass.
         assert_eq!(admissible(0, &BTreeSet::new(), Some(99), 7), Ok(()));
     }

@@ -5,6 +5,7 @@ use crate::{dist, SETUP};
 use anyhow::{anyhow, Context, Result};
 use hearth_client::failover::stats::ms;
 use hearth_client::{MasterClient, SleepingApp};
+use hearth_proto::auth::{Credential, Secret};
 use hearth_tests::cluster::RaftCluster;
 use hearth_tests::wait::Wait;
 use serde_json::{json, Value};
@@ -32,10 +33,15 @@ async fn within<T>(what: &str, fut: impl std::future::Future<Output = Result<T>>
 
 /// `clients` clients (each with its own connection) registering `per` apps each, all at
 /// once; returns (wall time, every latency).
-async fn concurrent(url: &str, clients: u64, per: u64) -> Result<(Duration, Vec<Duration>)> {
+async fn concurrent(
+    url: &str,
+    credential: &Credential,
+    clients: u64,
+    per: u64,
+) -> Result<(Duration, Vec<Duration>)> {
     let mut cs = Vec::new();
     for _ in 0..clients {
-        let c = Arc::new(MasterClient::from_url(url)?);
+        let c = Arc::new(MasterClient::from_url(url)?.with_credential(credential.clone()));
         // Warm up: connect and find the leader, untimed.
         register(&c).await?;
         cs.push(c);
@@ -66,7 +72,15 @@ pub(crate) fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Val
          no workers; client-mode apps registered through hearth_client::MasterClient",
         dir.display()
     );
-    let c = RaftCluster::start(dir, 3, &[]);
+    let flags = crate::secured(dir);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let c = RaftCluster::start(dir, 3, &flags);
+    let credential = match flags.get(1) {
+        Some(file) => Credential::new(Some(
+            &Secret::read(Path::new(file)).map_err(|e| anyhow!(e))?,
+        )),
+        None => Credential::default(),
+    };
     let leader = Wait::new("an ALIVE leader", SETUP)
         .every(poll)
         .until(|| c.alive_leader(None))?;
@@ -74,7 +88,7 @@ pub(crate) fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Val
     println!("  leader: master {}", leader + 1);
     let rt = tokio::runtime::Runtime::new()?;
     let out = rt.block_on(async {
-        let client = MasterClient::from_url(&url)?;
+        let client = MasterClient::from_url(&url)?.with_credential(credential.clone());
         for _ in 0..10 {
             register(&client).await?;
         }
@@ -104,7 +118,7 @@ pub(crate) fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Val
             let per = submissions.div_ceil(clients);
             let (took, lat) = within(
                 &format!("{clients} clients' submissions"),
-                concurrent(&url, clients, per),
+                concurrent(&url, &credential, clients, per),
             )
             .await?;
             let n = per * clients;

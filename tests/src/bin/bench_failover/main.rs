@@ -43,7 +43,8 @@
 //!   cargo run --release -p hearth-tests --bin bench-failover -- --rounds 20
 //! ```
 //!
-//! Options: `--rounds N`, `--submissions N`, `--poll-ms N`, `--skip-failover 1`,
+//! Options: `--secret 1` (every master and worker with a cluster secret, every client
+//! sending it: what authentication costs), `--rounds N`, `--submissions N`, `--poll-ms N`, `--skip-failover 1`,
 //! `--skip-commit 1`, `--keep 1` (keep the directory with the master and worker logs;
 //! it is always kept when the benchmark fails). The `hearth` binary is taken from the
 //! directory this binary was built into (`HEARTH_BIN_DIR` overrides).
@@ -139,9 +140,31 @@ fn submit_cluster_app(masters: &str, app: &SleepingApp) -> Result<String> {
         .ok_or_else(|| anyhow!("hearth submit printed no app id: {out:?}"))
 }
 
-/// A worker with 8 cores and 4 GiB heartbeating every 100 ms.
+/// A worker with 8 cores and 4 GiB heartbeating every 100 ms (with the secret under
+/// `--secret 1`).
 fn start_worker(dir: &Path, name: &str, masters: &str) -> Proc {
-    start_worker_beating(dir, name, masters, WORKER_CORES, WORKER_HEARTBEAT, &[])
+    let flags = secured(dir);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    start_worker_beating(dir, name, masters, WORKER_CORES, WORKER_HEARTBEAT, &flags)
+}
+
+/// Under `--secret 1`: `--secret-file F` with a secret in `dir` (made once), else nothing.
+pub(crate) fn secured(dir: &Path) -> Vec<String> {
+    if arg("--secret", 0) != 1 {
+        return Vec::new();
+    }
+    let file = dir.join("secret");
+    if !file.exists() {
+        hearth_proto::auth::Secret::create(&file).expect("write the secret");
+    }
+    vec!["--secret-file".into(), file.display().to_string()]
+}
+
+/// The cluster at `url` wants the secret of `dir` (CLI calls send it), if `--secret 1`.
+pub(crate) fn remember(dir: &Path, url: &str) {
+    if let Some(file) = secured(dir).get(1) {
+        hearth_tests::harness::remember_secret(url, Path::new(file));
+    }
 }
 /// The default of `flag` as `hearth master --help` prints it (`[default: 50ms]`).
 fn master_default(help: &str, flag: &str) -> String {
@@ -258,8 +281,12 @@ impl Bench {
     /// Starts the masters and workers and the long-running app, and waits until its
     /// driver and executors run.
     fn start(dir: &Path, poll: Duration) -> Result<Bench> {
-        let c = RaftCluster::start(dir, 3, &["--worker-timeout", WORKER_TIMEOUT]);
+        let mut flags = vec!["--worker-timeout".to_owned(), WORKER_TIMEOUT.to_owned()];
+        flags.extend(secured(dir));
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let c = RaftCluster::start(dir, 3, &flags);
         let url = c.url();
+        remember(dir, &url);
         let workers = [start_worker(dir, "wa", &url), start_worker(dir, "wb", &url)];
         Wait::new("an ALIVE leader with both workers", SETUP)
             .every(poll)
@@ -481,7 +508,11 @@ fn run(dir: &Path) -> Result<(Value, bool)> {
     let rounds = arg("--rounds", 20);
     let submissions = arg("--submissions", 2000);
     let poll = Duration::from_millis(arg("--poll-ms", 2).clamp(1, 50));
-    let mut figures = json!({ "bench": "failover", "hearth": bin("hearth").display().to_string() });
+    let mut figures = json!({
+        "bench": "failover",
+        "hearth": bin("hearth").display().to_string(),
+        "secret": arg("--secret", 0) == 1,
+    });
     let mut ok = true;
     if arg("--skip-failover", 0) != 1 && rounds > 0 {
         let d = dir.join("failover");
