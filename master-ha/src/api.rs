@@ -23,8 +23,8 @@
 //! front of the whole port (`hearth_proto::auth::require_secret`): a write without it is
 //! answered `401` `UNAUTHENTICATED` before any route runs.
 
+use crate::grpc::Svc;
 use crate::node::Node;
-use crate::service::Svc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode, Uri};

@@ -24,7 +24,8 @@
 //!   become durable.
 //! - [`raft`]: opening and bootstrapping the Raft group, the tonic network between
 //!   masters, `hearth cluster` administration.
-//! - [`service`]: the `MasterService` gRPC shim; [`http`]: status page, `/json`,
+//! - [`service`]: a master's gRPC port (every service, and HTTP/1.1, behind the secret);
+//!   [`grpc`]: the `MasterService` shim; [`http`]: status page, `/json`,
 //!   `/readyz`; [`api`]: the apps' JSON API (`/v1/apps`) on both ports, over the same
 //!   `MasterService` calls; [`loops`]: scheduling and timeouts.
 //! - [`drill`]: the isolate drill's switch; [`ports`]: peer ports for local clusters.
@@ -34,6 +35,7 @@ pub mod api;
 pub mod dispatch;
 pub mod drill;
 pub mod error;
+pub mod grpc;
 pub mod http;
 pub mod journal;
 pub mod leadership;

@@ -1,0 +1,200 @@
+//! The `MasterService` gRPC shim: decode the request into a core `Command` (hearth-proto),
+//! propose it, encode the answer. Refusals become statuses in one function
+//! (`hearth_proto::status::rejection_status`). The apps' JSON API ([`crate::api`]) calls
+//! it too; [`crate::service`] serves it.
+
+use crate::master::{now, Master};
+use crate::node::Node;
+use hearth_core::{AppState, Command, Outcome};
+use hearth_proto::pb::master_service_server::MasterService;
+use hearth_proto::pb::*;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The `MasterService` implementation; the JSON API ([`crate::api`]) calls it too.
+pub(crate) struct Svc {
+    pub(crate) node: Arc<Node>,
+}
+
+/// How often a client-mode submitter is asked to check in: a quarter of the app timeout,
+/// at most a second. A new leader waits for every app to check in before it is ALIVE,
+/// so this bounds a failover with client-mode apps running (an app heartbeat is cheap:
+/// leader-local, never replicated).
+pub fn advised_app_heartbeat(app_timeout: std::time::Duration) -> std::time::Duration {
+    (app_timeout / 4).min(std::time::Duration::from_secs(1))
+}
+
+/// How often a worker is asked to heartbeat: a quarter of the worker timeout (as in
+/// Spark), so that a worker is declared lost only after several missed heartbeats.
+pub fn advised_worker_heartbeat(worker_timeout: std::time::Duration) -> std::time::Duration {
+    (worker_timeout / 4).max(std::time::Duration::from_millis(1))
+}
+
+impl Svc {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Svc { node }
+    }
+
+    /// Proposes `cmd` through `master`, the acting master asked once per request: every
+    /// answer about the command comes from the master that committed it.
+    async fn propose(&self, master: &Master, cmd: Command) -> Result<hearth_core::Applied, Status> {
+        master
+            .propose(cmd)
+            .await
+            .map_err(|e| self.node.propose_status(e))
+    }
+
+    async fn ack(&self, cmd: Command) -> Result<Response<Ack>, Status> {
+        let master = self.node.acting()?;
+        let applied = self.propose(&master, cmd).await?;
+        Ok(Response::new(Ack {
+            unchanged: applied.outcome == Outcome::Unchanged,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl MasterService for Svc {
+    async fn register_worker(
+        &self,
+        req: Request<RegisterWorkerRequest>,
+    ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        let cmd = req.into_inner().into_command(now())?;
+        let worker = match &cmd {
+            Command::RegisterWorker { reg, .. } => reg.identity.id.clone(),
+            _ => unreachable!("RegisterWorkerRequest decodes to RegisterWorker"),
+        };
+        let master = self.node.acting()?;
+        let applied = self.propose(&master, cmd).await?;
+        let duplicate = matches!(
+            applied.outcome,
+            Outcome::WorkerRegistered { duplicate: true }
+        );
+        tracing::info!(parent: master.span(), %worker, duplicate, kills = applied.actions.len(), "worker registered");
+        Ok(Response::new(RegisterWorkerResponse {
+            duplicate,
+            term: master.term(),
+            master_id: master.config.id,
+            heartbeat_interval_ms: advised_worker_heartbeat(master.config.worker_timeout)
+                .as_millis() as u64,
+            incarnation: crate::master::incarnation(),
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        req: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        let worker = req.into_inner().into_core()?;
+        let live = self.node.acting()?.worker_heartbeat(&worker).await;
+        Ok(Response::new(HeartbeatResponse { reregister: !live }))
+    }
+
+    async fn executor_state_changed(
+        &self,
+        req: Request<ExecutorStateChangedRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn driver_state_changed(
+        &self,
+        req: Request<DriverStateChangedRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn register_app(
+        &self,
+        req: Request<RegisterAppRequest>,
+    ) -> Result<Response<RegisterAppResponse>, Status> {
+        let cmd = req.into_inner().into_command(now())?;
+        let master = self.node.acting()?;
+        let applied = self.propose(&master, cmd).await?;
+        match applied.outcome {
+            Outcome::AppRegistered { app, driver } => {
+                tracing::info!(parent: master.span(), %app, driver = ?driver, "app registered");
+                let mut resp = RegisterAppResponse::new(&app, driver.as_ref());
+                resp.heartbeat_interval_ms =
+                    advised_app_heartbeat(self.node.config.app_timeout).as_millis() as u64;
+                Ok(Response::new(resp))
+            }
+            other => Err(Status::internal(format!(
+                "registering an app gave {other:?}"
+            ))),
+        }
+    }
+
+    async fn app_heartbeat(
+        &self,
+        req: Request<AppHeartbeatRequest>,
+    ) -> Result<Response<AppHeartbeatResponse>, Status> {
+        let app = req.into_inner().into_core()?;
+        let exists = self
+            .node
+            .acting()?
+            .app_heartbeat(&app)
+            .await
+            .map_err(|e| self.node.propose_status(e))?;
+        Ok(Response::new(AppHeartbeatResponse { exists }))
+    }
+
+    async fn finish_app(&self, req: Request<FinishAppRequest>) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn kill_app(&self, req: Request<KillAppRequest>) -> Result<Response<Ack>, Status> {
+        let app = req.into_inner().into_core()?;
+        self.ack(Command::FinishApp {
+            app,
+            state: AppState::Killed,
+            reason: "killed by request".into(),
+            at: now(),
+        })
+        .await
+    }
+
+    async fn scale_app(&self, req: Request<ScaleAppRequest>) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
+    async fn set_executor_limit(
+        &self,
+        req: Request<SetExecutorLimitRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
+    async fn kill_executors(
+        &self,
+        req: Request<KillExecutorsRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
+    async fn kill_driver(&self, req: Request<KillDriverRequest>) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn decommission_worker(
+        &self,
+        req: Request<DecommissionWorkerRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
+    async fn get_state(
+        &self,
+        _req: Request<GetStateRequest>,
+    ) -> Result<Response<ClusterStatus>, Status> {
+        // Linearizable on the leader (a quorum confirms it still leads, so the answer
+        // shows every write acknowledged before); a standby answers from its replica
+        // with status STANDBY and the leader's address.
+        self.node.config.isolation.refuse()?;
+        if self.node.current().is_some() {
+            self.node.read_barrier().await?;
+        }
+        let view = self.node.status().await;
+        Ok(Response::new((&view).into()))
+    }
+}
