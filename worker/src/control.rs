@@ -8,7 +8,7 @@
 //! `duplicate: true`.
 
 use crate::error::WorkerError;
-use crate::fence::{Admission, TermStore};
+use crate::fence::{absurd_term, Admission, TermStore};
 use crate::link::Link;
 use crate::plan::PlanContext;
 use crate::runner::Runner;
@@ -30,20 +30,6 @@ pub(crate) struct Control {
     pub link: Arc<Link>,
     /// The worker's span: tonic runs handlers outside it.
     pub span: tracing::Span,
-}
-
-/// How far a command's term may be above both the highest term obeyed and this
-/// machine's clock in milliseconds (a single master's term is the time it started; a Raft
-/// term counts elections): further is a corrupt or hostile request, and obeying it would
-/// lock out every real leader, also after restarts.
-pub const MAX_TERM_JUMP: u64 = 1 << 32;
-
-/// Whether `term` is beyond any real leader's, for a worker that has obeyed `highest`.
-pub fn absurd_term(term: u64, highest: u64) -> bool {
-    let clock_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    term > highest.max(clock_ms).saturating_add(MAX_TERM_JUMP)
 }
 
 /// A checked request, ready to carry out.
@@ -200,6 +186,18 @@ impl WorkerControl for Control {
     ) -> Result<Response<pb::WorkerAck>, Status> {
         let r = request.into_inner();
         let highest = self.fence.highest().await;
+        if r.term < highest || absurd_term(r.term, highest) {
+            return Ok(ack(highest, false));
+        }
+        // The fence moves to the new leader's term before this worker registers with it:
+        // a command the deposed leader sent late is refused from now on, so nothing it
+        // starts can be missing from the report the new leader reconciles.
+        if r.term > highest {
+            self.fence
+                .admit(r.term)
+                .instrument(self.span.clone())
+                .await?;
+        }
         let _in = self.span.enter();
         // Only a master of this worker's list is dialled on its word (else anyone with
         // the secret could make it hand its registration to any address): another
@@ -212,10 +210,8 @@ impl WorkerControl for Control {
         };
         // A newer term, or the same term from a restarted leader process: the link
         // decides whether to register again.
-        if r.term >= highest && !absurd_term(r.term, highest) {
-            self.link
-                .new_leader(r.term, r.incarnation, r.master_id, leader);
-        }
+        self.link
+            .new_leader(r.term, r.incarnation, r.master_id, leader);
         Ok(ack(highest, false))
     }
 }

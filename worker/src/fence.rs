@@ -93,6 +93,20 @@ pub(crate) fn write_atomic(path: &Path, content: &str) -> Result<(), WorkerError
     write().map_err(|e| WorkerError::io("write", path, e))
 }
 
+/// How far a command's term may be above both the highest term obeyed and this
+/// machine's clock in milliseconds (a single master's term is the time it started; a Raft
+/// term counts elections): further is a corrupt or hostile request, and obeying it would
+/// lock out every real leader, also after restarts.
+pub const MAX_TERM_JUMP: u64 = 1 << 32;
+
+/// Whether `term` is beyond any real leader's, for a worker that has obeyed `highest`.
+pub fn absurd_term(term: u64, highest: u64) -> bool {
+    let clock_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    term > highest.max(clock_ms).saturating_add(MAX_TERM_JUMP)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -278,6 +278,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         Arc::clone(&table),
         config.heartbeat_interval,
         hearth_proto::auth::Credential::new(config.secret.as_ref()),
+        Arc::clone(&fence),
     );
     let plans = plan::PlanContext {
         work_dir,

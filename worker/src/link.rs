@@ -13,6 +13,7 @@
 //!   is sent again after it. One consumer, so reports keep their order.
 
 use crate::backoff::Backoff;
+use crate::fence::TermStore;
 use crate::table::Table;
 use hearth_client::{ClientError, Idempotency, MasterClient};
 use hearth_core::{
@@ -102,6 +103,8 @@ pub(crate) struct Link {
     client: Mutex<Arc<MasterClient>>,
     /// The cluster secret, sent to the masters.
     credential: Credential,
+    /// The term fence, raised to the leader's term when it takes this worker's report.
+    fence: Arc<TermStore>,
     /// `Some(generation)` while registered; a new generation per registration.
     session: watch::Sender<Option<u64>>,
     /// Bumped to ask the session loop to register again.
@@ -119,12 +122,14 @@ impl Link {
         table: Arc<Table>,
         heartbeat_fixed: Option<Duration>,
         credential: Credential,
+        fence: Arc<TermStore>,
     ) -> Arc<Self> {
         let first = heartbeat_fixed.unwrap_or(crate::WorkerConfig::DEFAULT_HEARTBEAT_INTERVAL);
         let attempt_timeout = first.clamp(Duration::from_secs(1), Duration::from_secs(5));
         let link = Link {
             client: Mutex::new(Arc::new(MasterClient::new(Vec::new()))),
             credential,
+            fence,
             masters,
             me,
             table,
@@ -285,6 +290,15 @@ impl Link {
                 .await;
             match answer {
                 Ok(a) => {
+                    // The leader that took the report commands at `a.term`: from now on a
+                    // command of an older term (a deposed leader's, sent late) is refused.
+                    if a.term > 0 && !crate::fence::absurd_term(a.term, 0) {
+                        if let Err(e) = self.fence.admit(a.term).await {
+                            warn!(error = %e, term = a.term, "cannot record the leader's term; registering again");
+                            tokio::time::sleep(backoff.next_delay()).await;
+                            continue;
+                        }
+                    }
                     self.known_term.fetch_max(a.term, Ordering::SeqCst);
                     self.registered_incarnation
                         .store(a.incarnation, Ordering::SeqCst);

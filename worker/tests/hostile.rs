@@ -100,3 +100,81 @@ async fn an_announcement_naming_a_stranger_is_not_dialled() {
     );
     worker.stop().await;
 }
+
+/// HA hole 5: the fence moves to the new leader's term before the worker's report is
+/// taken (on its announcement) and when the leader answers the registration; a launch the
+/// deposed leader sends late is refused, so no process escapes the new leader's
+/// reconciliation.
+#[tokio::test]
+async fn a_late_command_of_a_deposed_leader_is_refused_once_the_new_one_is_known() {
+    let master = FakeMaster::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = hearth_worker::WorkerConfig {
+        heartbeat_interval: Some(Duration::from_secs(60)),
+        ..config(vec![master.addr.clone()], dir.path())
+    };
+    let worker = TestWorker::start_with(cfg).await;
+    eventually("the first registration", || {
+        (master.registrations().len() == 1).then_some(())
+    })
+    .await;
+    let mut control = worker.client().await;
+    let ok = control
+        .launch_executor(worker.launch(5, "app-1", 0, &sh("sleep 100")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((ok.refused, fence(&worker)), (None, "5\n".to_owned()));
+
+    // The new leader (term 6) announces itself: the fence is at 6 at once.
+    let before = master.registrations().len();
+    control
+        .master_changed(pb::MasterChangedRequest {
+            term: 6,
+            master_id: 2,
+            leader: master.addr.clone(),
+            incarnation: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(fence(&worker), "6\n");
+    eventually("the registration with the new leader", || {
+        (master.registrations().len() > before).then_some(())
+    })
+    .await;
+    let late = control
+        .launch_executor(worker.launch(5, "app-1", 1, &sh("sleep 100")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(late
+        .refused
+        .is_some_and(|w| w.starts_with("stale term 5 < 6")));
+
+    // A registration answered at term 9 (the announcement that made it said 6): the
+    // fence moves to 9 with the answer.
+    master.set_term(9);
+    master.set_incarnation(42);
+    control
+        .master_changed(pb::MasterChangedRequest {
+            term: 6,
+            master_id: 2,
+            leader: master.addr.clone(),
+            incarnation: 42,
+        })
+        .await
+        .unwrap();
+    eventually("a registration answered at term 9", || {
+        (fence(&worker) == "9\n").then_some(())
+    })
+    .await;
+    let late = control
+        .kill_executor(worker.kill(8, "app-1", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(late
+        .refused
+        .is_some_and(|w| w.starts_with("stale term 8 < 9")));
+    worker.stop().await;
+}

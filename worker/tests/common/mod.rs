@@ -266,6 +266,8 @@ struct Recorder {
     advised_heartbeat_ms: std::sync::atomic::AtomicU64,
     /// The master process registrations are answered with (0: not said).
     incarnation: std::sync::atomic::AtomicU64,
+    /// The term registrations are answered with, above 1.
+    term_above_one: std::sync::atomic::AtomicU64,
 }
 
 /// A stand-in for the leading master that records what workers send it. It answers
@@ -305,6 +307,13 @@ impl FakeMaster {
     /// Registrations are answered as from master process `incarnation` from now on.
     pub fn set_incarnation(&self, incarnation: u64) {
         self.rec.incarnation.store(incarnation, Ordering::SeqCst);
+    }
+
+    /// Answers registrations at `term` (1 by default).
+    pub fn set_term(&self, term: u64) {
+        self.rec
+            .term_above_one
+            .store(term.saturating_sub(1), Ordering::SeqCst);
     }
 
     /// Heartbeats received so far.
@@ -396,7 +405,7 @@ impl MasterService for Service {
     ) -> Result<Response<pb::RegisterWorkerResponse>, Status> {
         let answer = pb::RegisterWorkerResponse {
             duplicate: false,
-            term: 1,
+            term: 1 + self.0.term_above_one.load(Ordering::SeqCst),
             master_id: 1,
             heartbeat_interval_ms: self.0.advised_heartbeat_ms.load(Ordering::SeqCst),
             incarnation: self.0.incarnation.load(Ordering::SeqCst),
