@@ -1,6 +1,7 @@
 //! The master list and leader following.
 
 use hearth_proto::auth::{authed, AuthChannel, Credential};
+use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 use hearth_proto::status::leader_hint;
 use hearth_proto::MAX_MESSAGE;
@@ -95,6 +96,9 @@ struct Cache {
     channels: HashMap<String, AuthChannel>,
 }
 
+/// How long a leader probe waits for one master.
+const PROBE: Duration = Duration::from_millis(300);
+
 /// A handle on the cluster's masters that sends each request to the leader, following
 /// `NotLeader` hints and trying the other masters when one cannot be reached.
 pub struct MasterClient {
@@ -154,7 +158,12 @@ impl MasterClient {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| Status::invalid_argument(format!("bad master address {addr}: {e}")))?
             .connect_timeout(Duration::from_millis(500))
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // A master that froze or vanished behind an open connection is noticed
+            // within a second, not at the next call's timeout.
+            .http2_keep_alive_interval(Duration::from_millis(500))
+            .keep_alive_timeout(Duration::from_millis(500))
+            .keep_alive_while_idle(true);
         let channel = authed(endpoint.connect_lazy(), &self.credential);
         cache.channels.insert(addr.to_owned(), channel.clone());
         Ok(channel)
@@ -212,6 +221,9 @@ impl MasterClient {
     {
         let (attempt_timeout, deadline) = limits;
         let start = Instant::now();
+        if self.preferred().is_none() && self.masters.len() > 1 {
+            self.find_leader().await;
+        }
         let mut next = 0usize;
         let mut backoff = Duration::from_millis(25);
         let mut last;
@@ -257,6 +269,40 @@ impl MasterClient {
                 // few hundred milliseconds, and a client should find it at once.
                 backoff = (backoff * 2).min(Duration::from_millis(100));
             }
+        }
+    }
+
+    /// Asks every master at once who leads (`WhoLeads`, at most [`PROBE`] each) and
+    /// prefers the one that says it leads, else the leader named with the highest term. A
+    /// frozen or unreachable master costs nothing while another answers: the first write
+    /// goes to the leader, not to the first master of the list.
+    async fn find_leader(&self) {
+        let mut asks = tokio::task::JoinSet::new();
+        for addr in &self.masters {
+            let Ok(ch) = self.channel(addr) else { continue };
+            let addr = addr.clone();
+            asks.spawn(async move {
+                let mut client = MasterServiceClient::new(ch);
+                let ask = client.who_leads(pb::WhoLeadsRequest {});
+                let answer = tokio::time::timeout(PROBE, ask).await.ok()?.ok()?;
+                Some((addr, answer.into_inner()))
+            });
+        }
+        let mut best: Option<(u64, String)> = None;
+        while let Some(done) = asks.join_next().await {
+            let Ok(Some((addr, a))) = done else { continue };
+            if a.leads {
+                self.prefer(addr);
+                return;
+            }
+            if let Some(leader) = a.leader.filter(|l| !l.is_empty()) {
+                if best.as_ref().is_none_or(|(term, _)| a.term > *term) {
+                    best = Some((a.term, leader));
+                }
+            }
+        }
+        if let Some((_, leader)) = best {
+            self.prefer(leader);
         }
     }
 

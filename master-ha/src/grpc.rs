@@ -183,6 +183,26 @@ impl MasterService for Svc {
         self.ack(req.into_inner().into_command()?).await
     }
 
+    async fn who_leads(
+        &self,
+        _req: Request<WhoLeadsRequest>,
+    ) -> Result<Response<WhoLeadsResponse>, Status> {
+        self.node.config.isolation.refuse()?;
+        let acting = self.node.current();
+        let (term, leader) = match self.node.raft_handle() {
+            Some(h) => (h.current_term(), h.leader_addr()),
+            None => (
+                acting.as_ref().map_or(0, |m| m.term()),
+                Some(self.node.advertised().to_owned()),
+            ),
+        };
+        Ok(Response::new(WhoLeadsResponse {
+            term,
+            leader,
+            leads: acting.is_some(),
+        }))
+    }
+
     async fn get_state(
         &self,
         _req: Request<GetStateRequest>,

@@ -391,3 +391,49 @@ fn a_filesystem_export_seeds_a_new_raft_group() {
     );
     assert_eq!(c.masters[leader].as_ref().map(|m| m.proc.pid()), leader_pid);
 }
+
+/// HA hole 10: a master frozen (SIGSTOP) first in the client's list used to cost every
+/// fresh client its 5 s attempt timeout and an uncertain answer. A fresh CLI asks every
+/// master who leads at once and sends its write to the leader: certain, and quick.
+#[test]
+fn a_frozen_master_first_in_the_list_costs_a_fresh_client_nothing() {
+    let dir = TestDir::new("raft-frozen-first");
+    let c = RaftCluster::start(dir.path(), 3, FLAGS);
+    let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+    wait_for("both followers following it", LONG, || {
+        (0..3)
+            .filter(|i| *i != leader)
+            .all(|i| c.follows(i, leader))
+            .then_some(())
+    });
+    let frozen = (0..3).find(|i| *i != leader).expect("a follower");
+    c.signal(frozen, libc::SIGSTOP);
+    let mut order = vec![c.advertised[frozen].clone()];
+    order.extend(
+        (0..3)
+            .filter(|i| *i != frozen)
+            .map(|i| c.advertised[i].clone()),
+    );
+    let url = format!("hearth://{}", order.join(","));
+    for round in 0..3 {
+        let name = format!("fresh-{round}");
+        let app = SleepingApp::cluster().named(&name).sleeping(1);
+        let mut args = vec!["submit".to_owned()];
+        args.extend(app.submit_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = std::time::Instant::now();
+        let out = hearth(&url, &args);
+        let took = started.elapsed();
+        assert!(out.status.success(), "submission {round}: {}", stderr(&out));
+        // The 5 s attempt timeout on the frozen master is what this used to cost.
+        assert!(
+            took < Duration::from_secs(2),
+            "submission {round} took {took:?}"
+        );
+        eprintln!(
+            "fresh submission {round} with master {} frozen first: {took:?}",
+            frozen + 1
+        );
+    }
+    c.signal(frozen, libc::SIGCONT);
+}

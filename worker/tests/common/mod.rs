@@ -478,6 +478,13 @@ impl MasterService for Service {
         Err(Status::unimplemented("not a worker call"))
     }
 
+    async fn who_leads(
+        &self,
+        _: Request<pb::WhoLeadsRequest>,
+    ) -> Result<Response<pb::WhoLeadsResponse>, Status> {
+        Err(Status::unimplemented("not a worker call"))
+    }
+
     async fn set_executor_limit(
         &self,
         _: Request<pb::SetExecutorLimitRequest>,
