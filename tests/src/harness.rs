@@ -33,6 +33,14 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Tests that start a whole cluster (or JVMs on every worker) take turns within their
+/// test binary: several at once on a 2-core machine time each other out and call
+/// spurious elections.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A fresh directory under the system temp dir; removed on drop unless the test failed
 /// (then its logs stay for a person to read).
 pub struct TestDir(pub PathBuf);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Where Spark, its Python and the hearth jar are (from `spark/setup.sh`).
@@ -68,13 +68,6 @@ impl SparkKit {
 /// A PySpark program of this repo's (`tests/spark/NAME`).
 pub fn program(name: &str) -> PathBuf {
     repo().join("tests/spark").join(name)
-}
-
-/// Spark tests run one at a time: each starts JVMs on every worker, and two at once on
-/// a 2-core machine would time each other out.
-pub fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `GET` with the JSON API's redirects followed (at most 3): status and JSON body.

@@ -4,7 +4,7 @@
 //! JVMs that hearth's workers start; the leader is SIGKILLed mid-job, an executor JVM
 //! too. `spark/setup.sh` installs what this needs under `~/.cache` (once per machine).
 
-use hearth_tests::harness::{wait_for, TestDir};
+use hearth_tests::harness::{one_at_a_time, wait_for, TestDir};
 use hearth_tests::spark::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
