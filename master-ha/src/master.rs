@@ -449,9 +449,15 @@ impl Master {
     }
 
     /// Everything `GetState` and `/json` show.
-    pub async fn status(&self) -> StatusView {
-        let inner = self.lock().await;
-        let mut view = status_of(&inner.state, Some(&inner.heard));
+    /// What this master shows, once everything in it is durable: a read never shows a
+    /// write that a crash could still lose (FILESYSTEM: fsynced; Raft: committed on a
+    /// majority). `None` if this master was deposed first.
+    pub async fn status(&self) -> Option<StatusView> {
+        let (mut view, lsn) = {
+            let inner = self.lock().await;
+            (status_of(&inner.state, Some(&inner.heard)), inner.lsn)
+        };
+        self.make_durable(lsn).await.ok()?;
         view.leader = Some(self.advertised.clone());
         view.term = self.term;
         view.masters = vec![Member {
@@ -459,7 +465,7 @@ impl Master {
             address: self.advertised.clone(),
             role: MemberRole::Leader,
         }];
-        view
+        Some(view)
     }
 
     /// The master's role (RECOVERING, ALIVE, ...).

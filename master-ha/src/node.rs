@@ -111,17 +111,20 @@ impl Node {
     /// Everything `GetState` and `/json` show: the acting master's view, or a standby's
     /// replica with status STANDBY and the leader's address.
     pub async fn status(&self) -> StatusView {
-        let mut view = match self.current() {
+        let leading = match self.current() {
             Some(m) => m.status().await,
-            None => {
-                let mut view = match &self.raft {
-                    Some(h) => h.reader.read(|s| status_of(s, None)),
-                    None => status_of(&Default::default(), None),
-                };
-                view.status = MasterRole::Standby;
-                view
-            }
+            None => None,
         };
+        let mut view = leading.unwrap_or_else(|| {
+            // A standby, or a master deposed while its view waited to be durable: the
+            // replica, which holds only committed commands.
+            let mut view = match &self.raft {
+                Some(h) => h.reader.read(|s| status_of(s, None)),
+                None => status_of(&Default::default(), None),
+            };
+            view.status = MasterRole::Standby;
+            view
+        });
         if let Some(h) = &self.raft {
             view.leader = h.leader_addr();
             view.term = h.current_term();

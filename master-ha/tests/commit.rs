@@ -212,7 +212,7 @@ async fn commands_are_journaled_in_commit_order_and_acted_on_only_once_durable()
     journal.release_all();
     proposing.await.unwrap().expect("registered");
     // ...and its worker counts as heard from by the master that committed it.
-    let view = master.status().await;
+    let view = master.status().await.expect("leading");
     assert!(view.workers[0].last_heartbeat.is_some(), "{view:?}");
 
     master.propose(register_app(3)).await.expect("app");
@@ -400,6 +400,33 @@ async fn a_submission_committed_as_the_lease_lapses_is_applied_once() {
     turned.set(TurnedLease::HELD); // ...and is back 50 ms later
     let answered = submitting.await.unwrap();
     assert!(answered.is_ok(), "{answered:?}");
-    let apps = master.status().await.active_apps;
+    let apps = master.status().await.expect("leading").active_apps;
     assert_eq!(apps.len(), 1, "{apps:?}");
+}
+
+/// HA hole 7: a read answers only with what is durable. While a registration waits for
+/// its fsync (or Raft commit), a status read waits too, and then shows it.
+#[tokio::test]
+async fn a_read_never_shows_a_write_that_is_not_durable_yet() {
+    let journal = HeldJournal::new();
+    let master = alive_master(&journal).await;
+    journal.hold();
+    let proposing = tokio::spawn({
+        let master = master.clone();
+        async move { master.propose(register_app(1)).await }
+    });
+    journal.until_waited_on().await;
+    let reading = tokio::spawn({
+        let master = master.clone();
+        async move { master.status().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await; // a window to answer in, if it would
+    assert!(
+        !reading.is_finished(),
+        "a read answered while the registration was not durable"
+    );
+    journal.release_all();
+    let view = reading.await.unwrap().expect("leading");
+    assert_eq!(view.active_apps.len(), 1);
+    proposing.await.unwrap().expect("registered");
 }
