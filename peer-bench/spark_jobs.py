@@ -403,6 +403,7 @@ class Hearth:
         self.proc = None
         self.stopped = False  # hearth local paused (SIGSTOP) by a held kill
         self.masters = []  # "host:port"
+        self.secret_file = None  # HEARTH_SECRET_FILE, as hearth local prints it
 
     def start(self):
         a = self.args
@@ -416,10 +417,16 @@ class Hearth:
 
         def announced():
             with open(out, errors="replace") as f:
-                m = re.search(r"^HEARTH_MASTERS=hearth://(\S+)$", f.read(), re.M)
-            return m.group(1) if m else None
+                text = f.read()
+            # HEARTH_DRILL_TOKEN is the last line hearth local prints.
+            m = re.search(r"^HEARTH_MASTERS=hearth://(\S+)$", text, re.M)
+            return m.group(1) if m and "HEARTH_DRILL_TOKEN=" in text else None
 
         self.masters = sf.until("hearth local's HEARTH_MASTERS", a.deadline, 0.05, announced, proc=self.proc).split(",")
+        # The cluster secret hearth local makes (builds before it printed none).
+        with open(out, errors="replace") as f:
+            m = re.search(r"^HEARTH_SECRET_FILE=(\S+)$", f.read(), re.M)
+        self.secret_file = m.group(1) if m else None
         self.ready()
         log("  hearth up in %.1f s: %s (%s)" % (time.monotonic() - t, self.master_url(), a.hearth_bin))
 
@@ -427,7 +434,10 @@ class Hearth:
         return "spark+hearth://" + ",".join(self.masters)
 
     def master_conf(self):
-        return {"spark.master": self.master_url(), "spark.driver.extraClassPath": self.args.jar}
+        conf = {"spark.master": self.master_url(), "spark.driver.extraClassPath": self.args.jar}
+        if self.secret_file:
+            conf["spark.hearth.secretFile"] = self.secret_file
+        return conf
 
     def json(self, addr, timeout=1.0):
         return sf.get_json("http://%s/json" % addr, timeout=timeout)
