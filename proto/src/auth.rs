@@ -9,9 +9,10 @@
 //! another, is answered `UNAUTHENTICATED` (gRPC) or `401` (HTTP) before any handler runs,
 //! and logged with the peer's address (at most once a second).
 //!
-//! Reads stay open: `GET`/`HEAD` (the status page, `/json`, `/readyz`, reading an app)
-//! change nothing and show no secret (env values are never shown). Every gRPC call is a
-//! `POST`, so every gRPC service is covered, whatever is added later.
+//! Reads stay open: `GET`/`HEAD` of the status page, `/json`, `/readyz` and one app
+//! (`/v1/apps/ID`) change nothing and show no secret (env values are never shown).
+//! Everything else needs the secret, whatever its HTTP method, so every gRPC service is
+//! covered, whatever is added later.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -157,7 +158,7 @@ pub async fn require_secret(
     let Some(secret) = secret else {
         return next.run(req).await;
     };
-    if req.method() == Method::GET || req.method() == Method::HEAD {
+    if open_read(&req) {
         return next.run(req).await;
     }
     let presented = req
@@ -197,6 +198,16 @@ pub async fn require_secret(
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// The requests anyone may make: `GET`/`HEAD` of the read-only pages. A list, not a
+/// rule on the method alone: a gRPC service answers whatever the HTTP method (a `GET`
+/// with gRPC framing reached `MasterService` before this list existed).
+fn open_read(req: &Request) -> bool {
+    let path = req.uri().path();
+    (req.method() == Method::GET || req.method() == Method::HEAD)
+        && (matches!(path, "/" | "/json" | "/json/" | "/readyz")
+            || (path.starts_with("/v1/apps/") && !path[9..].contains('/')))
 }
 
 /// Logs a refusal, at most once a second (a flood must not fill the disk), with how many

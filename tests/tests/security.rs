@@ -83,7 +83,9 @@ fn every_rpc_and_every_write_route_refuses_callers_without_the_secret() {
             "{service} is not in the descriptor: {rpcs:?}"
         );
     }
-    let j = local.leader_json().expect("leader");
+    let j = wait_for("an ALIVE leader", Duration::from_secs(20), || {
+        local.leader_json()
+    });
     let worker = &j["workers"][0];
     let worker_addr = format!(
         "{}:{}",
@@ -114,6 +116,18 @@ fn every_rpc_and_every_write_route_refuses_callers_without_the_secret() {
         "answered without the secret:\n{}",
         answered.join("\n")
     );
+    // The same paths by any other HTTP method, over HTTP/1.1 on the masters' ports (a
+    // gRPC service answers whatever the method: a GET with gRPC framing reached
+    // MasterService): refused too. (A worker's port speaks HTTP/2 only.)
+    for addr in &local.addrs {
+        for path in &rpcs {
+            for method in ["GET", "HEAD", "PUT"] {
+                let (code, _) =
+                    http_request(method, &format!("http://{addr}{path}"), &[], "").expect("HTTP");
+                assert_eq!(code, 401, "{method} {addr}{path} answered {code}");
+            }
+        }
+    }
 
     // The HTTP routes that change something, on a master's port.
     let leader = local.leader().expect("leader");
@@ -176,7 +190,9 @@ fn a_request_over_the_size_cap_is_refused_without_a_leader_change() {
     use hearth_proto::pb;
     let dir = TestDir::new("security-size");
     let local = Local::start(dir.path(), 1, &[]);
-    let before = local.leader_json().expect("leader");
+    let before = wait_for("an ALIVE leader", Duration::from_secs(20), || {
+        local.leader_json()
+    });
     let leader = local.leader().expect("leader");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let secret = hearth_proto::auth::Secret::read(&local.secret).expect("secret");
@@ -281,7 +297,9 @@ fn an_absurd_raft_term_or_a_stranger_is_refused_and_no_master_panics() {
     let dir = TestDir::new("security-raft");
     let local = Local::start(dir.path(), 1, &[]);
     let leader = local.leader().expect("leader");
-    let term = local.leader_json().expect("leader")["term"]
+    let term = wait_for("an ALIVE leader", Duration::from_secs(20), || {
+        local.leader_json()
+    })["term"]
         .as_u64()
         .expect("term");
     let follower = local
