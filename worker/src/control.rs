@@ -189,20 +189,23 @@ impl WorkerControl for Control {
         if r.term < highest || absurd_term(r.term, highest) {
             return Ok(ack(highest, false));
         }
+        // Only a master of this worker's list is taken at its word: dialled, and trusted
+        // to move the fence (else anyone with the secret could make it hand its
+        // registration to any address, or lock out the real leader). Another address is
+        // not preferred; the worker finds the leader through its list, and the fence
+        // moves when that leader answers the registration.
+        let configured = self.link.is_configured(&r.leader);
         // The fence moves to the new leader's term before this worker registers with it:
         // a command the deposed leader sent late is refused from now on, so nothing it
         // starts can be missing from the report the new leader reconciles.
-        if r.term > highest {
+        if configured && r.term > highest {
             self.fence
                 .admit(r.term)
                 .instrument(self.span.clone())
                 .await?;
         }
         let _in = self.span.enter();
-        // Only a master of this worker's list is dialled on its word (else anyone with
-        // the secret could make it hand its registration to any address): another
-        // address is not preferred; the worker finds the leader through its list.
-        let leader = if self.link.is_configured(&r.leader) {
+        let leader = if configured {
             r.leader.as_str()
         } else {
             tracing::warn!(leader = %r.leader, term = r.term, "a leader announcement names an address outside --masters: not dialling it");

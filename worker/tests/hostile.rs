@@ -98,6 +98,26 @@ async fn an_announcement_naming_a_stranger_is_not_dialled() {
         "the stranger was dialled: {:?}",
         stranger.received()
     );
+    // Nor does a stranger's announcement of a far newer term move the fence: the real
+    // leader (term 1) is still obeyed.
+    assert_eq!(fence(&worker), "1\n");
+    control
+        .master_changed(pb::MasterChangedRequest {
+            term: 50,
+            master_id: 9,
+            leader: stranger.addr.clone(),
+            incarnation: 4,
+        })
+        .await
+        .unwrap();
+    assert_eq!(fence(&worker), "1\n");
+    let ack = control
+        .kill_executor(worker.kill(1, "app-x", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ack.refused, None);
+    assert!(stranger.received().is_empty());
     worker.stop().await;
 }
 
