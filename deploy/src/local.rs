@@ -68,9 +68,7 @@ fn drill_token() -> Result<String, Failure> {
             return Ok(t);
         }
     }
-    let mut bytes = [0u8; 16];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hearth_proto::auth::Secret::random_text()?[..32].to_owned())
 }
 
 /// The cluster secret's file every child gets (`HEARTH_SECRET_FILE`).

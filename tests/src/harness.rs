@@ -356,6 +356,15 @@ pub fn hearth_within(masters: &str, args: &[&str], timeout: Duration) -> Result<
     Ok(child.wait_with_output().expect("output"))
 }
 
+/// `hearth master --port 0 --http-port 0 FLAGS`, expected to refuse to start: its
+/// stderr (it panics if the master started).
+pub fn master_refuses(flags: &[&str]) -> String {
+    let args = [&["master", "--port", "0", "--http-port", "0"], flags].concat();
+    let out = hearth("hearth://127.0.0.1:1", &args);
+    assert!(!out.status.success(), "the master started with {flags:?}");
+    stderr(&out)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -239,20 +239,7 @@ fn with_a_secret_file_the_api_refuses_writes_without_the_secret_and_reads_show_n
 
     // A short secret, and one others may read, are refused at start, saying what to do.
     let refused = |file: &std::path::Path| {
-        let out = hearth_tests::harness::hearth(
-            "hearth://127.0.0.1:1",
-            &[
-                "master",
-                "--port",
-                "0",
-                "--http-port",
-                "0",
-                "--secret-file",
-                file.to_str().unwrap(),
-            ],
-        );
-        assert!(!out.status.success());
-        hearth_tests::harness::stderr(&out)
+        hearth_tests::harness::master_refuses(&["--secret-file", file.to_str().unwrap()])
     };
     let short = dir.path().join("short");
     std::fs::write(&short, "too-short\n").expect("write");

@@ -29,9 +29,17 @@ fn every_rpc() -> Vec<String> {
     paths
 }
 
-/// A raw unary call of `path` at `addr` with an empty message and `bearer` (if any) as
-/// `authorization`: the status code it is answered with.
-async fn raw_call(addr: &str, path: &str, bearer: Option<&str>) -> Code {
+/// A raw unary call of `path` at `addr` with `message` and `bearer` (if any) as
+/// `authorization`: whether it was answered, or the status it was refused with.
+async fn raw_unary<M>(
+    addr: &str,
+    path: &str,
+    message: M,
+    bearer: Option<&str>,
+) -> Result<(), tonic::Status>
+where
+    M: prost::Message + Default + Send + Sync + 'static,
+{
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .connect()
@@ -39,15 +47,20 @@ async fn raw_call(addr: &str, path: &str, bearer: Option<&str>) -> Code {
         .expect("connect");
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.expect("ready");
-    let mut req = Request::new(());
+    let mut req = Request::new(message);
     if let Some(b) = bearer {
         req.metadata_mut()
             .insert("authorization", b.parse().expect("ascii"));
     }
     let path = PathAndQuery::try_from(path).expect("path");
-    let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    match grpc.unary(req, path, codec).await {
-        Ok(_) => Code::Ok,
+    let codec = tonic_prost::ProstCodec::<M, M>::default();
+    grpc.unary(req, path, codec).await.map(|_| ())
+}
+
+/// [`raw_unary`] of `path` with an empty message: the status code it is answered with.
+async fn raw_call(addr: &str, path: &str, bearer: Option<&str>) -> Code {
+    match raw_unary(addr, path, (), bearer).await {
+        Ok(()) => Code::Ok,
         Err(status) => status.code(),
     }
 }
@@ -268,21 +281,10 @@ fn a_request_over_the_size_cap_is_refused_without_a_leader_change() {
 
 /// A raw `RaftService` call of `method` at `addr` with `payload` and the secret.
 async fn raft_call(addr: &str, method: &str, payload: Vec<u8>, bearer: &str) -> tonic::Status {
-    use hearth_proto::pb::RaftPayload;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.expect("ready");
-    let mut req = Request::new(RaftPayload { payload });
-    req.metadata_mut()
-        .insert("authorization", bearer.parse().expect("ascii"));
-    let path = PathAndQuery::try_from(format!("/hearth.v1.RaftService/{method}")).expect("path");
-    let codec = tonic_prost::ProstCodec::<RaftPayload, RaftPayload>::default();
-    match grpc.unary(req, path, codec).await {
-        Ok(_) => tonic::Status::ok(""),
+    let path = format!("/hearth.v1.RaftService/{method}");
+    let message = hearth_proto::pb::RaftPayload { payload };
+    match raw_unary(addr, &path, message, Some(bearer)).await {
+        Ok(()) => tonic::Status::ok(""),
         Err(s) => s,
     }
 }
@@ -448,22 +450,12 @@ fn what_masters_and_workers_write_only_their_user_can_read() {
     let shared = dir.path().join("shared");
     std::fs::create_dir(&shared).expect("mkdir");
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let out = hearth_tests::harness::hearth(
-        "hearth://127.0.0.1:1",
-        &[
-            "master",
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-            "--recovery-mode",
-            "filesystem",
-            "--recovery-dir",
-            shared.to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    let err = hearth_tests::harness::stderr(&out);
+    let err = hearth_tests::harness::master_refuses(&[
+        "--recovery-mode",
+        "filesystem",
+        "--recovery-dir",
+        shared.to_str().unwrap(),
+    ]);
     assert!(
         err.contains("may be written by other users") && err.contains("chmod 700"),
         "{err}"

@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{config, eventually, FakeMaster, TestWorker};
-use hearth_proto::pb;
+use common::{announce, announced_only, eventually, FakeMaster, TestWorker};
 use std::time::Duration;
 
 #[tokio::test]
@@ -15,26 +14,16 @@ async fn a_leader_restarted_within_its_term_is_registered_with_again() {
     let master = FakeMaster::start(false).await;
     master.set_incarnation(7);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = hearth_worker::WorkerConfig {
-        // No heartbeat during the test: only the announcement can make it register.
-        heartbeat_interval: Some(Duration::from_secs(60)),
-        ..config(vec![master.addr.clone()], dir.path())
-    };
-    let worker = TestWorker::start_with(cfg).await;
+    let worker = TestWorker::start_with(announced_only(&master, dir.path())).await;
     eventually("the first registration", || {
         (master.registrations().len() == 1).then_some(())
     })
     .await;
-    let announce = |incarnation| pb::MasterChangedRequest {
-        term: 1,
-        master_id: 1,
-        leader: master.addr.clone(),
-        incarnation,
-    };
+    let same_term = |incarnation| announce(&master.addr, 1, 1, incarnation);
     let mut control = worker.client().await;
 
     // The same process announcing its term again (a late or repeated announcement).
-    control.master_changed(announce(7)).await.unwrap();
+    control.master_changed(same_term(7)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         master.registrations().len(),
@@ -44,13 +33,13 @@ async fn a_leader_restarted_within_its_term_is_registered_with_again() {
 
     // The leader process restarted, same term: register with the new process now.
     master.set_incarnation(8);
-    control.master_changed(announce(8)).await.unwrap();
+    control.master_changed(same_term(8)).await.unwrap();
     eventually("a registration with the restarted leader", || {
         (master.registrations().len() == 2).then_some(())
     })
     .await;
     // Registered with process 8 now: its announcement changes nothing more.
-    control.master_changed(announce(8)).await.unwrap();
+    control.master_changed(same_term(8)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(master.registrations().len(), 2);
     worker.stop().await;

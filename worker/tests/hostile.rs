@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::{config, eventually, sh, FakeMaster, TestWorker};
-use hearth_proto::pb;
-use std::time::Duration;
+use common::{announce, announced_only, eventually, sh, FakeMaster, TestWorker};
 
 fn fence(worker: &TestWorker) -> String {
     std::fs::read_to_string(worker.work_dir.join("worker-term")).unwrap_or_default()
@@ -67,12 +65,7 @@ async fn an_announcement_naming_a_stranger_is_not_dialled() {
     let master = FakeMaster::start(false).await;
     let stranger = FakeMaster::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = hearth_worker::WorkerConfig {
-        // No heartbeat during the test: only announcements make it register.
-        heartbeat_interval: Some(Duration::from_secs(60)),
-        ..config(vec![master.addr.clone()], dir.path())
-    };
-    let worker = TestWorker::start_with(cfg).await;
+    let worker = TestWorker::start_with(announced_only(&master, dir.path())).await;
     eventually("the first registration", || {
         (master.registrations().len() == 1).then_some(())
     })
@@ -80,12 +73,7 @@ async fn an_announcement_naming_a_stranger_is_not_dialled() {
     let mut control = worker.client().await;
     // "The leader, restarted within its term, is now at the stranger's address."
     control
-        .master_changed(pb::MasterChangedRequest {
-            term: 1,
-            master_id: 9,
-            leader: stranger.addr.clone(),
-            incarnation: 3,
-        })
+        .master_changed(announce(&stranger.addr, 1, 9, 3))
         .await
         .unwrap();
     // The worker registers again, through its own list: with the real master.
@@ -102,12 +90,7 @@ async fn an_announcement_naming_a_stranger_is_not_dialled() {
     // leader (term 1) is still obeyed.
     assert_eq!(fence(&worker), "1\n");
     control
-        .master_changed(pb::MasterChangedRequest {
-            term: 50,
-            master_id: 9,
-            leader: stranger.addr.clone(),
-            incarnation: 4,
-        })
+        .master_changed(announce(&stranger.addr, 50, 9, 4))
         .await
         .unwrap();
     assert_eq!(fence(&worker), "1\n");
@@ -129,11 +112,7 @@ async fn an_announcement_naming_a_stranger_is_not_dialled() {
 async fn a_late_command_of_a_deposed_leader_is_refused_once_the_new_one_is_known() {
     let master = FakeMaster::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = hearth_worker::WorkerConfig {
-        heartbeat_interval: Some(Duration::from_secs(60)),
-        ..config(vec![master.addr.clone()], dir.path())
-    };
-    let worker = TestWorker::start_with(cfg).await;
+    let worker = TestWorker::start_with(announced_only(&master, dir.path())).await;
     eventually("the first registration", || {
         (master.registrations().len() == 1).then_some(())
     })
@@ -149,12 +128,7 @@ async fn a_late_command_of_a_deposed_leader_is_refused_once_the_new_one_is_known
     // The new leader (term 6) announces itself: the fence is at 6 at once.
     let before = master.registrations().len();
     control
-        .master_changed(pb::MasterChangedRequest {
-            term: 6,
-            master_id: 2,
-            leader: master.addr.clone(),
-            incarnation: 0,
-        })
+        .master_changed(announce(&master.addr, 6, 2, 0))
         .await
         .unwrap();
     assert_eq!(fence(&worker), "6\n");
@@ -176,12 +150,7 @@ async fn a_late_command_of_a_deposed_leader_is_refused_once_the_new_one_is_known
     master.set_term(9);
     master.set_incarnation(42);
     control
-        .master_changed(pb::MasterChangedRequest {
-            term: 6,
-            master_id: 2,
-            leader: master.addr.clone(),
-            incarnation: 42,
-        })
+        .master_changed(announce(&master.addr, 6, 2, 42))
         .await
         .unwrap();
     eventually("a registration answered at term 9", || {

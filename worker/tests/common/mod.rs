@@ -106,6 +106,30 @@ pub struct TestWorker {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// [`config`] for one master with no heartbeat during a test: only an announcement (or
+/// a command of a newer term) makes the worker register again.
+pub fn announced_only(master: &FakeMaster, work_dir: &Path) -> WorkerConfig {
+    WorkerConfig {
+        heartbeat_interval: Some(Duration::from_secs(60)),
+        ..config(vec![master.addr.clone()], work_dir)
+    }
+}
+
+/// A leader's announcement (`MasterChanged`).
+pub fn announce(
+    leader: &str,
+    term: u64,
+    master_id: u64,
+    incarnation: u64,
+) -> pb::MasterChangedRequest {
+    pb::MasterChangedRequest {
+        term,
+        master_id,
+        leader: leader.to_owned(),
+        incarnation,
+    }
+}
+
 pub fn config(masters: Vec<String>, work_dir: &Path) -> WorkerConfig {
     WorkerConfig {
         masters,
