@@ -106,7 +106,13 @@ fn every_rpc_and_every_write_route_refuses_callers_without_the_secret() {
         worker["port"]
     );
     let term_file = local.dir.join("worker-1").join("worker-term");
-    let fence_before = std::fs::read(&term_file).ok();
+    // The worker moves its fence to the leader's term once the leader answers its
+    // registration: take the baseline after that.
+    let fence_before = Some(wait_for(
+        "the worker's fence at the leader's term",
+        Duration::from_secs(20),
+        || std::fs::read(&term_file).ok(),
+    ));
     let before = digest(&local);
 
     let wrong = "Bearer 0000000000000000000000000000000000000000000000000000000000000000";
