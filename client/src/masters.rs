@@ -365,9 +365,12 @@ fn classify(status: &Status) -> Failure {
             Failure::NotLeader
         }
         Code::Unavailable if status.message().starts_with("not the leader") => Failure::NotLeader,
-        // tonic reports a connection that could not be made as Unavailable with a
-        // transport error; the request never left.
-        Code::Unavailable => Failure::Unreachable,
+        // A master's own UNAVAILABLE (shutting down, isolated) or a connection that could
+        // not be made: the request was not taken. A connection that broke with the
+        // request on it (the HTTP/2 keepalive gave up on a frozen master) is also
+        // UNAVAILABLE, but the master may have read the request and may still apply it.
+        Code::Unavailable if never_sent(status) => Failure::Unreachable,
+        Code::Unavailable => Failure::MaybeApplied,
         // A master's own "took too long" answer is its answer, returned as it is; only
         // this client giving up on an attempt leaves the outcome open.
         Code::DeadlineExceeded if status.message() != NO_ANSWER => Failure::Refused,
@@ -380,9 +383,48 @@ fn classify(status: &Status) -> Failure {
     }
 }
 
+/// Whether a failed call is known not to have reached a master: it is the master's own
+/// answer (no transport error behind it), or the connection was never made (tonic's
+/// `ConnectError` in the chain).
+fn never_sent(status: &Status) -> bool {
+    let mut cause = std::error::Error::source(status);
+    if cause.is_none() {
+        return true;
+    }
+    while let Some(e) = cause {
+        if e.is::<tonic::ConnectError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_call_that_never_left_counts_as_not_applied() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        // Connection refused: tonic wraps it in a ConnectError.
+        let connect = Status::from_error(Box::new(tonic::ConnectError(Box::new(refused()))));
+        assert_eq!(connect.code(), Code::Unavailable);
+        assert!(matches!(classify(&connect), Failure::Unreachable));
+        // A master's own UNAVAILABLE carries no transport error.
+        let own = Status::unavailable("shutting down");
+        assert!(matches!(classify(&own), Failure::Unreachable));
+        // A connection that broke under the request (keepalive timeout): maybe applied.
+        let mut broke = Status::unavailable("keep-alive timed out");
+        broke.set_source(std::sync::Arc::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "keep-alive timed out",
+        )));
+        assert!(matches!(classify(&broke), Failure::MaybeApplied));
+        let mut hinted = Status::unavailable("not the leader; the leader is at b:1");
+        hinted.set_source(std::sync::Arc::new(refused()));
+        assert!(matches!(classify(&hinted), Failure::NotLeader));
+    }
 
     #[test]
     fn parses_master_lists() {

@@ -65,6 +65,34 @@ impl MasterClient {
         Ok(snap)
     }
 
+    /// The status from a leader only, so it shows every write acknowledged before the
+    /// call (also one whose answer was lost). While only standbys answer (an election is
+    /// under way), asks again until [`deadline`](MasterClient::deadline). What decides
+    /// "was it registered?" must read this: a standby's replica may not have applied a
+    /// committed write yet, and the write it lacks would then be made twice.
+    pub async fn leader_state(&self) -> Result<StatusView, ClientError> {
+        let start = tokio::time::Instant::now();
+        let mut backoff = std::time::Duration::from_millis(25);
+        loop {
+            let s = self.state().await?;
+            if s.status != hearth_core::MasterRole::Standby {
+                return Ok(s);
+            }
+            if start.elapsed() >= self.deadline {
+                return Err(ClientError::NoLeader {
+                    waited: start.elapsed(),
+                    tried: self.masters().join(", "),
+                    last: format!(
+                        "only standbys answered (last named leader: {})",
+                        s.leader.as_deref().unwrap_or("none")
+                    ),
+                });
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// The status as the first master that answers sees it (a standby answers from its
     /// replica, with status STANDBY).
     pub async fn state_here(&self) -> Result<StatusView, ClientError> {

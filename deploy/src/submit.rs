@@ -150,7 +150,8 @@ async fn cluster(
 /// Polls the leader until the app has ended; exit 0 only when it FINISHED.
 async fn wait_for_end(client: &MasterClient, app: &AppId) -> Outcome {
     loop {
-        let s = client.state().await?;
+        // A standby's replica may not list the app yet: only a leader's answer tells.
+        let s = client.leader_state().await?;
         if let Some(done) = s.completed_apps.iter().find(|x| &x.id == app) {
             let reason = done.end_reason.clone().unwrap_or_default();
             return match done.state {

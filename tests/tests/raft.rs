@@ -437,3 +437,95 @@ fn a_frozen_master_first_in_the_list_costs_a_fresh_client_nothing() {
     }
     c.signal(frozen, libc::SIGCONT);
 }
+
+/// An uncertain registration is looked up before it is sent again, and the lookup must
+/// read a leader: a standby's replica may not have applied a registration that is
+/// already committed, and the app would then be registered twice (the drill saw 5
+/// doubled apps that way when a frozen leader's last registration was committed by its
+/// successor). While the only master that answers is a standby, `leader_state` waits
+/// rather than answer from the replica; with a leader back, it answers from the leader.
+#[test]
+fn a_lookup_after_an_uncertain_answer_reads_a_leader_never_a_standby() {
+    let dir = TestDir::new("raft-leader-read");
+    let c = RaftCluster::start(dir.path(), 3, FLAGS);
+    let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+    let standby = (0..3).find(|i| *i != leader).expect("a follower");
+    wait_for("the follower following", LONG, || {
+        c.follows(standby, leader).then_some(())
+    });
+    let others: Vec<usize> = (0..3).filter(|i| *i != standby).collect();
+    for i in &others {
+        c.signal(*i, libc::SIGSTOP);
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut client = hearth_client::MasterClient::new(vec![c.advertised[standby].clone()]);
+    // The frozen leader is still named for a while: each try of it costs one attempt.
+    client.attempt_timeout = Duration::from_millis(500);
+    client.deadline = Duration::from_millis(1500);
+    let here = rt.block_on(client.state()).expect("the standby answers");
+    assert_eq!(here.status, hearth_core::MasterRole::Standby);
+    let err = rt
+        .block_on(client.leader_state())
+        .expect_err("no leader can answer while a majority is frozen");
+    assert!(
+        matches!(err, hearth_client::ClientError::NoLeader { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("only standbys answered"), "{err}");
+    for i in &others {
+        c.signal(*i, libc::SIGCONT);
+    }
+    client.deadline = LONG;
+    let read = rt
+        .block_on(client.leader_state())
+        .expect("a leader answers");
+    assert_ne!(read.status, hearth_core::MasterRole::Standby);
+}
+
+/// A write in flight to a leader that freezes is uncertain: the frozen master may read
+/// it and apply it when it resumes. The client's HTTP/2 keepalive notices the frozen
+/// connection within a second and reports UNAVAILABLE, which it used to read as "never
+/// sent" and send the write again to the next leader: a second app. It must report the
+/// outcome as unknown; looking the app up on a leader then finds it at most once, and
+/// `submit_or_find` leaves exactly one.
+#[test]
+fn a_write_on_a_connection_to_a_leader_that_froze_is_uncertain_never_sent_twice() {
+    let dir = TestDir::new("raft-frozen-inflight");
+    let c = RaftCluster::start(dir.path(), 3, FLAGS);
+    let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let client = hearth_client::MasterClient::new(c.advertised.clone());
+    client.prefer(c.advertised[leader].clone());
+    let seen = rt
+        .block_on(client.state_here())
+        .expect("the leader answers");
+    assert_ne!(seen.status, hearth_core::MasterRole::Standby);
+    c.signal(leader, libc::SIGSTOP);
+    let (desc, driver) = SleepingApp::cluster().named("inflight").describe();
+    let first = rt.block_on(client.register_app(&desc, driver.as_ref(), None));
+    c.signal(leader, libc::SIGCONT);
+    match &first {
+        Err(hearth_client::ClientError::Unknown { .. }) => {}
+        other => panic!("a write on the frozen leader's connection must be uncertain: {other:?}"),
+    }
+    let named = |client: &hearth_client::MasterClient| {
+        let s = rt
+            .block_on(client.leader_state())
+            .expect("a leader answers");
+        s.active_apps
+            .iter()
+            .chain(&s.completed_apps)
+            .filter(|a| a.desc.name == "inflight")
+            .count()
+    };
+    assert!(named(&client) <= 1);
+    let (app, _) = rt
+        .block_on(hearth_client::failover::submit_or_find(
+            &client,
+            &desc,
+            driver.as_ref(),
+            None,
+        ))
+        .expect("registered or found");
+    assert_eq!(named(&client), 1, "{app} registered once");
+}

@@ -26,12 +26,13 @@ pub async fn submit_or_find(
     }
 }
 
-/// The app named `name` (active or completed) as the leader lists it, with its driver.
+/// The app named `name` (active or completed) as a leader lists it, with its driver
+/// (never a standby's replica, which may lag behind a registration already committed).
 pub async fn find_app(
     client: &MasterClient,
     name: &str,
 ) -> Result<Option<(AppId, Option<DriverId>)>, ClientError> {
-    let s = client.state().await?;
+    let s = client.leader_state().await?;
     Ok(s.active_apps
         .iter()
         .chain(&s.completed_apps)
