@@ -114,7 +114,7 @@ pub async fn serve_raft(
             leadership::lead(node.clone(), handle.clone(), stop_rx.clone()).in_current_span(),
         );
         let watcher =
-            tokio::spawn(raft::watch_leader(handle.clone(), stop_rx.clone()).in_current_span());
+            tokio::spawn(raft::elect::run(handle.clone(), stop_rx.clone()).in_current_span());
         let http_task = tokio::spawn(
             http::serve(node.clone(), http, stopped(stop_rx.clone())).in_current_span(),
         );

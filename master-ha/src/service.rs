@@ -21,7 +21,7 @@ pub async fn serve(
 ) -> Result<(), MasterError> {
     let raft = node
         .raft_handle()
-        .map(|h| crate::raft::net::RaftServer::service(h));
+        .map(crate::raft::net::RaftServer::service);
     let admin = node
         .raft_handle()
         .map(|h| crate::raft::admin::AdminServer::service(h.clone()));

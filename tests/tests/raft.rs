@@ -529,3 +529,71 @@ fn a_write_on_a_connection_to_a_leader_that_froze_is_uncertain_never_sent_twice(
         .expect("registered or found");
     assert_eq!(named(&client), 1, "{app} registered once");
 }
+
+/// HA hole 12: a follower resumed from SIGSTOP used to campaign at once at a higher term
+/// (openraft's election timer had run out while it was frozen); the healthy leader
+/// stepped down on seeing that term, and writes in flight ended "may or may not have
+/// taken effect". With the pre-vote the resumed follower asks first, the others still
+/// hear the leader and refuse, and nothing changes: same leader, same term, every write
+/// certain.
+#[test]
+fn a_follower_resumed_from_sigstop_deposes_nobody_and_leaves_no_write_uncertain() {
+    let dir = TestDir::new("raft-prevote");
+    let c = RaftCluster::start(dir.path(), 3, FLAGS);
+    let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+    let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    wait_for("both followers following it", LONG, || {
+        followers
+            .iter()
+            .all(|i| c.follows(*i, leader))
+            .then_some(())
+    });
+    let term = |i: usize| c.json(i).and_then(|j| j["term"].as_u64());
+    let before = term(leader).expect("the leader's term");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut client = hearth_client::MasterClient::new(c.advertised.clone());
+    client.attempt_timeout = Duration::from_secs(2);
+    client.prefer(c.advertised[leader].clone());
+    let (mut certain, mut uncertain) = (0, Vec::new());
+    let mut write = |n: &mut usize| {
+        *n += 1;
+        let (desc, driver) = SleepingApp::cluster()
+            .named(&format!("prevote-{n}"))
+            .sleeping(1)
+            .describe();
+        match rt.block_on(client.register_app(&desc, driver.as_ref(), None)) {
+            Ok(_) => certain += 1,
+            Err(e) => uncertain.push(e.to_string()),
+        }
+        // Pacing, about 20 writes a second (not a wait for anything).
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut n = 0;
+    for (round, f) in followers.iter().chain(&followers).enumerate() {
+        c.signal(*f, libc::SIGSTOP);
+        // The fault lasts 3 s (the issue's figure): writes go on meanwhile.
+        let frozen = std::time::Instant::now();
+        while frozen.elapsed() < Duration::from_secs(3) {
+            write(&mut n);
+        }
+        c.signal(*f, libc::SIGCONT);
+        // A window for the resumed follower to campaign in, if it would (several
+        // election timeouts), with writes going on.
+        let resumed = std::time::Instant::now();
+        while resumed.elapsed() < Duration::from_secs(2) {
+            write(&mut n);
+        }
+        wait_for("the resumed follower following again", LONG, || {
+            c.follows(*f, leader).then_some(())
+        });
+        assert_eq!(
+            term(leader),
+            Some(before),
+            "round {round}: master {} resumed and the term moved",
+            f + 1
+        );
+    }
+    assert!(uncertain.is_empty(), "uncertain writes: {uncertain:?}");
+    assert_eq!(c.alive_leader(None), Some(leader));
+    eprintln!("{certain} writes, all certain, term {before} throughout");
+}

@@ -8,11 +8,14 @@
 //!   past term 0 joins instead and is copied from the leader).
 //! - [`RaftHandle`]: what the master reads from Raft: the leader's address, the members,
 //!   and the lease ([`RaftHandle::lease_ok`], computed by [`crate::lease`]).
-//! - [`watch_leader`]: a follower whose leader's process is gone campaigns as soon as
-//!   the voters' lease allows.
+//! - [`elect`]: when this master campaigns. openraft's own election timer is off; a
+//!   voter campaigns only after a majority granted its pre-vote, so a master that was
+//!   frozen or cut off cannot depose a leader the others still hear, and one whose
+//!   leader's process is gone campaigns as soon as the voters' lease allows.
 //! - [`net`]: the tonic network between masters; [`admin`]: `hearth cluster`.
 
 pub mod admin;
+pub mod elect;
 pub mod net;
 
 use crate::drill::Isolation;
@@ -28,7 +31,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// How a Raft master is set up (`hearth master --recovery-mode raft ...`).
 #[derive(Clone, Debug)]
@@ -61,6 +63,8 @@ impl RaftOptions {
             // interval, at most 1,000; a follower further behind gets the snapshot.
             max_in_snapshot_log_to_keep: self.snapshot_every.min(1000),
             install_snapshot_timeout: 10_000,
+            // Elections are called by `elect::run`, after a pre-vote.
+            enable_elect: false,
             ..Default::default()
         };
         config.validate().map_err(|e| {
@@ -84,6 +88,12 @@ pub struct RaftHandle {
     /// This master's isolate-drill switch.
     pub isolation: Isolation,
     opts: RaftOptions,
+    /// The log (read for its last entry by the pre-vote).
+    log: hearth_raft_store::LogStore,
+    /// The Raft network (its channels carry the pre-vote too).
+    network: net::Network,
+    /// When this process started Raft: "heard from a leader" before any AppendEntries.
+    started: Instant,
 }
 
 impl RaftHandle {
@@ -160,7 +170,7 @@ pub async fn open(
     let config = Arc::new(opts.config()?);
     let network = net::Network::new(opts.via.clone(), isolation.clone(), opts.credential.clone());
     let acks = network.acks();
-    let raft = Raft::new(opts.id, config, network, log, sm)
+    let raft = Raft::new(opts.id, config, network.clone(), log.clone(), sm)
         .await
         .map_err(|e| MasterError::Raft(format!("starting Raft: {e}")))?;
     // The metrics show the state loaded from disk (its membership) only from openraft's
@@ -207,6 +217,9 @@ pub async fn open(
         last_append: Arc::new(Mutex::new(None)),
         isolation,
         opts: opts.clone(),
+        log,
+        network,
+        started: Instant::now(),
     }))
 }
 
@@ -298,63 +311,4 @@ async fn peer_term(addr: &str, credential: &Credential) -> Option<u64> {
         .await
         .ok()
         .flatten()
-}
-
-/// Calls an election as soon as the voters' leader lease allows when the leader's
-/// process is gone (its port refuses connections), instead of waiting out a random
-/// election timeout on top of the lease. A leader that is only slow, frozen or cut off
-/// still accepts connections (or its proxy does) and is left to the normal timeout.
-pub async fn watch_leader(h: Arc<RaftHandle>, mut stop: watch::Receiver<bool>) {
-    let every = h.opts.heartbeat;
-    // Masters do not all campaign at the same instant: spread them by id.
-    let jitter = every * ((h.id % 5) as u32) / 5;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        let (leader, addr) = {
-            let m = h.raft.metrics();
-            let m = m.borrow();
-            match m.current_leader {
-                Some(l) if l != h.id && m.state == ServerState::Follower => {
-                    let addr = h.opts.via.get(&l).cloned().or_else(|| {
-                        m.membership_config
-                            .membership()
-                            .get_node(&l)
-                            .map(|n| n.addr.clone())
-                    });
-                    match addr {
-                        Some(a) => (l, a),
-                        None => continue,
-                    }
-                }
-                _ => continue,
-            }
-        };
-        let refused = matches!(
-            tokio::time::timeout(every, tokio::net::TcpStream::connect(&addr)).await,
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
-        );
-        if !refused || h.isolation.active() {
-            continue;
-        }
-        let Some(appended) = *h.last_append.lock().expect("last_append lock") else {
-            continue;
-        };
-        // The voters' lease runs for the maximum election timeout after the last
-        // heartbeat they got (about when this one got it).
-        let at = appended + h.opts.election_max + jitter;
-        tokio::time::sleep_until(at.into()).await;
-        let still = *h.last_append.lock().expect("last_append lock") == Some(appended);
-        let same = h.raft.metrics().borrow().current_leader == Some(leader);
-        if still && same {
-            tracing::info!(
-                leader,
-                %addr,
-                "the leader's process is gone (connection refused): calling an election now"
-            );
-            let _ = h.raft.trigger().elect().await;
-        }
-    }
 }

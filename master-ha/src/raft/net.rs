@@ -9,7 +9,7 @@ use crate::lease::Acks;
 use hearth_proto::auth::{authed, AuthChannel, Credential};
 use hearth_proto::pb::raft_service_client::RaftServiceClient;
 use hearth_proto::pb::raft_service_server::{RaftService, RaftServiceServer};
-use hearth_proto::pb::RaftPayload;
+use hearth_proto::pb::{PreVoteRequest, PreVoteResponse, RaftPayload};
 use hearth_proto::MAX_MESSAGE;
 use hearth_raft_store::openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -79,6 +79,33 @@ impl Network {
         let channel = authed(endpoint.connect_lazy(), &self.credential);
         channels.insert(addr.to_owned(), channel.clone());
         Ok(channel)
+    }
+}
+
+impl Network {
+    /// Asks the master at `addr` for its pre-vote (at most `ttl`). A master that does not
+    /// know the call (an older hearth, during a rolling upgrade) votes by openraft's own
+    /// rules, as before: counted as granted.
+    pub async fn pre_vote(
+        &self,
+        addr: &str,
+        req: PreVoteRequest,
+        ttl: Duration,
+    ) -> Result<PreVoteResponse, String> {
+        if self.isolation.active() {
+            return Err("isolated by a drill".into());
+        }
+        let mut client = RaftServiceClient::new(self.channel(addr)?);
+        match tokio::time::timeout(ttl, client.pre_vote(req)).await {
+            Err(_) => Err(format!("no answer within {ttl:?}")),
+            Ok(Ok(a)) => Ok(a.into_inner()),
+            Ok(Err(s)) if s.code() == tonic::Code::Unimplemented => Ok(PreVoteResponse {
+                granted: true,
+                reason: String::new(),
+                term: 0,
+            }),
+            Ok(Err(s)) => Err(format!("{:?}: {}", s.code(), s.message())),
+        }
     }
 }
 
@@ -271,6 +298,7 @@ impl RaftNetwork<TypeConfig> for Peer {
 /// The `RaftService` gRPC service: hands each message to the local `Raft` and returns its
 /// `Result` as the payload.
 pub struct RaftServer {
+    handle: Arc<crate::raft::RaftHandle>,
     raft: Raft,
     /// When an AppendEntries (a leader's heartbeat or entries) last arrived.
     last_append: Arc<Mutex<Option<std::time::Instant>>>,
@@ -279,8 +307,9 @@ pub struct RaftServer {
 }
 
 impl RaftServer {
-    pub fn service(h: &crate::raft::RaftHandle) -> RaftServiceServer<RaftServer> {
+    pub fn service(h: &Arc<crate::raft::RaftHandle>) -> RaftServiceServer<RaftServer> {
         let server = RaftServer {
+            handle: h.clone(),
             raft: h.raft.clone(),
             last_append: h.last_append.clone(),
             isolation: h.isolation.clone(),
@@ -361,8 +390,27 @@ impl RaftService for RaftServer {
     ) -> Result<Response<RaftPayload>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = self.decode(req)?;
         self.admit("AppendEntries", &rpc.vote)?;
-        *self.last_append.lock().expect("last_append lock") = Some(std::time::Instant::now());
-        encode(&self.raft.append_entries(rpc).await)
+        let arrived = std::time::Instant::now();
+        let answer = self.raft.append_entries(rpc).await;
+        // A leader is heard only when its message is accepted: a deposed leader's
+        // heartbeat (answered with a higher vote) must not hold off an election.
+        if matches!(&answer, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
+            *self.last_append.lock().expect("last_append lock") = Some(arrived);
+        }
+        encode(&answer)
+    }
+
+    async fn pre_vote(
+        &self,
+        req: Request<PreVoteRequest>,
+    ) -> Result<Response<PreVoteResponse>, Status> {
+        self.isolation.refuse()?;
+        let req = req.into_inner();
+        let vote = Vote::new(req.term, req.candidate);
+        self.admit("PreVote", &vote)?;
+        Ok(Response::new(
+            crate::raft::elect::answer(&self.handle, &req).await,
+        ))
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {

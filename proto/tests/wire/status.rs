@@ -139,6 +139,12 @@ impl pb::raft_service_server::RaftService for Follower {
     ) -> Result<Response<pb::RaftPayload>, Status> {
         Err(not_leader(None))
     }
+    async fn pre_vote(
+        &self,
+        _: Request<pb::PreVoteRequest>,
+    ) -> Result<Response<pb::PreVoteResponse>, Status> {
+        Err(not_leader(None))
+    }
 }
 
 #[tokio::test]
