@@ -24,7 +24,8 @@
 //!   - `lifecycle`: the transitions those share (a worker lost, a driver or an app ended,
 //!     a supervised driver relaunched, executors killed, retention).
 //! - [`mod@schedule`]: Spark's placement rules as a pure function, with `Policy`.
-//! - [`liveness`]: worker and client-app timeouts from leader-local "last heard" times.
+//! - [`liveness`]: worker and client-app timeouts from leader-local "last heard" times, on
+//!   the leader's monotonic clock ([`Now`]; the wall clock only labels commands).
 //! - `wire`: the frozen serialized form of the records that embed a [`WorkerIdentity`].
 
 pub mod apply;
@@ -56,4 +57,4 @@ pub use state::{
     DriverState, ExecutorInfo, ExecutorState, MasterRole, ProcessSpec, WorkerIdentity, WorkerInfo,
     WorkerState,
 };
-pub use time::Millis;
+pub use time::{Millis, Now};

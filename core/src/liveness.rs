@@ -2,14 +2,19 @@
 //! client-mode apps lost their submitter.
 //!
 //! When each worker or app was last heard from is leader-local soft state, never
-//! replicated: the leader passes it in. Everything counts as heard at `leader_since`, the
-//! moment this master began to lead, so a new leader gives everyone a fresh grace period
-//! and never declares mass loss because it has not listened long enough (peers.md #1).
+//! replicated: the leader passes it in, on its monotonic clock. Everything counts as heard
+//! at `leader_since`, the moment this master began to lead, so a new leader gives everyone
+//! a fresh grace period and never declares mass loss because it has not listened long
+//! enough (peers.md #1).
+//!
+//! Every silence is measured on the monotonic clock ([`Now::mono`]); the wall clock
+//! ([`Now::wall`]) only labels the commands. A wall clock stepped forward or back (NTP, an
+//! operator) neither loses live workers nor keeps silent ones.
 
 use crate::command::Command;
 use crate::ids::{AppId, WorkerId};
 use crate::state::{AppState, ClusterState, WorkerState};
-use crate::time::Millis;
+use crate::time::{Millis, Now};
 use std::collections::BTreeMap;
 
 /// The timeouts the liveness checks use.
@@ -17,7 +22,10 @@ use std::collections::BTreeMap;
 pub struct LivenessConfig {
     /// A worker unheard for longer is DEAD (Spark's `spark.worker.timeout`, 60 s).
     pub worker_timeout_ms: u64,
-    /// A DEAD worker stays listed for this many further worker timeouts (Spark: 15).
+    /// A DEAD worker stays listed for this many further worker timeouts, plus one (Spark:
+    /// 15): it is forgotten once unheard for `(dead_worker_persistence + 2)` worker
+    /// timeouts (DEAD after the first), measured by the leader, whose grace period after
+    /// taking over counts here too.
     pub dead_worker_persistence: u32,
     /// A client-mode app whose submitter is unheard for longer is FAILED.
     pub app_timeout_ms: u64,
@@ -33,10 +41,12 @@ impl Default for LivenessConfig {
     }
 }
 
-/// When the leader last heard from each worker and client-mode app.
+/// When the leader last heard from each worker and client-mode app, on the leader's
+/// monotonic clock ([`Now::mono`]), never the wall clock. Leader-local, never replicated.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LastHeard {
-    /// When this master began to lead; nothing is older than this.
+    /// When this master began to lead (monotonic); nothing is older than this. Also when
+    /// its recovery began ([`next_step`](crate::recovery::next_step)).
     pub leader_since: Millis,
     pub workers: BTreeMap<WorkerId, Millis>,
     pub apps: BTreeMap<AppId, Millis>,
@@ -68,17 +78,18 @@ impl LastHeard {
 }
 
 /// The commands the liveness rules call for at `now`, in a stable order: lost workers,
-/// forgotten workers, then failed apps.
+/// forgotten workers, then failed apps. Silences are `now.mono` against `heard`; the
+/// commands are labelled `now.wall`.
 pub fn liveness_commands(
     state: &ClusterState,
     heard: &LastHeard,
-    now: Millis,
+    now: Now,
     cfg: &LivenessConfig,
 ) -> Vec<Command> {
     let mut out = Vec::new();
     for w in state.workers.values() {
         let live = matches!(w.state, WorkerState::Alive | WorkerState::Decommissioned);
-        let silent_ms = now.since(heard.worker(&w.identity.id));
+        let silent_ms = now.mono.since(heard.worker(&w.identity.id));
         if live && silent_ms > cfg.worker_timeout_ms {
             out.push(Command::WorkerLost {
                 worker: w.identity.id.clone(),
@@ -86,31 +97,31 @@ pub fn liveness_commands(
                     "no heartbeat for {} ms (worker timeout {} ms)",
                     silent_ms, cfg.worker_timeout_ms
                 ),
-                at: now,
+                at: now.wall,
             });
         }
     }
+    // Not `dead_since`: that is a wall-clock label, possibly another leader's clock.
     let forget_after = cfg
         .worker_timeout_ms
-        .saturating_mul(u64::from(cfg.dead_worker_persistence) + 1);
+        .saturating_mul(u64::from(cfg.dead_worker_persistence) + 2);
     for w in state.workers.values() {
-        if let (WorkerState::Dead, Some(since)) = (w.state, w.dead_since) {
-            if now.since(since) > forget_after {
-                out.push(Command::ForgetWorker {
-                    worker: w.identity.id.clone(),
-                });
-            }
+        let silent_ms = now.mono.since(heard.worker(&w.identity.id));
+        if w.state == WorkerState::Dead && silent_ms > forget_after {
+            out.push(Command::ForgetWorker {
+                worker: w.identity.id.clone(),
+            });
         }
     }
     for a in state.apps.values() {
         let client_mode = a.driver.is_none();
-        let silent_ms = now.since(heard.app(&a.id));
+        let silent_ms = now.mono.since(heard.app(&a.id));
         if client_mode && a.state != AppState::Unknown && silent_ms > cfg.app_timeout_ms {
             out.push(Command::FinishApp {
                 app: a.id.clone(),
                 state: AppState::Failed,
                 reason: format!("its driver stopped heartbeating {silent_ms} ms ago"),
-                at: now,
+                at: now.wall,
             });
         }
     }

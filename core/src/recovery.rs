@@ -10,8 +10,9 @@
 //!    (same process, not relaunched). Client-mode apps check in with
 //!    [`Command::AppReconnected`]; a cluster-mode app checks in when its driver is reported.
 //! 3. [`next_step`] says when to propose [`Command::CompleteRecovery`]: as soon as nothing
-//!    is UNKNOWN, or once the recovery timeout has passed. Completing settles whatever did
-//!    not answer and makes the master ALIVE.
+//!    is UNKNOWN, or once the recovery timeout has passed on the leader's monotonic clock
+//!    (a wall clock step neither ends recovery early nor prolongs it). Completing settles
+//!    whatever did not answer and makes the master ALIVE.
 //!
 //! The same reconcile runs on every registration, not only during recovery, so a worker
 //! that re-registers at any time has whatever the state does not know killed. Only a
@@ -27,7 +28,7 @@ use crate::lifecycle::{driver_gone, finish_app, lose_worker};
 use crate::state::{
     AppState, ClusterState, DriverState, ExecutorState, MasterRole, WorkerInfo, WorkerState,
 };
-use crate::time::Millis;
+use crate::time::{Millis, Now};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Step 1: mark everything that must answer UNKNOWN. With nothing to wait for, the master
@@ -166,14 +167,24 @@ fn anyone_unknown(state: &ClusterState) -> bool {
 }
 
 /// The recovery decision: `Some(CompleteRecovery)` once everyone answered or `timeout_ms`
-/// has passed since recovery began; `None` while waiting or when not recovering.
-pub fn next_step(state: &ClusterState, now: Millis, timeout_ms: u64) -> Option<Command> {
+/// has passed since this leader began recovery; `None` while waiting or when not
+/// recovering.
+///
+/// `began` is when this leader began recovery on its monotonic clock (its
+/// [`LastHeard::leader_since`](crate::LastHeard::leader_since)), compared with
+/// `now.mono`; the replicated `recovery_started_at` is a wall-clock label, never measured
+/// against. The command is labelled `now.wall`.
+pub fn next_step(
+    state: &ClusterState,
+    now: Now,
+    began: Millis,
+    timeout_ms: u64,
+) -> Option<Command> {
     if state.role != MasterRole::Recovering {
         return None;
     }
-    let started = state.recovery_started_at.unwrap_or(now);
-    if !anyone_unknown(state) || now.since(started) >= timeout_ms {
-        Some(Command::CompleteRecovery { at: now })
+    if !anyone_unknown(state) || now.mono.since(began) >= timeout_ms {
+        Some(Command::CompleteRecovery { at: now.wall })
     } else {
         None
     }

@@ -1,11 +1,19 @@
 //! Time as the core sees it: a number handed in by the caller, never read from a clock.
+//!
+//! Two clocks reach the core. The wall clock labels what is replicated (every `at` in a
+//! [`Command`](crate::Command), `dead_since`, `recovery_started_at`); it may step (NTP,
+//! an operator) and two masters' wall clocks may disagree, so the core never measures a
+//! timeout with it. The leader's monotonic clock ([`Now::mono`], and the leader-local
+//! [`LastHeard`](crate::LastHeard)) measures every timeout; it is never replicated.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Milliseconds since the Unix epoch, UTC. The master reads its clock at the edge and puts
-/// the value into the [`Command`](crate::Command) it proposes, so every replica applies
-/// the same number.
+/// Milliseconds. On the wall clock (everything replicated): since the Unix epoch, UTC; the
+/// master reads its clock at the edge and puts the value into the
+/// [`Command`](crate::Command) it proposes, so every replica applies the same number. On
+/// the monotonic clock ([`Now::mono`]): since an origin of the leader's process, only
+/// ever compared with other readings of that clock on that process.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -51,6 +59,17 @@ impl Millis {
             (rem % 60) as u32,
         )
     }
+}
+
+/// One reading of both of the leader's clocks, taken at the edge and handed in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Now {
+    /// The wall clock: the label of the commands proposed now (`at`). Never used to
+    /// measure a duration.
+    pub wall: Millis,
+    /// The leader's monotonic clock: every silence and timeout is measured on it, against
+    /// [`LastHeard`](crate::LastHeard) (same clock). Never replicated.
+    pub mono: Millis,
 }
 
 impl fmt::Display for Millis {

@@ -7,6 +7,19 @@ use hearth_core::*;
 
 const TIMEOUT: u64 = 60_000;
 
+/// A reading of a leader whose two clocks agree: wall and monotonic both `t`.
+fn both(t: Millis) -> Now {
+    Now { wall: t, mono: t }
+}
+
+/// The wall clock `ms` before `T0` (stepped back).
+fn before(ms: u64) -> Millis {
+    Millis(T0.0 - ms)
+}
+
+/// The leader took over at `at(10_000)`, on both clocks (see [`recovering`]).
+const BEGAN: Millis = Millis(T0.0 + 10_000);
+
 /// Two workers; a client-mode app with one executor on each; a supervised cluster-mode
 /// app whose driver runs on worker 1 with one executor on worker 2. Then a new leader
 /// takes over at `at(10_000)`.
@@ -77,7 +90,10 @@ fn begin_marks_everything_that_must_answer_unknown() {
     assert_eq!(s.drivers[&driver].state, DriverState::Unknown);
     // Executors and resources are kept while waiting: nothing is reported as zero workers.
     assert_eq!(s.workers[&wid(1)].cores_used, 2);
-    assert_eq!(next_step(&s, at(10_000 + TIMEOUT - 1), TIMEOUT), None);
+    assert_eq!(
+        next_step(&s, both(at(10_000 + TIMEOUT - 1)), BEGAN, TIMEOUT),
+        None
+    );
     assert!(schedule(&s, &Policy::default(), 0).is_empty());
 }
 
@@ -87,7 +103,7 @@ fn a_master_with_nothing_to_recover_is_alive_at_once() {
     assert_eq!(s.role, MasterRole::Standby);
     ok(&mut s, Command::BeginRecovery { at: T0 });
     assert_eq!(s.role, MasterRole::Alive);
-    assert_eq!(next_step(&s, T0, TIMEOUT), None);
+    assert_eq!(next_step(&s, both(T0), T0, TIMEOUT), None);
 }
 
 #[test]
@@ -136,7 +152,7 @@ fn reports_are_reconciled_and_recovery_completes_as_soon_as_all_answered() {
             apps: vec![client.clone()]
         }
     );
-    assert_eq!(next_step(&s, at(10_200), TIMEOUT), None);
+    assert_eq!(next_step(&s, both(at(10_200)), BEGAN, TIMEOUT), None);
     ok(
         &mut s,
         Command::AppReconnected {
@@ -145,7 +161,7 @@ fn reports_are_reconciled_and_recovery_completes_as_soon_as_all_answered() {
     );
     assert_eq!(s.apps[&client].state, AppState::Running);
     // Everyone answered: complete now, not at the timeout.
-    let step = next_step(&s, at(10_300), TIMEOUT);
+    let step = next_step(&s, both(at(10_300)), BEGAN, TIMEOUT);
     assert_eq!(step, Some(Command::CompleteRecovery { at: at(10_300) }));
     let done = ok(&mut s, step.unwrap());
     assert_eq!(done.actions, vec![]);
@@ -159,8 +175,11 @@ fn reports_are_reconciled_and_recovery_completes_as_soon_as_all_answered() {
 fn at_the_timeout_silent_workers_die_supervised_drivers_relaunch_silent_apps_fail() {
     let (mut s, client, cluster, driver) = recovering();
     ok(&mut s, report(2, &[(&client, 1), (&cluster, 0)], &[]));
-    assert_eq!(next_step(&s, at(10_000 + TIMEOUT - 1), TIMEOUT), None);
-    let step = next_step(&s, at(10_000 + TIMEOUT), TIMEOUT).expect("timeout passed");
+    assert_eq!(
+        next_step(&s, both(at(10_000 + TIMEOUT - 1)), BEGAN, TIMEOUT),
+        None
+    );
+    let step = next_step(&s, both(at(10_000 + TIMEOUT)), BEGAN, TIMEOUT).expect("timeout passed");
     let done = ok(&mut s, step);
     assert_eq!(s.role, MasterRole::Alive);
     assert_eq!(s.workers[&wid(1)].state, WorkerState::Dead);
@@ -243,7 +262,10 @@ fn a_second_leader_change_during_recovery_starts_over() {
     ok(&mut s, Command::BeginRecovery { at: at(20_000) });
     assert_eq!(s.recovery_started_at, Some(at(20_000)));
     assert_eq!(awaiting(&s).workers, vec![wid(1), wid(2)]);
-    assert_eq!(next_step(&s, at(20_000 + TIMEOUT - 1), TIMEOUT), None);
+    assert_eq!(
+        next_step(&s, both(at(20_000 + TIMEOUT - 1)), at(20_000), TIMEOUT),
+        None
+    );
 }
 
 #[test]
@@ -302,11 +324,11 @@ fn a_worker_times_out_strictly_after_the_timeout() {
     let mut heard = LastHeard::new(T0);
     heard.workers.insert(wid(1), at(1_000));
     assert_eq!(
-        liveness_commands(&s, &heard, at(1_000 + TIMEOUT), &cfg()),
+        liveness_commands(&s, &heard, both(at(1_000 + TIMEOUT)), &cfg()),
         vec![]
     );
     assert_eq!(
-        liveness_commands(&s, &heard, at(1_001 + TIMEOUT), &cfg()),
+        liveness_commands(&s, &heard, both(at(1_001 + TIMEOUT)), &cfg()),
         vec![Command::WorkerLost {
             worker: wid(1),
             reason: "no heartbeat for 60001 ms (worker timeout 60000 ms)".into(),
@@ -322,11 +344,11 @@ fn a_new_leader_gives_every_worker_a_fresh_grace_period() {
     let mut heard = LastHeard::new(at(500_000));
     heard.workers.insert(wid(1), T0); // long ago, heard by the previous leader
     assert_eq!(
-        liveness_commands(&s, &heard, at(500_000 + TIMEOUT), &cfg()),
+        liveness_commands(&s, &heard, both(at(500_000 + TIMEOUT)), &cfg()),
         vec![]
     );
     assert_eq!(
-        liveness_commands(&s, &heard, at(500_001 + TIMEOUT), &cfg()).len(),
+        liveness_commands(&s, &heard, both(at(500_001 + TIMEOUT)), &cfg()).len(),
         1
     );
 }
@@ -335,21 +357,19 @@ fn a_new_leader_gives_every_worker_a_fresh_grace_period() {
 fn dead_workers_are_forgotten_after_the_persistence_period() {
     let mut s = alive();
     add_worker(&mut s, 1, 4, 4096);
-    ok(
-        &mut s,
-        Command::WorkerLost {
-            worker: wid(1),
-            reason: "x".into(),
-            at: T0,
-        },
-    );
-    let heard = LastHeard::new(T0);
+    let mut heard = LastHeard::new(T0);
+    heard.workers.insert(wid(1), at(1_000));
+    let lost = liveness_commands(&s, &heard, both(at(1_001 + TIMEOUT)), &cfg());
+    assert_eq!(lost.len(), 1);
+    ok(&mut s, lost[0].clone());
+    assert_eq!(s.workers[&wid(1)].state, WorkerState::Dead);
+    // DEAD after one timeout, then listed for dead_worker_persistence + 1 more.
     assert_eq!(
-        liveness_commands(&s, &heard, at(16 * TIMEOUT), &cfg()),
+        liveness_commands(&s, &heard, both(at(1_000 + 17 * TIMEOUT)), &cfg()),
         vec![]
     );
     assert_eq!(
-        liveness_commands(&s, &heard, at(16 * TIMEOUT + 1), &cfg()),
+        liveness_commands(&s, &heard, both(at(1_001 + 17 * TIMEOUT)), &cfg()),
         vec![Command::ForgetWorker { worker: wid(1) }]
     );
 }
@@ -365,15 +385,144 @@ fn a_client_mode_app_whose_submitter_vanished_fails() {
     );
     let mut heard = LastHeard::new(T0);
     heard.apps.insert(app.clone(), at(5_000));
-    assert_eq!(liveness_commands(&s, &heard, at(35_000), &cfg()), vec![]);
     assert_eq!(
-        liveness_commands(&s, &heard, at(35_001), &cfg()),
+        liveness_commands(&s, &heard, both(at(35_000)), &cfg()),
+        vec![]
+    );
+    assert_eq!(
+        liveness_commands(&s, &heard, both(at(35_001)), &cfg()),
         vec![Command::FinishApp {
             app,
             state: AppState::Failed,
             reason: "its driver stopped heartbeating 30001 ms ago".into(),
             at: at(35_001),
         }]
+    );
+}
+
+/// Two live workers and a client-mode app, all last heard at monotonic 5_000 by a leader
+/// that took over at monotonic 1 (its wall clock then read about `at(5_000)`).
+fn heard_at_mono_5s() -> (ClusterState, AppId, LastHeard) {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 4096);
+    add_worker(&mut s, 2, 4, 4096);
+    let app = client_app(&mut s, app_desc(Some(1), 256, None), 0);
+    let mut heard = LastHeard::new(Millis(1));
+    heard.workers.insert(wid(1), Millis(5_000));
+    heard.workers.insert(wid(2), Millis(5_000));
+    heard.apps.insert(app.clone(), Millis(5_000));
+    (s, app, heard)
+}
+
+/// HA hole 6: a forward wall-clock step of more than the worker timeout (NTP) declared
+/// every worker lost and failed every client-mode app.
+#[test]
+fn a_wall_clock_stepped_forward_loses_no_worker_and_fails_no_app() {
+    let (s, _, heard) = heard_at_mono_5s();
+    // One second later, with the wall clock stepped two minutes ahead.
+    let now = Now {
+        wall: at(5_000 + 1_000 + 120_000),
+        mono: Millis(6_000),
+    };
+    assert_eq!(liveness_commands(&s, &heard, now, &cfg()), vec![]);
+}
+
+/// HA hole 6: a backward wall-clock step delayed failure detection by its size.
+#[test]
+fn a_wall_clock_stepped_back_still_loses_silent_workers_and_apps_on_time() {
+    let (s, app, heard) = heard_at_mono_5s();
+    let wall = before(120_000);
+    let quiet = Now {
+        wall,
+        mono: Millis(5_000 + 30_000),
+    };
+    assert_eq!(liveness_commands(&s, &heard, quiet, &cfg()), vec![]);
+    let now = Now {
+        wall,
+        mono: Millis(5_001 + TIMEOUT),
+    };
+    let lost = |n| Command::WorkerLost {
+        worker: wid(n),
+        reason: "no heartbeat for 60001 ms (worker timeout 60000 ms)".into(),
+        at: wall,
+    };
+    assert_eq!(
+        liveness_commands(&s, &heard, now, &cfg()),
+        vec![
+            lost(1),
+            lost(2),
+            Command::FinishApp {
+                app,
+                state: AppState::Failed,
+                reason: "its driver stopped heartbeating 60001 ms ago".into(),
+                at: wall,
+            }
+        ]
+    );
+}
+
+/// HA hole 6: a DEAD worker was forgotten by comparing the wall clock with `dead_since`,
+/// a wall-clock label (possibly another leader's clock).
+#[test]
+fn a_dead_worker_is_forgotten_on_the_leaders_monotonic_clock() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 4096);
+    ok(
+        &mut s,
+        Command::WorkerLost {
+            worker: wid(1),
+            reason: "x".into(),
+            at: T0,
+        },
+    );
+    // This leader took over at monotonic 1 and has not heard from it since.
+    let heard = LastHeard::new(Millis(1));
+    // A day later on the wall clock, one timeout on the monotonic one: still listed.
+    let ahead = Now {
+        wall: at(86_400_000),
+        mono: Millis(1 + TIMEOUT),
+    };
+    assert_eq!(liveness_commands(&s, &heard, ahead, &cfg()), vec![]);
+    // The wall clock stepped back before `dead_since`: forgotten on time all the same.
+    let forget_after = (u64::from(cfg().dead_worker_persistence) + 2) * TIMEOUT;
+    let behind = |mono| Now {
+        wall: before(120_000),
+        mono: Millis(mono),
+    };
+    assert_eq!(
+        liveness_commands(&s, &heard, behind(1 + forget_after), &cfg()),
+        vec![]
+    );
+    assert_eq!(
+        liveness_commands(&s, &heard, behind(2 + forget_after), &cfg()),
+        vec![Command::ForgetWorker { worker: wid(1) }]
+    );
+}
+
+/// HA hole 6: the recovery timeout ran from the replicated wall-clock
+/// `recovery_started_at`, so a wall-clock step ended recovery early or late.
+#[test]
+fn a_wall_clock_step_neither_ends_recovery_early_nor_prolongs_it() {
+    let (s, ..) = recovering();
+    assert_eq!(s.recovery_started_at, Some(at(10_000)), "a label only");
+    // This leader began recovery at monotonic 7.
+    let began = Millis(7);
+    // One second in, the wall clock stepped past recovery_started_at + the timeout.
+    let ahead = Now {
+        wall: at(10_000 + TIMEOUT + 120_000),
+        mono: Millis(7 + 1_000),
+    };
+    assert_eq!(next_step(&s, ahead, began, TIMEOUT), None);
+    // The wall clock stepped back before recovery began: the timeout still ends it.
+    let wall = before(120_000);
+    let behind = |mono| Now {
+        wall,
+        mono: Millis(mono),
+    };
+    assert_eq!(next_step(&s, behind(7 + TIMEOUT - 1), began, TIMEOUT), None);
+    assert_eq!(
+        next_step(&s, behind(7 + TIMEOUT), began, TIMEOUT),
+        Some(Command::CompleteRecovery { at: wall })
     );
 }
 

@@ -7,7 +7,8 @@
 //!
 //! The leader-local liveness bookkeeping (when each worker and client app was last heard
 //! from) is updated by the same commit, so it always belongs to the master that
-//! committed.
+//! committed. It is kept on the monotonic clock ([`mono_now`]), as is every timeout; the
+//! wall clock ([`now`]) only labels commands and statuses.
 
 use crate::dispatch::Dispatcher;
 use crate::drill::Isolation;
@@ -16,11 +17,11 @@ use crate::lease::{self, Lease};
 use hearth_core::recovery;
 use hearth_core::{
     apply, schedule, AppId, AppState, Applied, ClusterConfig, ClusterState, Command, LastHeard,
-    MasterRole, Millis, Outcome, Policy, Rejection, WorkerId, WorkerState,
+    MasterRole, Millis, Now, Outcome, Policy, Rejection, WorkerId, WorkerState,
 };
 use hearth_proto::auth::{Credential, Secret};
 use hearth_proto::convert::{Fence, Member, MemberRole, StatusView, WorkerStatus};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 use tracing::Instrument;
 
@@ -113,7 +114,8 @@ fn persistence_failed(what: &str, e: &JournalError) -> ! {
 
 pub(crate) struct Inner {
     pub(crate) state: ClusterState,
-    /// Leader-local soft state: when each worker and client app was last heard from.
+    /// Leader-local soft state: when each worker and client app was last heard from, on
+    /// the monotonic clock ([`mono_now`]).
     pub(crate) heard: LastHeard,
     /// Seed of the next scheduling pass (drivers' shuffle).
     seed: u64,
@@ -155,13 +157,30 @@ pub fn incarnation() -> u64 {
     })
 }
 
-/// The master's wall clock, read only here.
+/// The master's wall clock, read only here: the label of replicated commands and of what
+/// statuses show. It may step (NTP, an operator), so no duration is measured on it.
 pub fn now() -> Millis {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     Millis(ms)
+}
+
+/// The master's monotonic clock, read only here: milliseconds since an instant of this
+/// process (never 0). Every timeout is measured on it; it is never replicated.
+pub fn mono_now() -> Millis {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    Millis((origin.elapsed().as_millis() as u64).saturating_add(1))
+}
+
+/// Both clocks, read together.
+fn now_both() -> Now {
+    Now {
+        wall: now(),
+        mono: mono_now(),
+    }
 }
 
 impl Master {
@@ -197,7 +216,7 @@ impl Master {
             term,
             inner: Mutex::new(Inner {
                 state,
-                heard: LastHeard::default(),
+                heard: LastHeard::new(mono_now()),
                 seed: term,
                 lsn,
             }),
@@ -304,7 +323,8 @@ impl Master {
         self.queue_actions(inner, &applied);
         if inner.state.role == MasterRole::Recovering {
             let timeout = self.config.recovery_timeout.as_millis() as u64;
-            if let Some(done) = recovery::next_step(&inner.state, now(), timeout) {
+            let began = inner.heard.leader_since;
+            if let Some(done) = recovery::next_step(&inner.state, now_both(), began, timeout) {
                 tracing::info!(awaiting = ?recovery::awaiting(&inner.state), "completing recovery");
                 let _ = self.commit(inner, &done);
                 tracing::info!(role = %inner.state.role, "recovery complete");
@@ -352,7 +372,7 @@ impl Master {
             let mut inner = self.lock().await;
             let _in_term = self.span.enter();
             let at = now();
-            inner.heard = LastHeard::new(at);
+            inner.heard = LastHeard::new(mono_now());
             if inner.state.config != self.config.cluster {
                 let _ = self.commit(&mut inner, &Command::SetConfig(self.config.cluster.clone()));
             }
@@ -407,7 +427,7 @@ impl Master {
         let mut inner = self.lock().await;
         let live = inner.state.workers.get(id).is_some_and(is_live);
         if live {
-            inner.heard.workers.insert(id.clone(), now());
+            inner.heard.workers.insert(id.clone(), mono_now());
         }
         live
     }
@@ -420,7 +440,7 @@ impl Master {
             let mut inner = self.lock().await;
             let state = inner.state.apps.get(app).map(|a| a.state);
             if state.is_some() {
-                inner.heard.apps.insert(app.clone(), now());
+                inner.heard.apps.insert(app.clone(), mono_now());
             }
             state
         };
@@ -436,7 +456,7 @@ impl Master {
     /// Commands the liveness rules and the recovery timeout call for now.
     pub async fn due_commands(&self) -> Vec<Command> {
         let inner = self.lock().await;
-        let at = now();
+        let at = now_both();
         let cfg = hearth_core::LivenessConfig {
             worker_timeout_ms: self.config.worker_timeout.as_millis() as u64,
             dead_worker_persistence: 15,
@@ -444,7 +464,8 @@ impl Master {
         };
         let mut due = hearth_core::liveness_commands(&inner.state, &inner.heard, at, &cfg);
         let timeout = self.config.recovery_timeout.as_millis() as u64;
-        due.extend(recovery::next_step(&inner.state, at, timeout));
+        let began = inner.heard.leader_since;
+        due.extend(recovery::next_step(&inner.state, at, began, timeout));
         due
     }
 
@@ -509,21 +530,22 @@ fn record_heard(inner: &mut Inner, cmd: &Command, outcome: &Outcome) {
         (Command::RegisterWorker { reg, .. }, _) => {
             let id = &reg.identity.id;
             if inner.state.workers.get(id).is_some_and(is_live) {
-                inner.heard.workers.insert(id.clone(), now());
+                inner.heard.workers.insert(id.clone(), mono_now());
             }
         }
         (_, Outcome::AppRegistered { app, driver: None }) => {
-            inner.heard.apps.insert(app.clone(), now());
+            inner.heard.apps.insert(app.clone(), mono_now());
         }
         _ => {}
     }
 }
 
 /// The status of `state` as `GetState` and `/json` show it, with the answering master's
-/// status set to the state's role; `heard` gives workers' last heartbeats (a leader's).
-/// The caller fills in `leader`, `term` and `masters`.
+/// status set to the state's role; `heard` gives workers' last heartbeats (a leader's),
+/// shown on the wall clock. The caller fills in `leader`, `term` and `masters`.
 pub fn status_of(state: &ClusterState, heard: Option<&LastHeard>) -> StatusView {
     let s = state;
+    let at = now_both();
     StatusView {
         status: s.role,
         leader: None,
@@ -534,15 +556,23 @@ pub fn status_of(state: &ClusterState, heard: Option<&LastHeard>) -> StatusView 
             .values()
             .map(|w| WorkerStatus {
                 info: w.clone(),
-                last_heartbeat: heard.and_then(|h| h.workers.get(&w.identity.id).copied()),
+                last_heartbeat: heard
+                    .and_then(|h| h.workers.get(&w.identity.id).copied())
+                    .map(|mono| wall_of(mono, at)),
             })
             .collect(),
         active_apps: s.apps.values().map(shown_app).collect(),
         completed_apps: s.completed_apps.iter().map(shown_app).collect(),
         active_drivers: s.drivers.values().map(shown_driver).collect(),
         completed_drivers: s.completed_drivers.iter().map(shown_driver).collect(),
-        now: now(),
+        now: at.wall,
     }
+}
+
+/// The wall-clock time of `mono`, a reading of [`mono_now`], as seen from `at`: as long
+/// before `at.wall` as `mono` is before `at.mono`.
+fn wall_of(mono: Millis, at: Now) -> Millis {
+    Millis(at.wall.0.saturating_sub(at.mono.since(mono)))
 }
 
 /// What a status shows of a command's environment: the names, never the values (they
@@ -566,4 +596,32 @@ fn shown_driver(d: &hearth_core::DriverInfo) -> hearth_core::DriverInfo {
     let mut d = d.clone();
     hide_env(&mut d.desc.command);
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_last_heartbeat_is_shown_on_the_wall_clock() {
+        let at = Now {
+            wall: Millis(1_795_457_728_000),
+            mono: Millis(10_000),
+        };
+        assert_eq!(wall_of(Millis(4_000), at), Millis(1_795_457_722_000));
+        assert_eq!(wall_of(Millis(10_000), at), at.wall);
+        let early = Now {
+            wall: Millis(3),
+            mono: Millis(10_000),
+        };
+        assert_eq!(wall_of(Millis(1), early), Millis(0), "saturates");
+    }
+
+    #[test]
+    fn the_monotonic_clock_is_never_0_and_never_goes_back() {
+        let a = mono_now();
+        let b = mono_now();
+        assert!(a.0 >= 1);
+        assert!(b >= a);
+    }
 }
