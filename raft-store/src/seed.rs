@@ -7,8 +7,12 @@
 //! empty, receives it as a snapshot from the leader instead of replaying an empty log.
 //!
 //! A seeded node must **not** be `initialize`d: it already has a membership, and starts an
-//! election among the seeded voters by itself. Seed one node (its empty peers grant it
-//! their vote and then get the snapshot) or seed every voter from the same export.
+//! election among the seeded voters by itself. Seed every voter from the same export, or
+//! seed one and start it first: its empty peers see a seeded peer, join instead of
+//! initializing a group of their own (which would sit at the seed's log position, so the
+//! seed would never be sent), grant it their vote and get the snapshot. A seeded master
+//! started after its peers already run without the seed refuses to start (the master's
+//! `raft::fresh_start` / `raft::seeded_start` rules).
 
 use crate::db::{self, CF_META, KEY_LAST_PURGED};
 use crate::state_machine::{put_snapshot, SnapshotDoc};

@@ -7,7 +7,7 @@ use hearth_tests::cluster::{history, running_executors, RaftCluster};
 use hearth_tests::harness::*;
 use hearth_tests::procs::app_pids;
 use hearth_tests::proxy::Proxy;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -306,13 +306,13 @@ fn a_leader_cut_off_accepts_no_write_and_after_healing_there_is_one_history() {
     assert_eq!(app_pids(&url, &during).len(), 2, "one driver, one executor");
 }
 
-#[test]
-fn a_filesystem_export_seeds_a_new_raft_group() {
-    let dir = TestDir::new("raft-seed");
-    let fs_dir = dir.path().join("fs");
+/// A FILESYSTEM master with two apps, stopped and exported: the export file, the apps'
+/// ids and the history the master showed.
+fn two_app_export(dir: &Path) -> (PathBuf, String, String, Vec<(String, String)>) {
+    let fs_dir = dir.join("fs");
     let fs_dir_s = fs_dir.to_string_lossy().into_owned();
     let mut single = MasterProc::start(
-        dir.path(),
+        dir,
         &["--recovery-mode", "filesystem", "--recovery-dir", &fs_dir_s],
     );
     let a = cluster_app(&single.url, "seeded-a", 1);
@@ -320,7 +320,7 @@ fn a_filesystem_export_seeds_a_new_raft_group() {
     let before = history(&single.json());
     assert_eq!(before.len(), 2, "{before:?}");
     single.proc.stop(Duration::from_secs(20));
-    let export = dir.path().join("export.json");
+    let export = dir.join("export.json");
     let out = hearth(
         "",
         &[
@@ -333,23 +333,56 @@ fn a_filesystem_export_seeds_a_new_raft_group() {
         ],
     );
     assert!(out.status.success(), "export: {}", stderr(&out));
+    (export, a, b, before)
+}
 
+/// `hearth recovery import` of `export` into master `i`'s directory.
+fn seed(c: &RaftCluster, i: usize, export: &Path) {
+    let out = hearth(
+        "",
+        &[
+            "recovery",
+            "import",
+            "--file",
+            export.to_str().unwrap(),
+            "--dir",
+            c.data_dir(i).to_str().unwrap(),
+            "--raft-peers",
+            &c.peers(),
+        ],
+    );
+    assert!(out.status.success(), "import: {}", stderr(&out));
+}
+
+/// `hearth master` for master `i` of `c` with `peers` as `--peers`, run to its end (for
+/// a master expected to refuse to start).
+fn master_run(c: &RaftCluster, i: usize, peers: &str) -> std::process::Output {
+    let args = vec![
+        "master".to_owned(),
+        "--recovery-mode".into(),
+        "raft".into(),
+        "--id".into(),
+        (i + 1).to_string(),
+        "--peers".into(),
+        peers.to_owned(),
+        "--recovery-dir".into(),
+        c.data_dir(i).to_string_lossy().into_owned(),
+        "--port".into(),
+        c.grpc[i].to_string(),
+        "--http-port".into(),
+        "0".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    hearth("", &args)
+}
+
+#[test]
+fn a_filesystem_export_seeds_a_new_raft_group() {
+    let dir = TestDir::new("raft-seed");
+    let (export, a, b, before) = two_app_export(dir.path());
     let mut c = RaftCluster::new(dir.path(), 3, FLAGS);
     for i in 0..3 {
-        let out = hearth(
-            "",
-            &[
-                "recovery",
-                "import",
-                "--file",
-                export.to_str().unwrap(),
-                "--dir",
-                c.data_dir(i).to_str().unwrap(),
-                "--raft-peers",
-                &c.peers(),
-            ],
-        );
-        assert!(out.status.success(), "import: {}", stderr(&out));
+        seed(&c, i, &export);
     }
     for i in 0..3 {
         c.start_master(i);
@@ -366,23 +399,7 @@ fn a_filesystem_export_seeds_a_new_raft_group() {
     let leader_pid = c.masters[leader].as_ref().map(|m| m.proc.pid());
     let other = (leader + 1) % 3;
     c.kill9(other);
-    let args = vec![
-        "master".to_owned(),
-        "--recovery-mode".into(),
-        "raft".into(),
-        "--id".into(),
-        (other + 1).to_string(),
-        "--peers".into(),
-        format!("{}={}", other + 1, c.advertised[other]),
-        "--recovery-dir".into(),
-        c.data_dir(other).to_string_lossy().into_owned(),
-        "--port".into(),
-        c.grpc[other].to_string(),
-        "--http-port".into(),
-        "0".into(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = hearth("", &args);
+    let out = master_run(&c, other, &format!("{}={}", other + 1, c.advertised[other]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -390,6 +407,82 @@ fn a_filesystem_export_seeds_a_new_raft_group() {
         "{err}"
     );
     assert_eq!(c.masters[leader].as_ref().map(|m| m.proc.pid()), leader_pid);
+}
+
+/// HA hole 3: seeding one master only. Its empty peers used to `initialize` a group of
+/// their own at the seed's log position, so the leader never sent the seed and the
+/// replicas differed. Started first, the seeded master now leads with its seed and its
+/// empty peers join it: every replica shows the seed. Started after its peers already
+/// run without the seed, it refuses to start, saying what to do.
+#[test]
+fn seeding_one_master_gives_every_replica_the_seed_or_is_refused() {
+    let dir = TestDir::new("raft-seed-one");
+    let (export, _, _, before) = two_app_export(dir.path());
+
+    let first = dir.path().join("seeded-first");
+    std::fs::create_dir_all(&first).expect("a directory");
+    let mut c = RaftCluster::new(&first, 3, FLAGS);
+    seed(&c, 0, &export);
+    c.start_master(0);
+    wait_for("the seeded master answering", LONG, || c.json(0));
+    c.start_master(1);
+    c.start_master(2);
+    let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+    assert_eq!(history(&c.json(leader).expect("/json")), before);
+    wait_for("both others following with the seed", LONG, || {
+        (0..3)
+            .filter(|i| *i != leader)
+            .all(|i| c.follows(i, leader))
+            .then_some(())
+    });
+
+    let late = dir.path().join("seeded-late");
+    std::fs::create_dir_all(&late).expect("a directory");
+    let mut c = RaftCluster::new(&late, 3, FLAGS);
+    seed(&c, 0, &export);
+    c.start_master(1);
+    c.start_master(2);
+    wait_for("the two empty masters electing a leader", LONG, || {
+        c.alive_leader(None)
+    });
+    let out = master_run(&c, 0, &c.peers());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("seeded from an export")
+            && err.contains("seed every master from the same export"),
+        "{err}"
+    );
+}
+
+/// HA hole 4: a voter whose directory was wiped used to rejoin under its old id with its
+/// votes and acknowledged entries forgotten (only a warning): with another master
+/// lagging, an acknowledged write could be lost, and it could vote twice in a term. It
+/// now refuses to start, naming the procedure (remove it, add it back under a new id);
+/// the group goes on untouched.
+#[test]
+fn a_voter_whose_directory_was_wiped_refuses_to_rejoin_under_its_old_id() {
+    let dir = TestDir::new("raft-wiped");
+    let mut c = RaftCluster::start(dir.path(), 3, FLAGS);
+    let leader = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+    let app = cluster_app(&c.url(), "before-the-wipe", 1);
+    let wiped = (0..3).find(|i| *i != leader).expect("a follower");
+    wait_for("the follower holding the app", LONG, || {
+        c.follows(wiped, leader).then_some(())
+    });
+    c.kill9(wiped);
+    std::fs::remove_dir_all(c.data_dir(wiped)).expect("wipe the directory");
+    let out = master_run(&c, wiped, &c.peers());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("was wiped or lost")
+            && err.contains(&format!("hearth cluster remove-master {}", wiped + 1)),
+        "{err}"
+    );
+    assert_eq!(c.alive_leader(Some(wiped)), Some(leader));
+    let j = c.json(leader).expect("/json");
+    assert!(history(&j).iter().any(|(id, _)| *id == app), "{app} kept");
 }
 
 /// HA hole 10: a master frozen (SIGSTOP) first in the client's list used to cost every

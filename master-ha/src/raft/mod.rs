@@ -23,7 +23,9 @@ use crate::error::MasterError;
 use crate::lease::{self, Acks};
 use hearth_proto::auth::{authed, Credential};
 use hearth_proto::convert::{Member, MemberRole};
+use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
+use hearth_proto::pb::raft_admin_client::RaftAdminClient;
 use hearth_proto::pb::GetStateRequest;
 use hearth_raft_store::openraft::{self, ServerState};
 use hearth_raft_store::{BasicNode, NodeId, Raft, StateReader};
@@ -194,7 +196,10 @@ pub async fn open(
             .collect()
     };
     if stored.is_empty() {
-        bootstrap(&raft, opts).await?;
+        if let Err(e) = bootstrap(&raft, opts).await {
+            let _ = raft.shutdown().await;
+            return Err(e);
+        }
     } else if stored != opts.peers {
         let _ = raft.shutdown().await;
         return Err(MasterError::Config(format!(
@@ -206,6 +211,26 @@ pub async fn open(
             peer_list(&stored)
         )));
     } else {
+        let (term, snapshot) = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            (m.current_term, m.snapshot)
+        };
+        // Seeded by `hearth recovery import` (the seed is a snapshot at the first log
+        // position) and never started a term.
+        if term == 0 && snapshot == Some(hearth_raft_store::LogId::default()) {
+            let seeded: BTreeSet<String> = reader.read(|s| {
+                let apps = s.apps.keys().map(|a| a.0.clone());
+                let done = s.completed_apps.iter().map(|a| a.id.0.clone());
+                let drivers = s.drivers.keys().map(|d| d.0.clone());
+                let ended = s.completed_drivers.iter().map(|d| d.id.0.clone());
+                apps.chain(done).chain(drivers).chain(ended).collect()
+            });
+            if let Err(why) = seeded_start(&seeded, &peer_views(opts).await) {
+                let _ = raft.shutdown().await;
+                return Err(MasterError::Config(why));
+            }
+        }
         tracing::info!(members = %peer_list(&stored), "rejoining the Raft group from disk");
     }
     Ok(Arc::new(RaftHandle {
@@ -254,23 +279,26 @@ fn peer_list(peers: &BTreeMap<NodeId, String>) -> String {
         .join(",")
 }
 
-/// A fresh directory: initialize with `--peers`, unless a peer is already past term 0
-/// (a group exists: this master was added later or its directory was wiped), in which
-/// case the leader copies its log or snapshot here.
+/// A fresh directory: initialize with `--peers`, unless [`fresh_start`] says to join (a
+/// group exists: this master was added later or its directory was wiped; or a peer
+/// holds a seeded state), in which case the leader copies its log or snapshot here.
 async fn bootstrap(raft: &Raft, opts: &RaftOptions) -> Result<(), MasterError> {
-    for (id, addr) in opts.peers.iter().filter(|(id, _)| **id != opts.id) {
-        if let Some(term) = peer_term(addr, &opts.credential).await {
-            if term > 0 {
-                tracing::warn!(
-                    peer = id, %addr, term, dir = %opts.dir.display(),
-                    "this master's Raft directory is empty but the group already exists \
-                     (a peer is at term {term}): joining it, the leader copies its state here. \
-                     Expected when this master starts for the first time after the others; \
-                     if it held data before, its directory was wiped or lost: check the disk"
-                );
-                return Ok(());
+    let peers = peer_views(opts).await;
+    if peers.iter().any(|(_, _, v)| v.term > 0) {
+        if let Some((leader, term, members)) = leader_members(opts).await {
+            if let Err(why) = amnesiac(opts.id, leader, term, &members) {
+                return Err(MasterError::Config(why));
             }
         }
+    }
+    if let Fresh::Join(why) = fresh_start(&peers) {
+        tracing::warn!(
+            dir = %opts.dir.display(),
+            "this master's Raft directory is empty and {why}: joining, the leader copies its state here. \
+             Expected when this master starts for the first time after the others, or beside a seeded \
+             master; if it held data before, its directory was wiped or lost: check the disk"
+        );
+        return Ok(());
     }
     let members: BTreeMap<NodeId, BasicNode> = opts
         .peers
@@ -293,22 +321,276 @@ async fn bootstrap(raft: &Raft, opts: &RaftOptions) -> Result<(), MasterError> {
     Ok(())
 }
 
-/// A peer's Raft term, if it answers within a short time.
-async fn peer_term(addr: &str, credential: &Credential) -> Option<u64> {
+/// What a peer shows when this master starts: its Raft term, how many members its
+/// membership has (none: an empty directory not yet part of a group), and the ids of
+/// every app and driver in its state (active or completed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PeerView {
+    pub term: u64,
+    pub members: usize,
+    pub history: BTreeSet<String>,
+}
+
+/// A peer's view, if it answers within a short time.
+async fn peer_view(addr: &str, credential: &Credential) -> Option<PeerView> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .ok()?
         .connect_timeout(Duration::from_millis(300));
     let ask = async {
         let mut client =
             MasterServiceClient::new(authed(endpoint.connect().await.ok()?, credential));
-        client
+        let s = client
             .get_state(GetStateRequest::default())
             .await
-            .ok()
-            .map(|r| r.into_inner().term)
+            .ok()?
+            .into_inner();
+        let apps = s.active_apps.iter().chain(&s.completed_apps);
+        let drivers = s.active_drivers.iter().chain(&s.completed_drivers);
+        Some(PeerView {
+            term: s.term,
+            members: s.masters.len(),
+            history: apps
+                .map(|a| a.id.clone())
+                .chain(drivers.map(|d| d.id.clone()))
+                .collect(),
+        })
     };
     tokio::time::timeout(Duration::from_millis(800), ask)
         .await
         .ok()
         .flatten()
+}
+
+/// The group's members as its leader sees them (with each one's replicated log
+/// position), its id and term: asked of every peer, the leader answers.
+async fn leader_members(opts: &RaftOptions) -> Option<(NodeId, u64, Vec<pb::RaftMember>)> {
+    for addr in opts
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != opts.id)
+        .map(|(_, a)| a)
+    {
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+            continue;
+        };
+        let endpoint = endpoint.connect_timeout(Duration::from_millis(300));
+        let ask = async {
+            let channel = endpoint.connect().await.ok()?;
+            let mut client = RaftAdminClient::new(authed(channel, &opts.credential));
+            let r = client
+                .members(pb::MembersRequest { from_leader: true })
+                .await
+                .ok()?
+                .into_inner();
+            Some((r.answered_by, r.term, r.members))
+        };
+        if let Ok(Some(found)) = tokio::time::timeout(Duration::from_millis(800), ask).await {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// The rule for a master `me` whose Raft directory is empty while a group runs (HA hole
+/// 4): if the group's leader (`leader` at `term`, its view `members`) counts `me` as a
+/// voter it has already replicated entries to, the directory was wiped or lost. Such a
+/// master must not rejoin under its old id: it would have forgotten its vote (and could
+/// vote twice in a term) and the entries it acknowledged (an acknowledged write could
+/// be lost). A voter the leader never replicated to (a master started for the first
+/// time after the others) joins.
+pub(crate) fn amnesiac(
+    me: NodeId,
+    leader: NodeId,
+    term: u64,
+    members: &[pb::RaftMember],
+) -> Result<(), String> {
+    let Some(m) = members.iter().find(|m| m.id == me && m.voter) else {
+        return Ok(());
+    };
+    match m.matched_index {
+        Some(index) if index > 0 => Err(format!(
+            "this master's Raft directory is empty, but master {me} is a voter of the running \
+             group and its leader (master {leader}, term {term}) replicated its log here up to \
+             index {index}: the directory was wiped or lost. Rejoining as master {me} would \
+             forget the votes it gave and the entries it acknowledged (a write acknowledged to \
+             a client could be lost). To bring this host back: `hearth cluster remove-master \
+             {me}`, then start it on an empty directory with a new --id (and --peers listing \
+             the current members and the new id) and run `hearth cluster add-master NEW_ID \
+             {address}`",
+            address = m.address
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Every peer's view (those that answer), by id and address.
+async fn peer_views(opts: &RaftOptions) -> Vec<(NodeId, String, PeerView)> {
+    let mut views = Vec::new();
+    for (id, addr) in opts.peers.iter().filter(|(id, _)| **id != opts.id) {
+        if let Some(v) = peer_view(addr, &opts.credential).await {
+            views.push((*id, addr.clone(), v));
+        }
+    }
+    views
+}
+
+/// What a master with an empty Raft directory does, from what its peers show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Fresh {
+    /// Nobody has started a group: initialize it with `--peers` (every master with an
+    /// empty directory does the same, which is safe).
+    Initialize,
+    /// A group exists (a peer is past term 0), or a peer holds a state seeded from an
+    /// export and will campaign with it: wait to be sent the state. The reason, for
+    /// the log.
+    Join(String),
+}
+
+/// The rule for an empty directory. Initializing beside a seeded peer would start a
+/// second history at the same log position as the seed, and the leader would never
+/// send the seed (HA hole 3): the replicas would differ.
+pub(crate) fn fresh_start(peers: &[(NodeId, String, PeerView)]) -> Fresh {
+    if let Some((id, addr, v)) = peers.iter().find(|(_, _, v)| v.term > 0) {
+        return Fresh::Join(format!(
+            "master {id} ({addr}) is at term {}: the group exists",
+            v.term
+        ));
+    }
+    if let Some((id, addr, v)) = peers
+        .iter()
+        .find(|(_, _, v)| v.members > 0 && !v.history.is_empty())
+    {
+        return Fresh::Join(format!(
+            "master {id} ({addr}) holds a state seeded from an export ({} apps and drivers) and has not started a term: it will lead with it",
+            v.history.len()
+        ));
+    }
+    Fresh::Initialize
+}
+
+/// The rule for a master seeded from an export that has never started a term
+/// (`seeded`: the app and driver ids of its seed): it refuses to start beside a group
+/// that already runs without its seed, which would ignore it (its log position is the
+/// group's first) and leave the replicas different.
+pub(crate) fn seeded_start(
+    seeded: &BTreeSet<String>,
+    peers: &[(NodeId, String, PeerView)],
+) -> Result<(), String> {
+    let running = peers
+        .iter()
+        .find(|(_, _, v)| v.term > 0 && !seeded.is_empty() && v.history.is_disjoint(seeded));
+    match running {
+        None => Ok(()),
+        Some((id, addr, v)) => Err(format!(
+            "this master's directory was seeded from an export (`hearth recovery import`), \
+             but the group already runs without that state: master {id} ({addr}) is at term {} \
+             and knows none of the seed's {} apps and drivers. Starting would leave the masters \
+             with different states. Either seed every master from the same export before \
+             starting any (stop them, empty their directories, import into each), or empty \
+             this directory so this master joins the running group and is sent its state",
+            v.term,
+            seeded.len()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(id: NodeId, term: u64, members: usize, history: &[&str]) -> (NodeId, String, PeerView) {
+        let view = PeerView {
+            term,
+            members,
+            history: history.iter().map(|s| s.to_string()).collect(),
+        };
+        (id, format!("h{id}:7077"), view)
+    }
+
+    #[test]
+    fn an_empty_directory_initializes_only_when_nobody_started_or_was_seeded() {
+        assert_eq!(fresh_start(&[]), Fresh::Initialize);
+        // Peers as empty as this one, or initializing right now (no history yet).
+        assert_eq!(
+            fresh_start(&[peer(2, 0, 0, &[]), peer(3, 0, 3, &[])]),
+            Fresh::Initialize
+        );
+        assert_eq!(
+            fresh_start(&[peer(2, 0, 0, &[]), peer(3, 4, 3, &["app-1"])]),
+            Fresh::Join("master 3 (h3:7077) is at term 4: the group exists".into())
+        );
+        // HA hole 3: a seeded peer that has not started a term leads with its seed.
+        assert_eq!(
+            fresh_start(&[peer(1, 0, 3, &["app-1", "driver-1"])]),
+            Fresh::Join(
+                "master 1 (h1:7077) holds a state seeded from an export (2 apps and drivers) and has not started a term: it will lead with it".into()
+            )
+        );
+    }
+
+    fn member(id: NodeId, voter: bool, matched: Option<u64>) -> pb::RaftMember {
+        pb::RaftMember {
+            id,
+            address: format!("h{id}:7077"),
+            role: "follower".into(),
+            voter,
+            matched_index: matched,
+        }
+    }
+
+    #[test]
+    fn an_empty_directory_of_a_voter_the_leader_replicated_to_is_refused() {
+        let members = [
+            member(1, true, Some(40)),
+            member(2, true, Some(40)),
+            member(3, true, Some(37)),
+            member(4, true, None),
+            member(5, false, Some(12)),
+            member(6, true, Some(0)),
+        ];
+        let err = amnesiac(3, 1, 7, &members).unwrap_err();
+        assert!(
+            err.contains("master 3 is a voter of the running group and its leader (master 1, term 7) replicated its log here up to index 37"),
+            "{err}"
+        );
+        assert!(err.contains("hearth cluster remove-master 3"), "{err}");
+        assert!(err.contains("add-master NEW_ID h3:7077"), "{err}");
+        // Never replicated to: a master started for the first time after the others.
+        assert_eq!(amnesiac(4, 1, 7, &members), Ok(()));
+        assert_eq!(amnesiac(6, 1, 7, &members), Ok(()));
+        // A learner being added, or a master not in the group.
+        assert_eq!(amnesiac(5, 1, 7, &members), Ok(()));
+        assert_eq!(amnesiac(9, 1, 7, &members), Ok(()));
+    }
+
+    #[test]
+    fn a_seeded_master_refuses_a_group_that_runs_without_its_seed() {
+        let seed: BTreeSet<String> = ["app-1".to_string(), "driver-1".to_string()].into();
+        assert_eq!(seeded_start(&seed, &[]), Ok(()));
+        // Empty or seeded peers that have not started: they join it or campaign with it.
+        assert_eq!(
+            seeded_start(&seed, &[peer(2, 0, 0, &[]), peer(3, 0, 3, &["app-1"])]),
+            Ok(())
+        );
+        // Every master seeded from the same export, this one started last.
+        assert_eq!(
+            seeded_start(&seed, &[peer(2, 3, 3, &["app-1", "app-9"])]),
+            Ok(())
+        );
+        // HA hole 3: the others initialized empty and elected a leader first.
+        let err = seeded_start(&seed, &[peer(2, 1, 3, &[]), peer(3, 1, 3, &[])]).unwrap_err();
+        assert!(
+            err.contains("master 2 (h2:7077) is at term 1 and knows none of the seed's 2 apps"),
+            "{err}"
+        );
+        assert!(
+            err.contains("seed every master from the same export"),
+            "{err}"
+        );
+        // An empty seed has nothing to lose.
+        assert_eq!(
+            seeded_start(&BTreeSet::new(), &[peer(2, 1, 3, &[])]),
+            Ok(())
+        );
+    }
 }
