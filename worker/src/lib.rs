@@ -18,7 +18,8 @@
 //! - [`run`]: wires everything together and serves until `shutdown`.
 //! - `control`: the `WorkerControl` service; `fence`: the term store.
 //! - `link`: registration, heartbeats, the report queue (uses hearth-client's
-//!   `MasterClient`, which follows `NotLeader` hints).
+//!   `MasterClient`, which follows `NotLeader` hints); `lease`: whether a leader answered
+//!   within the masters' worker timeout (supervised drivers are not restarted after).
 //! - `table`: what runs and ran (idempotency, kills, the registration report).
 //! - `plan`: a launch request to a directory + environment; `runner`: one task per
 //!   process (LAUNCHING → RUNNING → EXITED/FAILED/KILLED, supervise); `spawn`: the
@@ -42,6 +43,7 @@ mod control;
 mod error;
 mod fence;
 pub mod guard;
+mod lease;
 mod link;
 mod plan;
 mod runner;
@@ -251,7 +253,13 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
     let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();
     let spawner =
         spawn::Spawner::start(tokio::runtime::Handle::current()).map_err(WorkerError::Spawner)?;
+    let lease = Arc::new(lease::MasterLease::new(
+        config
+            .heartbeat_interval
+            .unwrap_or(WorkerConfig::DEFAULT_HEARTBEAT_INTERVAL),
+    ));
     let runner_config = RunnerConfig {
+        lease: Arc::clone(&lease),
         worker_id: id.clone(),
         guard: config.guard.clone(),
         kill_grace: config.kill_grace,
@@ -279,6 +287,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         config.heartbeat_interval,
         hearth_proto::auth::Credential::new(config.secret.as_ref()),
         Arc::clone(&fence),
+        lease,
     );
     let plans = plan::PlanContext {
         work_dir,

@@ -113,6 +113,8 @@ pub(crate) struct Link {
     known_term: AtomicU64,
     /// The master process this worker last registered with (0: it did not say).
     registered_incarnation: AtomicU64,
+    /// When a leader last answered, and the masters' worker timeout.
+    lease: Arc<crate::lease::MasterLease>,
 }
 
 impl Link {
@@ -123,6 +125,7 @@ impl Link {
         heartbeat_fixed: Option<Duration>,
         credential: Credential,
         fence: Arc<TermStore>,
+        lease: Arc<crate::lease::MasterLease>,
     ) -> Arc<Self> {
         let first = heartbeat_fixed.unwrap_or(crate::WorkerConfig::DEFAULT_HEARTBEAT_INTERVAL);
         let attempt_timeout = first.clamp(Duration::from_secs(1), Duration::from_secs(5));
@@ -140,6 +143,7 @@ impl Link {
             reregister: watch::Sender::new(0),
             known_term: AtomicU64::new(0),
             registered_incarnation: AtomicU64::new(0),
+            lease,
         };
         *link.client.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(link.new_client(0));
         Arc::new(link)
@@ -207,6 +211,8 @@ impl Link {
             return;
         }
         let advised = Duration::from_millis(advised_ms);
+        // The leader's worker timeout, whatever interval this worker heartbeats at.
+        self.lease.advised(advised);
         match self.heartbeat_fixed {
             Some(fixed) if fixed > advised => warn!(
                 ?fixed,
@@ -299,6 +305,7 @@ impl Link {
                             continue;
                         }
                     }
+                    self.lease.heard();
                     self.known_term.fetch_max(a.term, Ordering::SeqCst);
                     self.registered_incarnation
                         .store(a.incarnation, Ordering::SeqCst);
@@ -340,6 +347,10 @@ impl Link {
                 a = call => a,
                 _ = asks.changed() => return,
             };
+            // Answered by a leader that still counts this worker ALIVE.
+            if matches!(&answer, Ok(a) if !a.reregister) {
+                self.lease.heard();
+            }
             match answer {
                 Ok(a) if a.reregister => {
                     info!("the master asked this worker to register again");

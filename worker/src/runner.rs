@@ -6,7 +6,9 @@
 //! then SIGKILL when `kill_grace` has passed and anything of the group is still alive.
 //! After any exit, whatever is left of the group is SIGKILLed: a finished process leaves
 //! no stragglers. A supervised driver that exits non-zero is started again (same id,
-//! dir and port) after [`RestartBackoff`]'s delay, reporting nothing in between.
+//! dir and port) after [`RestartBackoff`]'s delay, reporting nothing in between, unless
+//! no leader has answered within the masters' worker timeout (`lease`): the masters then
+//! relaunch it elsewhere, and a restart here would run it twice.
 
 use crate::backoff::RestartBackoff;
 use crate::cgroup::ProcCgroup;
@@ -43,6 +45,8 @@ enum End {
 
 /// What the runner needs from the worker's configuration.
 pub(crate) struct RunnerConfig {
+    /// Whether a leader answered within the masters' worker timeout.
+    pub lease: Arc<crate::lease::MasterLease>,
     pub worker_id: WorkerId,
     /// argv prefix of the process guard.
     pub guard: Vec<String>,
@@ -168,6 +172,18 @@ impl Runner {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 reason = wait_kill(kill) => return End::Killed { reason, code: Some(code) },
+            }
+            if let Some(silence) = self.config.lease.lapsed() {
+                // The masters count this worker lost and relaunch the driver elsewhere.
+                warn!(
+                    code,
+                    ?silence,
+                    timeout = ?self.config.lease.timeout(),
+                    "not restarting the supervised driver: no leading master has answered \
+                     within the masters' worker timeout, so they relaunch it elsewhere; its \
+                     end is reported when a leader answers"
+                );
+                return end;
             }
         }
     }
