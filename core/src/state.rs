@@ -169,6 +169,10 @@ pub struct AppDescription {
     pub initial_executor_limit: Option<u32>,
     /// The executor command.
     pub command: ProcessSpec,
+    /// Who submitted it: the name of the submit token it came with (as Spark's `user`);
+    /// what the client said when it came with the cluster secret, or without one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
 }
 
 /// What a cluster-mode driver needs.

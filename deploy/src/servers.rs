@@ -123,6 +123,12 @@ pub struct MasterArgs {
     /// reaches the port is obeyed). Without it, such a master refuses to start.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// Named submit tokens, one `NAME TOKEN` per line (make a token with `hearth secret
+    /// new`), in a file readable by its owner only. A token's holder may only submit,
+    /// look at and kill apps (no workers' calls, decommission, membership, drills); the
+    /// app records the token's name as its user. Needs the cluster secret.
+    #[arg(long, env = "HEARTH_SUBMIT_TOKEN_FILE", value_name = "FILE")]
+    submit_token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     drills: crate::drill::DrillFlags,
 }
@@ -221,6 +227,7 @@ pub async fn master(a: MasterArgs) -> Outcome {
         extra_grpc: a.drills.routes(Some(isolation.clone()))?,
         isolation,
         secret: crate::secret::get(),
+        submit_tokens: submit_tokens(a.submit_token_file.as_deref())?,
     };
     crate::secret::check_exposure(&a.host, a.insecure_no_auth, "master")?;
     let grpc = bind(&a.host, a.port, "gRPC", "--port").await?;
@@ -471,3 +478,20 @@ pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
 }
 
 pub use crate::local::{local, LocalArgs};
+
+/// The submit tokens of `--submit-token-file`, checked (they need the cluster secret).
+fn submit_tokens(
+    file: Option<&std::path::Path>,
+) -> Result<Vec<(String, hearth_proto::auth::Secret)>, Failure> {
+    let Some(file) = file else {
+        return Ok(Vec::new());
+    };
+    let secret = crate::secret::get().ok_or_else(|| {
+        Failure::Usage(
+            "--submit-token-file needs the cluster secret (--secret-file or HEARTH_SECRET_FILE): \
+             without one, anyone may do anything and tokens would limit nobody"
+                .into(),
+        )
+    })?;
+    hearth_proto::auth::read_tokens(file, &secret).map_err(Failure::Usage)
+}

@@ -117,6 +117,7 @@ fn describe(a: &SubmitArgs) -> Result<(AppDescription, Option<DriverDescription>
             argv: vec!["sh".into(), "-c".into(), executor_command],
             env: env.clone(),
         },
+        user: std::env::var("USER").unwrap_or_default(),
     };
     let driver = (a.deploy_mode == DeployMode::Cluster).then(|| DriverDescription {
         cores: a.driver_cores,

@@ -154,9 +154,17 @@ struct CreateApp {
     initial_executors: Option<u32>,
     driver_url: String,
     command: Process,
+    /// Who submits it (kept with the cluster secret; a submit token's name wins).
+    #[serde(default)]
+    user: Option<String>,
 }
 
-async fn create(State(svc): Api, uri: Uri, body: Bytes) -> Answer {
+async fn create(
+    State(svc): Api,
+    caller: Option<axum::Extension<hearth_proto::auth::Caller>>,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
     let c: CreateApp = parse(&body, &uri)?;
     let req = pb::RegisterAppRequest {
         app: Some(pb::AppDescription {
@@ -169,12 +177,18 @@ async fn create(State(svc): Api, uri: Uri, body: Bytes) -> Answer {
                 argv: c.command.argv,
                 env: c.command.env.into_iter().collect(),
             }),
+            user: c.user.unwrap_or_default(),
         }),
         driver: None,
         driver_url: Some(c.driver_url),
     };
+    // Who called (the submit token's name is recorded as the app's user).
+    let mut req = Request::new(req);
+    if let Some(axum::Extension(c)) = caller {
+        req.extensions_mut().insert(c);
+    }
     let r = svc
-        .register_app(Request::new(req))
+        .register_app(req)
         .await
         .map_err(|s| ApiError::new(s, &uri))?
         .into_inner();

@@ -108,7 +108,16 @@ impl MasterService for Svc {
         &self,
         req: Request<RegisterAppRequest>,
     ) -> Result<Response<RegisterAppResponse>, Status> {
-        let cmd = req.into_inner().into_command(now())?;
+        // A submit token's holder is the app's user, whatever the request says.
+        let token = req
+            .extensions()
+            .get::<hearth_proto::auth::Caller>()
+            .and_then(|c| c.token.clone());
+        let mut r = req.into_inner();
+        if let (Some(name), Some(app)) = (token, r.app.as_mut()) {
+            app.user = name;
+        }
+        let cmd = r.into_command(now())?;
         let master = self.node.acting()?;
         let applied = self.propose(&master, cmd).await?;
         match applied.outcome {

@@ -32,9 +32,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let secret = node.config.secret.clone();
+    let access = node.config.access();
     let app = router(node).layer(axum::middleware::from_fn_with_state(
-        secret,
+        access,
         hearth_proto::auth::require_secret,
     ));
     if let Err(e) = axum::serve(listener, app)

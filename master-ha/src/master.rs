@@ -53,12 +53,24 @@ pub struct MasterConfig {
     /// send it (see `hearth_proto::auth`), and this master sends it to workers and
     /// peers. `None`: a cluster without one (loopback only, or `--insecure-no-auth`).
     pub secret: Option<Secret>,
+    /// Named submit tokens (`--submit-token-file`): their holders may only submit, look
+    /// at and kill apps (`hearth_proto::auth::submitter_may`). Needs a secret.
+    pub submit_tokens: Vec<(String, Secret)>,
 }
 
 impl MasterConfig {
     /// What this master sends to workers and peers: the cluster secret, if any.
     pub fn credential(&self) -> Credential {
         Credential::new(self.secret.as_ref())
+    }
+
+    /// Who may call this master's ports (`None`: anyone, a cluster without a secret).
+    pub fn access(&self) -> Option<hearth_proto::auth::Access> {
+        let secret = self.secret.clone()?;
+        Some(hearth_proto::auth::Access::new(
+            secret,
+            self.submit_tokens.clone(),
+        ))
     }
 }
 
@@ -76,6 +88,7 @@ impl Default for MasterConfig {
             extra_grpc: None,
             isolation: Isolation::default(),
             secret: None,
+            submit_tokens: Vec::new(),
         }
     }
 }

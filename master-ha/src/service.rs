@@ -28,7 +28,7 @@ pub async fn serve(
     let extra = node.config.extra_grpc.clone();
     let node_id = node.config.id;
     let http = crate::http::router(node.clone());
-    let secret = node.config.secret.clone();
+    let access = node.config.access();
     let svc = MasterServiceServer::new(Svc::new(node))
         .max_decoding_message_size(hearth_proto::MAX_REQUEST)
         .max_encoding_message_size(MAX_MESSAGE);
@@ -46,7 +46,7 @@ pub async fn serve(
         .into_axum_router()
         .merge(http)
         .layer(axum::middleware::from_fn_with_state(
-            secret,
+            access,
             hearth_proto::auth::require_secret,
         ));
     let mut server = tonic::transport::Server::builder()

@@ -13,6 +13,13 @@
 //! (`/v1/apps/ID`) change nothing and show no secret (env values are never shown).
 //! Everything else needs the secret, whatever its HTTP method, so every gRPC service is
 //! covered, whatever is added later.
+//!
+//! Separate powers ([`Access`]): the secret is for cluster members (masters, workers)
+//! and admins. A master may also take named submit tokens (`--submit-token-file`, lines
+//! `NAME TOKEN`): a token's holder may only submit, look at and kill apps
+//! ([`submitter_may`]: the app calls of `MasterService` and the `/v1/apps` API); any
+//! other call with a token is answered `PERMISSION_DENIED` (HTTP `403`). The middleware
+//! hands the handlers a [`Caller`] (who it is), so an app records its submitter.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -119,6 +126,134 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// Who may call a port: the cluster secret (every call) and named submit tokens (the
+/// calls of [`submitter_may`] only).
+#[derive(Clone, Debug)]
+pub struct Access {
+    secret: Secret,
+    tokens: Arc<Vec<(String, Secret)>>,
+}
+
+impl From<Secret> for Access {
+    fn from(secret: Secret) -> Self {
+        Access {
+            secret,
+            tokens: Arc::new(Vec::new()),
+        }
+    }
+}
+
+/// Who made a request that passed [`require_secret`]: the holder of the cluster secret
+/// (`token: None`), or of the named submit token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub token: Option<String>,
+}
+
+impl Access {
+    /// The secret, and the submit tokens (name, token).
+    pub fn new(secret: Secret, tokens: Vec<(String, Secret)>) -> Self {
+        Access {
+            secret,
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    /// Who `presented` is: checked against the secret and every token, each compare in
+    /// constant time, all of them every time.
+    pub fn who(&self, presented: &str) -> Option<Caller> {
+        let mut found = self
+            .secret
+            .matches(presented)
+            .then_some(Caller { token: None });
+        for (name, token) in self.tokens.iter() {
+            if token.matches(presented) && found.is_none() {
+                found = Some(Caller {
+                    token: Some(name.clone()),
+                });
+            }
+        }
+        found
+    }
+}
+
+/// Reads a submit-token file: one `NAME TOKEN` per line (`#` starts a comment), names of
+/// letters, digits, `.`, `_`, `-`; each token as long as a secret; no name or token
+/// twice, none equal to the cluster `secret`; the file readable by its owner only.
+pub fn read_tokens(path: &Path, secret: &Secret) -> Result<Vec<(String, Secret)>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read the submit-token file {shown}: {e}"))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "the submit-token file {shown} may be read by others (mode {mode:03o}); `chmod 600 {shown}`"
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the submit-token file {shown}: {e}"))?;
+    parse_tokens(&text, secret).map_err(|why| format!("the submit-token file {shown}: {why}"))
+}
+
+/// The tokens in a submit-token file's text (see [`read_tokens`]).
+pub fn parse_tokens(text: &str, secret: &Secret) -> Result<Vec<(String, Secret)>, String> {
+    let mut tokens: Vec<(String, Secret)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = n + 1;
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(token), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("line {at}: expected `NAME TOKEN`"));
+        };
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if !name.chars().all(valid) {
+            return Err(format!(
+                "line {at}: the name {name:?} may hold only letters, digits, '.', '_' and '-'"
+            ));
+        }
+        let token = Secret::parse(token).map_err(|why| {
+            format!("line {at}: the token of {name} {why} (`hearth secret new` makes one)")
+        })?;
+        if token == *secret {
+            return Err(format!(
+                "line {at}: the token of {name} is the cluster secret; give it its own"
+            ));
+        }
+        if tokens.iter().any(|(n, t)| n == name || *t == token) {
+            return Err(format!("line {at}: {name} or its token is listed twice"));
+        }
+        tokens.push((name.to_owned(), token));
+    }
+    Ok(tokens)
+}
+
+/// The calls a submit token may make: the app calls of `MasterService` (submit, look,
+/// heartbeat and finish a client-mode app, scale, kill apps, drivers and executors) and
+/// the apps' HTTP API. Never: workers' calls, decommission, Raft, membership, drills, a
+/// worker's port.
+pub fn submitter_may(path: &str) -> bool {
+    const APP_CALLS: &[&str] = &[
+        "RegisterApp",
+        "AppHeartbeat",
+        "FinishApp",
+        "KillApp",
+        "ScaleApp",
+        "SetExecutorLimit",
+        "KillExecutors",
+        "KillDriver",
+        "GetState",
+        "WhoLeads",
+    ];
+    if let Some(call) = path.strip_prefix("/hearth.v1.MasterService/") {
+        return APP_CALLS.contains(&call);
+    }
+    path == "/v1/apps" || path.starts_with("/v1/apps/")
+}
+
 /// What a client sends: the secret as `authorization: Bearer ...` on every call, or
 /// nothing (a cluster without a secret).
 #[derive(Clone, Debug, Default)]
@@ -151,11 +286,11 @@ pub fn authed(channel: Channel, credential: &Credential) -> AuthChannel {
 /// `axum::middleware::from_fn_with_state(secret, require_secret)`): without a secret it
 /// lets everything through; with one, a request that changes something must carry it.
 pub async fn require_secret(
-    State(secret): State<Option<Secret>>,
-    req: Request,
+    State(access): State<Option<Access>>,
+    mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(secret) = secret else {
+    let Some(access) = access else {
         return next.run(req).await;
     };
     if open_read(&req) {
@@ -166,9 +301,16 @@ pub async fn require_secret(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let why = match presented {
-        Some(token) if secret.matches(token.trim()) => return next.run(req).await,
-        Some(_) => "wrong secret",
+    let why = match presented.map(|p| access.who(p.trim())) {
+        Some(Some(caller)) => {
+            let path = req.uri().path().to_owned();
+            if let Some(name) = caller.token.as_deref().filter(|_| !submitter_may(&path)) {
+                return refuse_submitter(&req, name, &path);
+            }
+            req.extensions_mut().insert(caller);
+            return next.run(req).await;
+        }
+        Some(None) => "wrong secret",
         None => "no secret",
     };
     let peer = req
@@ -180,12 +322,7 @@ pub async fn require_secret(
     let message = format!(
         "{why}: this cluster wants `authorization: Bearer <secret>` with the secret of its --secret-file (HEARTH_SECRET_FILE)"
     );
-    let grpc = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/grpc"));
-    if grpc {
+    if is_grpc(&req) {
         let (parts, body) = tonic::Status::unauthenticated(message)
             .into_http::<tonic::body::Body>()
             .into_parts();
@@ -198,6 +335,39 @@ pub async fn require_secret(
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// A submit token's holder asked for more than [`submitter_may`]: `PERMISSION_DENIED`
+/// (HTTP `403`), nothing done.
+fn refuse_submitter(req: &Request, name: &str, path: &str) -> Response {
+    let message = format!(
+        "the submit token {name} may submit, look at and kill apps; {path} needs the cluster secret"
+    );
+    tracing::warn!(
+        token = name,
+        path,
+        "refused a submit token's request beyond its power"
+    );
+    if is_grpc(req) {
+        let (parts, body) = tonic::Status::permission_denied(message)
+            .into_http::<tonic::body::Body>()
+            .into_parts();
+        return Response::from_parts(parts, axum::body::Body::new(body));
+    }
+    let body = serde_json::json!({ "code": "PERMISSION_DENIED", "error": message, "leader": null });
+    let mut resp = (StatusCode::FORBIDDEN, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn is_grpc(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/grpc"))
 }
 
 /// The requests anyone may make: `GET`/`HEAD` of the read-only pages. A list, not a
@@ -224,4 +394,75 @@ fn log_refusal(peer: &str, why: &str, path: &str) {
     }
     let unlogged = QUIET.swap(0, Ordering::Relaxed);
     tracing::warn!(%peer, why, path, unlogged, "refused an unauthenticated request");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(c: char) -> Secret {
+        Secret::parse(&c.to_string().repeat(40)).expect("secret")
+    }
+
+    #[test]
+    fn submit_tokens_are_named_unique_and_never_the_secret() {
+        let s = secret('s');
+        let a = "a".repeat(40);
+        let tokens =
+            parse_tokens(&format!("# comment\n\nalice {a}  # trailing\n"), &s).expect("tokens");
+        assert_eq!(tokens, vec![("alice".to_owned(), secret('a'))]);
+        let b = "b".repeat(40);
+        for (text, why) in [
+            ("alice".to_string(), "line 1: expected `NAME TOKEN`"),
+            (format!("alice {a} extra"), "line 1: expected `NAME TOKEN`"),
+            (format!("al ice {a}"), "line 1: expected `NAME TOKEN`"),
+            (format!("al/ice {a}"), "line 1: the name \"al/ice\" may hold only letters, digits, '.', '_' and '-'"),
+            ("alice short".to_string(), "line 1: the token of alice holds 5 bytes, fewer than 32; make one with `hearth secret new > FILE` (`hearth secret new` makes one)"),
+            (format!("alice {}", "s".repeat(40)), "line 1: the token of alice is the cluster secret; give it its own"),
+            (format!("alice {a}\nalice {b}"), "line 2: alice or its token is listed twice"),
+            (format!("alice {a}\nbob {a}"), "line 2: bob or its token is listed twice"),
+        ] {
+            assert_eq!(parse_tokens(&text, &s), Err(why.to_owned()), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_secret_and_each_token_name_their_caller() {
+        let access = Access::new(secret('s'), vec![("alice".into(), secret('a'))]);
+        assert_eq!(access.who(&"s".repeat(40)), Some(Caller { token: None }));
+        assert_eq!(
+            access.who(&"a".repeat(40)),
+            Some(Caller {
+                token: Some("alice".into())
+            })
+        );
+        assert_eq!(access.who(&"x".repeat(40)), None);
+        assert_eq!(access.who(""), None);
+    }
+
+    #[test]
+    fn a_submit_token_reaches_the_app_calls_only() {
+        for ok in [
+            "/hearth.v1.MasterService/RegisterApp",
+            "/hearth.v1.MasterService/KillApp",
+            "/hearth.v1.MasterService/GetState",
+            "/v1/apps",
+            "/v1/apps/app-1/executors",
+        ] {
+            assert!(submitter_may(ok), "{ok}");
+        }
+        for no in [
+            "/hearth.v1.MasterService/RegisterWorker",
+            "/hearth.v1.MasterService/DecommissionWorker",
+            "/hearth.v1.MasterService/ExecutorStateChanged",
+            "/hearth.v1.RaftAdmin/AddMaster",
+            "/hearth.v1.RaftService/AppendEntries",
+            "/hearth.v1.WorkerControl/LaunchExecutor",
+            "/hearth.v1.Drill/Inject",
+            "/v1/appsx",
+            "/",
+        ] {
+            assert!(!submitter_may(no), "{no}");
+        }
+    }
 }

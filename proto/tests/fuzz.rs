@@ -87,6 +87,7 @@ fn valid() -> Vec<u8> {
                 argv: vec!["sh".into(), "-c".into(), "sleep 1".into()],
                 env: [("K".to_owned(), "V".to_owned())].into(),
             }),
+            user: Default::default(),
         }),
         driver: None,
         driver_url: Some("h:1".into()),

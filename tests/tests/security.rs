@@ -231,6 +231,7 @@ fn a_request_over_the_size_cap_is_refused_without_a_leader_change() {
                 argv: vec!["true".into()],
                 env,
             }),
+            user: Default::default(),
         }),
         driver: None,
         driver_url: Some("127.0.0.1:1".into()),
@@ -466,4 +467,137 @@ fn what_masters_and_workers_write_only_their_user_can_read() {
         err.contains("may be written by other users") && err.contains("chmod 700"),
         "{err}"
     );
+}
+
+/// Separate powers: a master with the cluster secret and a submit-token file. A token's
+/// holder submits (the app records the token's name as its user, whatever the request
+/// said), looks at and kills apps, through gRPC and the HTTP API; every other call with
+/// the token (a worker's registration, decommission, Raft administration, drills) is
+/// answered PERMISSION_DENIED and changes nothing. A file holding the cluster secret as
+/// a token, or readable by others, is refused at start.
+#[test]
+fn a_submit_token_may_only_submit_look_at_and_kill_apps() {
+    use hearth_proto::auth::Secret;
+    use hearth_tests::harness::{MasterProc, SleepingApp};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new("security-tokens");
+    let secret_file = dir.path().join("secret");
+    let secret = Secret::create(&secret_file).expect("secret");
+    let alice = Secret::random_text().expect("token");
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("# who may submit\nalice {alice}\n")).expect("tokens");
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let master = MasterProc::start(
+        dir.path(),
+        &[
+            "--secret-file",
+            secret_file.to_str().unwrap(),
+            "--submit-token-file",
+            tokens.to_str().unwrap(),
+        ],
+    );
+    let addr = master.url.trim_start_matches("hearth://").to_owned();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    // Submit with the token, claiming to be someone else: the app's user is the token's.
+    let as_alice = hearth_client::MasterClient::new(vec![addr.clone()]).with_credential(
+        hearth_proto::auth::Credential::new(Some(&Secret::parse(&alice).expect("token"))),
+    );
+    let (mut desc, driver) = SleepingApp::client().named("alices").describe();
+    desc.user = "root".into();
+    let (app, _) = runtime
+        .block_on(as_alice.register_app(&desc, driver.as_ref(), Some("127.0.0.1:1")))
+        .expect("a token may submit");
+    let shown = master.app(app.as_str()).expect("the app in /json");
+    assert_eq!(shown["user"], "alice", "{shown}");
+    let seen = runtime
+        .block_on(as_alice.state())
+        .expect("a token may look");
+    assert!(seen.active_apps.iter().any(|a| a.id == app));
+
+    // Through the HTTP API too (the Spark plugin's way).
+    let body = r#"{"name":"alices-spark","executor_memory_mb":64,"driver_url":"127.0.0.1:1","command":{"argv":["true"]},"user":"mallory"}"#;
+    let bearer = format!("Bearer {alice}");
+    let (code, answer) = http_request(
+        "POST",
+        &format!("http://{addr}/v1/apps"),
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+    .expect("POST /v1/apps");
+    assert_eq!(code, 200, "{answer}");
+    let id: Value = serde_json::from_str(&answer).expect("json");
+    let spark_app = master
+        .app(id["app_id"].as_str().expect("app_id"))
+        .expect("the API's app in /json");
+    assert_eq!(spark_app["user"], "alice", "{spark_app}");
+
+    // Beyond its power: refused, nothing changed.
+    let before = master.json();
+    for path in [
+        "/hearth.v1.MasterService/RegisterWorker",
+        "/hearth.v1.MasterService/Heartbeat",
+        "/hearth.v1.MasterService/ExecutorStateChanged",
+        "/hearth.v1.MasterService/DecommissionWorker",
+        "/hearth.v1.RaftAdmin/AddMaster",
+        "/hearth.v1.RaftAdmin/Campaign",
+        "/hearth.v1.RaftService/Vote",
+    ] {
+        let code = runtime.block_on(raw_call(&addr, path, Some(&bearer)));
+        assert_eq!(code, Code::PermissionDenied, "{path}");
+    }
+    let after = master.json();
+    assert_eq!(before["workers"], after["workers"]);
+    assert_eq!(
+        hearth_tests::cluster::history(&before),
+        hearth_tests::cluster::history(&after)
+    );
+
+    // The token kills an app; the secret still does everything.
+    assert!(runtime
+        .block_on(as_alice.kill_app(&app))
+        .expect("a token may kill"));
+    let admin = hearth_client::MasterClient::new(vec![addr.clone()])
+        .with_credential(hearth_proto::auth::Credential::new(Some(&secret)));
+    let (desc, _) = SleepingApp::client().named("admins").describe();
+    let (admins, _) = runtime
+        .block_on(admin.register_app(&desc, None, Some("127.0.0.1:1")))
+        .expect("the secret may submit");
+    assert_eq!(
+        master.app(admins.as_str()).expect("in /json")["user"],
+        "",
+        "with the secret, the client's word (none here) is kept"
+    );
+
+    // Refused at start: the secret listed as a token; a token file others may read.
+    std::fs::write(&tokens, format!("bob {}\n", secret_text(&secret_file))).expect("tokens");
+    let err = hearth_tests::harness::master_refuses(&[
+        "--secret-file",
+        secret_file.to_str().unwrap(),
+        "--submit-token-file",
+        tokens.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("the token of bob is the cluster secret"),
+        "{err}"
+    );
+    std::fs::write(&tokens, format!("alice {alice}\n")).expect("tokens");
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = hearth_tests::harness::master_refuses(&[
+        "--secret-file",
+        secret_file.to_str().unwrap(),
+        "--submit-token-file",
+        tokens.to_str().unwrap(),
+    ]);
+    assert!(err.contains("may be read by others"), "{err}");
+}
+
+fn secret_text(file: &std::path::Path) -> String {
+    std::fs::read_to_string(file)
+        .expect("secret")
+        .trim()
+        .to_owned()
 }

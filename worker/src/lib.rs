@@ -208,7 +208,7 @@ async fn serve(
     let guarded = routes
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(
-            config.secret.clone(),
+            config.secret.clone().map(hearth_proto::auth::Access::from),
             hearth_proto::auth::require_secret,
         ));
     let served = tonic::transport::Server::builder()

@@ -55,6 +55,7 @@ pub fn app(name: &str) -> AppDescription {
             argv: vec!["true".into()],
             env: Default::default(),
         },
+        user: Default::default(),
     }
 }
 

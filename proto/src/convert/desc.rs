@@ -31,6 +31,7 @@ impl From<&AppDescription> for pb::AppDescription {
             max_cores: v.max_cores,
             initial_executor_limit: v.initial_executor_limit,
             command: Some((&v.command).into()),
+            user: v.user.clone(),
         }
     }
 }
@@ -45,6 +46,7 @@ impl TryFrom<pb::AppDescription> for AppDescription {
             max_cores: v.max_cores,
             initial_executor_limit: v.initial_executor_limit,
             command: required("AppDescription.command", v.command)?.into(),
+            user: v.user,
         })
     }
 }

@@ -268,6 +268,9 @@ impl AdminServer {
                 "master {me} is not a voter and cannot lead"
             )));
         }
+        let voted_for = m.vote.leader_id().voted_for();
+        campaign_allowed(&req, m.current_leader, m.current_term, voted_for, me)
+            .map_err(Status::failed_precondition)?;
         if let Some(other) = m
             .current_leader
             .filter(|l| *l != me && *l != req.leader_id && m.current_term > req.term)
@@ -329,6 +332,32 @@ impl AdminServer {
     }
 }
 
+/// Whether a `Campaign` may be obeyed by master `me`, which follows `leader` in `term`
+/// and voted for `voted_for`: only the current leader asks (it exists for a leadership
+/// transfer), so the request must name the leader this master follows in that term; or
+/// this master is already campaigning for the next term (a retry of the same request).
+/// Anyone else (even with the secret) could otherwise move leadership at will.
+pub(crate) fn campaign_allowed(
+    req: &CampaignRequest,
+    leader: Option<NodeId>,
+    term: u64,
+    voted_for: Option<NodeId>,
+    me: NodeId,
+) -> Result<(), String> {
+    let from_leader = leader == Some(req.leader_id) && term == req.term;
+    let campaigning = term == req.term.saturating_add(1) && voted_for == Some(me);
+    if from_leader || campaigning {
+        return Ok(());
+    }
+    Err(format!(
+        "master {} asked for a campaign in term {}, but this master follows {} in term {term}: \
+         only the current leader may ask (`hearth cluster transfer-leader`)",
+        req.leader_id,
+        req.term,
+        leader.map_or_else(|| "no leader".to_owned(), |l| format!("master {l}")),
+    ))
+}
+
 /// Asks the master at `addr` to campaign.
 async fn campaign_at(
     addr: &str,
@@ -345,4 +374,33 @@ async fn campaign_at(
     RaftAdminClient::new(authed(channel, credential))
         .campaign(req)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(leader_id: NodeId, term: u64) -> CampaignRequest {
+        CampaignRequest {
+            leader_id,
+            term,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_the_current_leader_may_ask_for_a_campaign() {
+        // The leader (1, term 4) asks master 2, which follows it.
+        assert_eq!(campaign_allowed(&ask(1, 4), Some(1), 4, Some(1), 2), Ok(()));
+        // A retry once master 2 campaigns in term 5.
+        assert_eq!(campaign_allowed(&ask(1, 4), None, 5, Some(2), 2), Ok(()));
+        // A stranger, a follower, or a deposed leader asking.
+        assert_eq!(
+            campaign_allowed(&ask(3, 4), Some(1), 4, Some(1), 2),
+            Err("master 3 asked for a campaign in term 4, but this master follows master 1 in term 4: only the current leader may ask (`hearth cluster transfer-leader`)".into())
+        );
+        assert!(campaign_allowed(&ask(1, 3), Some(1), 4, Some(1), 2).is_err());
+        assert!(campaign_allowed(&ask(1, 4), None, 5, Some(3), 2).is_err());
+        assert!(campaign_allowed(&ask(1, 4), None, 7, Some(2), 2).is_err());
+    }
 }
