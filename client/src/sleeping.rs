@@ -134,7 +134,6 @@ impl SleepingApp {
             max_cores: self.total_cores,
             initial_executor_limit: None,
             command: command.clone(),
-            user: Default::default(),
         };
         let driver = (self.mode == DeployMode::Cluster).then_some(DriverDescription {
             cores: 1,
@@ -241,7 +240,6 @@ mod tests {
                 max_cores: Some(3),
                 initial_executor_limit: None,
                 command: sleep.clone(),
-                user: Default::default(),
             }
         );
         assert_eq!(

@@ -41,7 +41,6 @@ fn cluster(apps: u32, executors_per_app: u32, cores_per_worker: u32) -> ClusterS
                 argv: vec!["true".into()],
                 env: Default::default(),
             },
-            user: Default::default(),
         };
         let cmd = Command::RegisterApp {
             desc,

@@ -55,6 +55,6 @@ pub use schedule::{schedule, Placement, Policy, WorkerSelection};
 pub use state::{
     AppDescription, AppInfo, AppState, ClusterConfig, ClusterState, DriverDescription, DriverInfo,
     DriverState, ExecutorInfo, ExecutorState, MasterRole, ProcessSpec, WorkerIdentity, WorkerInfo,
-    WorkerState,
+    WorkerState, USER_ENV,
 };
 pub use time::{Millis, Now};

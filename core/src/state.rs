@@ -167,12 +167,22 @@ pub struct AppDescription {
     pub max_cores: Option<u32>,
     /// Initial executor target for dynamic allocation; `None` = no target.
     pub initial_executor_limit: Option<u32>,
-    /// The executor command.
+    /// The executor command. Its env's [`USER_ENV`] names who submitted the app.
     pub command: ProcessSpec,
-    /// Who submitted it: the name of the submit token it came with (as Spark's `user`);
-    /// what the client said when it came with the cluster secret, or without one.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub user: String,
+}
+
+/// The env variable of an app's command that names who submitted it (as Spark's
+/// `SPARK_USER`): the submit token's name, or what the client said when it came with the
+/// cluster secret. Its launched processes get it too; it is the one env value a status
+/// shows. (In the env, not a field of its own: the FILESYSTEM format is positional, and
+/// a new field would need a format version.)
+pub const USER_ENV: &str = "HEARTH_USER";
+
+impl AppDescription {
+    /// Who submitted it ([`USER_ENV`]), if anyone said.
+    pub fn user(&self) -> Option<&str> {
+        self.command.env.get(USER_ENV).map(String::as_str)
+    }
 }
 
 /// What a cluster-mode driver needs.

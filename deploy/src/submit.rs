@@ -115,9 +115,8 @@ fn describe(a: &SubmitArgs) -> Result<(AppDescription, Option<DriverDescription>
         initial_executor_limit: executor_limit,
         command: ProcessSpec {
             argv: vec!["sh".into(), "-c".into(), executor_command],
-            env: env.clone(),
+            env: with_user(env.clone()),
         },
-        user: std::env::var("USER").unwrap_or_default(),
     };
     let driver = (a.deploy_mode == DeployMode::Cluster).then(|| DriverDescription {
         cores: a.driver_cores,
@@ -307,4 +306,13 @@ mod tests {
             assert_eq!(described, app.describe());
         }
     }
+}
+
+/// `env` with who submits ([`hearth_core::USER_ENV`]): `$USER`, unless `--env` said.
+/// A master that took a submit token replaces it with the token's name.
+fn with_user(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if let Ok(user) = std::env::var("USER") {
+        env.entry(hearth_core::USER_ENV.to_owned()).or_insert(user);
+    }
+    env
 }

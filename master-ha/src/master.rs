@@ -591,8 +591,11 @@ fn wall_of(mono: Millis, at: Now) -> Millis {
 /// What a status shows of a command's environment: the names, never the values (they
 /// may hold credentials; only the workers that run the command get them).
 fn hide_env(spec: &mut hearth_core::ProcessSpec) {
-    for v in spec.env.values_mut() {
-        *v = HIDDEN.to_owned();
+    for (k, v) in spec.env.iter_mut() {
+        // Who submitted the app: a name, shown as the app's `user`.
+        if k != hearth_core::USER_ENV {
+            *v = HIDDEN.to_owned();
+        }
     }
 }
 

@@ -132,7 +132,6 @@ fn register(r: &mut Recorder) {
                 argv: vec!["java".into(), "-cp".into(), "app.jar".into(), "Main".into()],
                 env: [("SPARK_HOME".to_owned(), "/opt/spark".to_owned())].into(),
             },
-            user: Default::default(),
         };
         r.push(Command::RegisterApp {
             desc,

@@ -504,7 +504,9 @@ fn a_submit_token_may_only_submit_look_at_and_kill_apps() {
         hearth_proto::auth::Credential::new(Some(&Secret::parse(&alice).expect("token"))),
     );
     let (mut desc, driver) = SleepingApp::client().named("alices").describe();
-    desc.user = "root".into();
+    desc.command
+        .env
+        .insert(hearth_core::USER_ENV.into(), "root".into());
     let (app, _) = runtime
         .block_on(as_alice.register_app(&desc, driver.as_ref(), Some("127.0.0.1:1")))
         .expect("a token may submit");
@@ -568,7 +570,7 @@ fn a_submit_token_may_only_submit_look_at_and_kill_apps() {
         .expect("the secret may submit");
     assert_eq!(
         master.app(admins.as_str()).expect("in /json")["user"],
-        "",
+        serde_json::Value::Null,
         "with the secret, the client's word (none here) is kept"
     );
 

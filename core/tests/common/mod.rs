@@ -73,7 +73,6 @@ pub fn app_desc(
         max_cores,
         initial_executor_limit: None,
         command: cmd(&["sh", "-c", "sleep 1000"]),
-        user: Default::default(),
     }
 }
 

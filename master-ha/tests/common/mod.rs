@@ -55,7 +55,6 @@ pub fn app(name: &str) -> AppDescription {
             argv: vec!["true".into()],
             env: Default::default(),
         },
-        user: Default::default(),
     }
 }
 

@@ -31,7 +31,7 @@ impl From<&AppDescription> for pb::AppDescription {
             max_cores: v.max_cores,
             initial_executor_limit: v.initial_executor_limit,
             command: Some((&v.command).into()),
-            user: v.user.clone(),
+            user: v.user().unwrap_or_default().to_owned(),
         }
     }
 }
@@ -45,8 +45,15 @@ impl TryFrom<pb::AppDescription> for AppDescription {
             memory_per_executor_mb: v.memory_per_executor_mb,
             max_cores: v.max_cores,
             initial_executor_limit: v.initial_executor_limit,
-            command: required("AppDescription.command", v.command)?.into(),
-            user: v.user,
+            command: {
+                let mut command: ProcessSpec =
+                    required("AppDescription.command", v.command)?.into();
+                // The `user` field wins over an env value of the same name.
+                if !v.user.is_empty() {
+                    command.env.insert(hearth_core::USER_ENV.to_owned(), v.user);
+                }
+                command
+            },
         })
     }
 }

@@ -12,7 +12,7 @@ fn app(a: &AppInfo, now: u64) -> Value {
     json!({
         "id": a.id,
         "name": a.desc.name,
-        "user": a.desc.user,
+        "user": a.desc.user(),
         "cores": a.cores_granted(),
         "memoryperexecutor": a.desc.memory_per_executor_mb,
         "state": a.state.as_str(),

@@ -42,7 +42,6 @@ pub fn app_desc() -> AppDescription {
             &["/opt/app/bin/executor", "--verbose", ""],
             &[("JAVA_OPTS", "-Xmx1g"), ("LANG", "C.UTF-8")],
         ),
-        user: Default::default(),
     }
 }
 

@@ -57,7 +57,6 @@ fn register_app(name: &str, at: Millis) -> Command {
                 argv: vec!["sh".into(), "-c".into(), "sleep 1".into()],
                 env: Default::default(),
             },
-            user: Default::default(),
         },
         driver: None,
         driver_url: Some("127.0.0.1:4040".into()),

@@ -123,7 +123,6 @@ impl Workload {
             max_cores: Some(2 + self.below(6) as u32),
             initial_executor_limit: None,
             command: spec.clone(),
-            user: Default::default(),
         };
         let driver = cluster_mode.then(|| DriverDescription {
             cores: 1,
