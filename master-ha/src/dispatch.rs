@@ -3,9 +3,15 @@
 //! the leader's fence (term) and retried with backoff until the worker answers or the
 //! worker is dropped (lost or forgotten). Launches are idempotent on the worker, so a
 //! retry after a lost answer never starts a second process.
+//!
+//! A worker's refusal is an observed fact, not only a log line ([`feedback`]): a launch
+//! it refuses (or cannot carry out) is reported to the master as the process FAILED
+//! (a driver: ERROR), so it is rescheduled; a worker that refuses this leader itself (it
+//! obeyed a newer term, or it is another worker at that address now) is declared lost,
+//! so nothing more is placed there. If this master was deposed, those proposals fail.
 
 use crate::lease::Lease;
-use hearth_core::{Action, WorkerId};
+use hearth_core::{Action, AppId, Command, DriverId, DriverState, ExecutorState, Millis, WorkerId};
 use hearth_proto::auth::{authed, AuthChannel, Credential};
 use hearth_proto::convert::{Fence, WorkerCommand};
 use hearth_proto::pb::worker_control_client::WorkerControlClient;
@@ -25,6 +31,52 @@ struct Link {
     tx: mpsc::UnboundedSender<Queued>,
 }
 
+/// A command a worker refused, for [`feedback`].
+#[derive(Clone, Debug)]
+pub struct Refused {
+    pub worker: WorkerId,
+    pub cmd: WorkerCommand,
+    pub why: String,
+    /// The worker refuses this leader itself, not only this command.
+    pub refuses_leader: bool,
+}
+
+/// What the master commits after a refusal: the refused launch's process FAILED (a
+/// driver: ERROR), and the worker lost when it refuses this leader itself.
+pub fn feedback(r: &Refused, at: Millis) -> Vec<Command> {
+    let message = format!("the worker refused to start it: {}", r.why);
+    let mut out = Vec::new();
+    match &r.cmd {
+        WorkerCommand::LaunchExecutor(l) => out.push(Command::ExecutorStateChanged {
+            worker: r.worker.clone(),
+            app: AppId(l.app_id.clone()),
+            executor: l.executor_id,
+            state: ExecutorState::Failed,
+            exit_code: None,
+            message,
+            at,
+        }),
+        WorkerCommand::LaunchDriver(l) => out.push(Command::DriverStateChanged {
+            worker: r.worker.clone(),
+            driver: DriverId(l.driver_id.clone()),
+            state: DriverState::Error,
+            driver_url: None,
+            exit_code: None,
+            message,
+            at,
+        }),
+        WorkerCommand::KillExecutor(_) | WorkerCommand::KillDriver(_) => {}
+    }
+    if r.refuses_leader {
+        out.push(Command::WorkerLost {
+            worker: r.worker.clone(),
+            reason: format!("it refuses this leader's commands: {}", r.why),
+            at,
+        });
+    }
+    out
+}
+
 pub struct Dispatcher {
     fence: Fence,
     /// The highest journal position known durable: nothing is sent to a worker that a
@@ -38,6 +90,8 @@ pub struct Dispatcher {
     span: tracing::Span,
     /// The cluster secret, sent with every command.
     credential: Credential,
+    /// Where refusals go (the master commits their [`feedback`]).
+    refusals: mpsc::UnboundedSender<Refused>,
 }
 
 impl Dispatcher {
@@ -47,8 +101,10 @@ impl Dispatcher {
         lease: Lease,
         span: tracing::Span,
         credential: Credential,
+        refusals: mpsc::UnboundedSender<Refused>,
     ) -> Self {
         Dispatcher {
+            refusals,
             credential,
             fence,
             durable,
@@ -75,6 +131,7 @@ impl Dispatcher {
                 self.durable.clone(),
                 self.lease.clone(),
                 self.credential.clone(),
+                (self.refusals.clone(), self.fence.term),
             );
             tokio::spawn(task.instrument(self.span.clone()));
             links.insert(
@@ -149,6 +206,17 @@ async fn call(
     Ok(ack.into_inner())
 }
 
+/// A worker's error answer that no retry can change.
+fn never_possible(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::InvalidArgument
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::Unauthenticated
+            | tonic::Code::PermissionDenied
+    )
+}
+
 fn describe(cmd: &WorkerCommand) -> String {
     match cmd {
         WorkerCommand::LaunchExecutor(r) => format!("launch {}/{}", r.app_id, r.executor_id),
@@ -165,7 +233,16 @@ async fn deliver(
     mut durable: watch::Receiver<u64>,
     lease: Lease,
     credential: Credential,
+    (refusals, term): (mpsc::UnboundedSender<Refused>, u64),
 ) {
+    let refuse = |cmd: &WorkerCommand, why: String, refuses_leader: bool| {
+        let _ = refusals.send(Refused {
+            worker: worker.clone(),
+            cmd: cmd.clone(),
+            why,
+            refuses_leader,
+        });
+    };
     let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
         Ok(e) => e
             .connect_timeout(Duration::from_millis(500))
@@ -200,12 +277,27 @@ async fn deliver(
                 Ok(ack) => {
                     match ack.refused {
                         Some(why) => {
-                            tracing::warn!(%worker, %what, %why, highest_term = ack.highest_term, "worker refused")
+                            tracing::warn!(%worker, %what, %why, highest_term = ack.highest_term, "worker refused");
+                            // It obeyed a newer leader, or another worker answers here.
+                            let refuses_leader =
+                                ack.highest_term > term || why.starts_with("addressed to worker");
+                            refuse(&cmd, why, refuses_leader);
                         }
                         None => {
                             tracing::debug!(%worker, %what, duplicate = ack.duplicate, "delivered")
                         }
                     }
+                    break;
+                }
+                Err(status) if never_possible(&status) => {
+                    // The worker cannot carry it out (a malformed request) or does not
+                    // let this master in: retrying would not change that.
+                    tracing::warn!(%worker, %what, code = ?status.code(), error = %status.message(), "worker refused");
+                    let refuses_leader = matches!(
+                        status.code(),
+                        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                    );
+                    refuse(&cmd, status.message().to_owned(), refuses_leader);
                     break;
                 }
                 Err(status) => {
@@ -220,5 +312,67 @@ async fn deliver(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_proto::pb;
+
+    fn refused(cmd: WorkerCommand, refuses_leader: bool) -> Refused {
+        Refused {
+            worker: WorkerId("w1".into()),
+            cmd,
+            why: "stale term 4 < 5".into(),
+            refuses_leader,
+        }
+    }
+
+    #[test]
+    fn a_refused_launch_fails_and_a_worker_refusing_the_leader_is_lost() {
+        let at = Millis(9);
+        let launch = WorkerCommand::LaunchExecutor(pb::LaunchExecutorRequest {
+            app_id: "app-1".into(),
+            executor_id: 3,
+            ..Default::default()
+        });
+        assert_eq!(
+            feedback(&refused(launch, true), at),
+            vec![
+                Command::ExecutorStateChanged {
+                    worker: WorkerId("w1".into()),
+                    app: AppId("app-1".into()),
+                    executor: 3,
+                    state: ExecutorState::Failed,
+                    exit_code: None,
+                    message: "the worker refused to start it: stale term 4 < 5".into(),
+                    at,
+                },
+                Command::WorkerLost {
+                    worker: WorkerId("w1".into()),
+                    reason: "it refuses this leader's commands: stale term 4 < 5".into(),
+                    at,
+                },
+            ]
+        );
+        let driver = WorkerCommand::LaunchDriver(pb::LaunchDriverRequest {
+            driver_id: "driver-1".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            feedback(&refused(driver, false), at),
+            vec![Command::DriverStateChanged {
+                worker: WorkerId("w1".into()),
+                driver: DriverId("driver-1".into()),
+                state: DriverState::Error,
+                driver_url: None,
+                exit_code: None,
+                message: "the worker refused to start it: stale term 4 < 5".into(),
+                at,
+            }]
+        );
+        let kill = WorkerCommand::KillExecutor(pb::KillExecutorRequest::default());
+        assert_eq!(feedback(&refused(kill, false), at), vec![]);
     }
 }

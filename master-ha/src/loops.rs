@@ -1,6 +1,6 @@
-//! The acting master's background loops: scheduling (woken after every commit) and the
+//! The acting master's background loops: scheduling (woken after every commit), the
 //! timeouts tick (workers and client apps unheard for too long, and the end of the
-//! recovery wait).
+//! recovery wait), and the workers' refusals (committed as what they mean).
 
 use crate::master::Master;
 use std::sync::Arc;
@@ -15,8 +15,39 @@ pub fn spawn(master: Arc<Master>, stop: watch::Receiver<bool>) -> Vec<JoinHandle
     let span = master.span().clone();
     vec![
         tokio::spawn(scheduling(master.clone()).instrument(span.clone())),
+        feedback(master.clone()),
         tokio::spawn(timeouts(master, stop).instrument(span)),
     ]
+}
+
+/// Starts the loop that commits the workers' refusals' feedback (part of [`spawn`]).
+pub fn feedback(master: Arc<Master>) -> JoinHandle<()> {
+    let span = master.span().clone();
+    tokio::spawn(refusals(master).instrument(span))
+}
+
+/// Commits what each worker's refusal means ([`crate::dispatch::feedback`]): the refused
+/// process FAILED and rescheduled, a worker refusing this leader lost.
+async fn refusals(master: Arc<Master>) {
+    let taken = master
+        .refusals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let Some(mut rx) = taken else { return };
+    while let Some(refused) = rx.recv().await {
+        for cmd in crate::dispatch::feedback(&refused, crate::master::now()) {
+            let kind = cmd.kind();
+            match master.propose(cmd.clone()).await {
+                Ok(_) => {
+                    tracing::warn!(command = kind, worker = %refused.worker, why = %refused.why, "a worker refused a command: committed what it means")
+                }
+                Err(e) => {
+                    tracing::debug!(command = kind, error = %e, "a refusal's feedback was refused")
+                }
+            }
+        }
+    }
 }
 
 /// How often a scheduling pass skipped while the lease lapsed is tried again.

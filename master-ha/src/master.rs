@@ -151,6 +151,10 @@ pub struct Master {
     /// The highest sequence number known durable; actions wait for it (see dispatch).
     durable: tokio::sync::watch::Sender<u64>,
     dispatcher: Dispatcher,
+    /// Workers' refusals, taken by the loop that commits their feedback
+    /// ([`crate::dispatch::feedback`]).
+    pub(crate) refusals:
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::dispatch::Refused>>>,
     /// Wakes the scheduling loop.
     pub(crate) kick: Notify,
     /// `term` on every log line of this master's work.
@@ -224,7 +228,9 @@ impl Master {
         let span = tracing::info_span!("leading", term);
         let (state, lsn) = restored;
         let (durable, durable_rx) = tokio::sync::watch::channel(lsn);
+        let (refused, refusals) = tokio::sync::mpsc::unbounded_channel();
         Master {
+            refusals: std::sync::Mutex::new(Some(refusals)),
             advertised,
             term,
             inner: Mutex::new(Inner {
@@ -241,6 +247,7 @@ impl Master {
                 lease.clone(),
                 span.clone(),
                 config.credential(),
+                refused,
             ),
             lease,
             kick: Notify::new(),

@@ -89,6 +89,8 @@ impl Journal for HeldJournal {
 struct RecordingWorker {
     calls: Arc<Mutex<Vec<String>>>,
     refuse: Arc<Mutex<u32>>,
+    /// Answers every call as a worker that has obeyed this newer term.
+    fenced: Arc<Mutex<Option<u64>>>,
 }
 
 impl RecordingWorker {
@@ -97,6 +99,16 @@ impl RecordingWorker {
     }
 
     fn record(&self, what: String) -> Result<Response<pb::WorkerAck>, Status> {
+        if let Some(highest) = *self.fenced.lock().unwrap() {
+            self.calls.lock().unwrap().push(format!("{what} (stale)"));
+            return Ok(Response::new(pb::WorkerAck {
+                refused: Some(format!(
+                    "stale term < {highest}: this worker has obeyed a newer leader"
+                )),
+                highest_term: highest,
+                duplicate: false,
+            }));
+        }
         let mut refuse = self.refuse.lock().unwrap();
         if *refuse > 0 {
             *refuse -= 1;
@@ -270,6 +282,43 @@ async fn a_workers_commands_arrive_in_commit_order_when_the_first_attempts_fail(
             format!("launch 1 at term {term}"),
         ]
     );
+}
+
+/// A worker's refusal used to be only logged: the leader believed the executor
+/// launched, and went on placing work on a worker that refuses it. It is now committed as
+/// what it means: the refused launch FAILED (so it is rescheduled), and a worker that
+/// refuses this leader itself (it obeyed a newer term) lost.
+#[tokio::test]
+async fn a_workers_refusal_is_committed_as_a_failed_launch_and_a_lost_worker() {
+    let journal = HeldJournal::new();
+    let master = alive_master(&journal).await;
+    let _feedback = hearth_master::loops::feedback(master.clone());
+    let worker = RecordingWorker::default();
+    *worker.fenced.lock().unwrap() = Some(master.term() + 1);
+    let port = serve(worker.clone()).await;
+    master.propose(register_worker(port)).await.expect("worker");
+    master.propose(register_app(1)).await.expect("app");
+    assert_eq!(master.schedule_once().await, 1);
+    wait("the refusal committed", || async {
+        journal.kinds().contains(&"WorkerLost").then_some(())
+    })
+    .await;
+    assert_eq!(
+        journal.kinds(),
+        [
+            "BeginRecovery",
+            "RegisterWorker",
+            "RegisterApp",
+            "Place",
+            "ExecutorStateChanged",
+            "WorkerLost"
+        ]
+    );
+    let view = master.status().await.expect("leading");
+    assert_eq!(view.workers[0].info.state, hearth_core::WorkerState::Dead);
+    let app = &view.active_apps[0];
+    assert!(app.executors.is_empty(), "{app:?}");
+    assert_eq!(app.retry_count, 1);
 }
 
 /// A lease the test turns: held, or held for `n` more checks and lapsed after them. It
