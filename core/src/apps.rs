@@ -124,6 +124,11 @@ fn validate_registration(
     Ok(())
 }
 
+/// The most apps active at once (WAITING or RUNNING, client and cluster mode): a bound
+/// on the replicated state and on every scheduling pass, whatever clients send. A
+/// registration beyond it is refused (`INVALID_ARGUMENT`, naming the limit).
+pub const MAX_ACTIVE_APPS: usize = 10_000;
+
 /// A new app, WAITING; in cluster mode its driver too, SUBMITTED (the scheduler places
 /// it). Ids are minted from the state's counters and the command's time.
 pub(crate) fn register_app(
@@ -139,6 +144,15 @@ pub(crate) fn register_app(
             app: same,
             driver: None,
         });
+    }
+    if state.apps.len() >= MAX_ACTIVE_APPS {
+        return Err(Rejection::invalid(
+            "app",
+            format!(
+                "the cluster has {} active apps, the most it takes ({MAX_ACTIVE_APPS}); wait for some to end, or kill some",
+                state.apps.len()
+            ),
+        ));
     }
     let number = state.next_app_number;
     state.next_app_number += 1;

@@ -933,3 +933,44 @@ fn a_retried_client_registration_is_the_same_app() {
     let fourth = register(&mut s, desc, "spark://CoarseGrainedScheduler@h:40001");
     assert_ne!(fourth, first);
 }
+
+#[test]
+fn registrations_beyond_the_active_app_limit_are_refused_naming_it() {
+    let mut s = alive();
+    for i in 0..MAX_ACTIVE_APPS {
+        client_app(&mut s, app_desc(Some(1), 256, None), i as u64);
+    }
+    let before = s.clone();
+    let one_more = Command::RegisterApp {
+        desc: app_desc(Some(1), 256, None),
+        driver: None,
+        driver_url: Some("127.0.0.1:1".into()),
+        at: at(0),
+    };
+    let err = apply(&mut s, &one_more).expect_err("over the limit");
+    assert_eq!(
+        err.to_string(),
+        "invalid app: the cluster has 10000 active apps, the most it takes (10000); wait for some to end, or kill some"
+    );
+    assert_eq!(s, before, "nothing changed");
+    // A retry of an app already registered is still answered.
+    let first = before.apps.values().next().expect("an app").clone();
+    let again = Command::RegisterApp {
+        desc: first.desc.clone(),
+        driver: None,
+        driver_url: first.driver_url.clone(),
+        at: at(0),
+    };
+    assert!(apply(&mut s, &again).is_ok());
+    // Once one ends, there is room again.
+    ok(
+        &mut s,
+        Command::FinishApp {
+            app: first.id.clone(),
+            state: AppState::Finished,
+            reason: "done".into(),
+            at: at(1),
+        },
+    );
+    client_app(&mut s, app_desc(Some(1), 256, None), 2);
+}
