@@ -322,14 +322,22 @@ pub async fn require_secret(
     let message = format!(
         "{why}: this cluster wants `authorization: Bearer <secret>` with the secret of its --secret-file (HEARTH_SECRET_FILE)"
     );
-    if is_grpc(&req) {
-        let (parts, body) = tonic::Status::unauthenticated(message)
-            .into_http::<tonic::body::Body>()
-            .into_parts();
+    refusal(&req, tonic::Status::unauthenticated(message))
+}
+
+/// `status` as the answer to `req`: a gRPC status for a gRPC call, else JSON with the
+/// matching HTTP code (401 for UNAUTHENTICATED, 403 for PERMISSION_DENIED).
+fn refusal(req: &Request, status: tonic::Status) -> Response {
+    if is_grpc(req) {
+        let (parts, body) = status.into_http::<tonic::body::Body>().into_parts();
         return Response::from_parts(parts, axum::body::Body::new(body));
     }
-    let body = serde_json::json!({ "code": "UNAUTHENTICATED", "error": message, "leader": null });
-    let mut resp = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
+    let (http, code) = match status.code() {
+        tonic::Code::PermissionDenied => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+        _ => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+    };
+    let body = serde_json::json!({ "code": code, "error": status.message(), "leader": null });
+    let mut resp = (http, body.to_string()).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -348,19 +356,7 @@ fn refuse_submitter(req: &Request, name: &str, path: &str) -> Response {
         path,
         "refused a submit token's request beyond its power"
     );
-    if is_grpc(req) {
-        let (parts, body) = tonic::Status::permission_denied(message)
-            .into_http::<tonic::body::Body>()
-            .into_parts();
-        return Response::from_parts(parts, axum::body::Body::new(body));
-    }
-    let body = serde_json::json!({ "code": "PERMISSION_DENIED", "error": message, "leader": null });
-    let mut resp = (StatusCode::FORBIDDEN, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    refusal(req, tonic::Status::permission_denied(message))
 }
 
 fn is_grpc(req: &Request) -> bool {

@@ -38,6 +38,19 @@ pub struct RaftCluster {
     pub advertised: Vec<String>,
 }
 
+/// Raft and worker timings a little slower than the defaults, so a loaded 2-core CI
+/// machine running several test binaries at once does not call spurious elections.
+pub const CI_TIMINGS: &[&str] = &[
+    "--worker-timeout",
+    "3s",
+    "--raft-heartbeat",
+    "100ms",
+    "--election-timeout-min",
+    "500ms",
+    "--election-timeout-max",
+    "1000ms",
+];
+
 impl RaftCluster {
     /// Ports and directories for `n` masters with `flags`; nothing started yet.
     pub fn new(dir: &Path, n: usize, flags: &[&str]) -> Self {

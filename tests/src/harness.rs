@@ -33,6 +33,19 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// For a benchmark binary: the `hearth` binary is the one next to it
+/// (`target/<profile>/`), unless `HEARTH_BIN_DIR` says otherwise.
+pub fn bins_next_to_me() {
+    if std::env::var_os("HEARTH_BIN_DIR").is_none() {
+        if let Some(d) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            std::env::set_var("HEARTH_BIN_DIR", d);
+        }
+    }
+}
+
 /// Tests that start a whole cluster (or JVMs on every worker) take turns within their
 /// test binary: several at once on a 2-core machine time each other out and call
 /// spurious elections.

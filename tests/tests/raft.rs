@@ -12,18 +12,7 @@ use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// Timings a little slower than the defaults, so a loaded 2-core CI machine running
-/// several test binaries at once does not call spurious elections.
-const FLAGS: &[&str] = &[
-    "--worker-timeout",
-    "3s",
-    "--raft-heartbeat",
-    "100ms",
-    "--election-timeout-min",
-    "500ms",
-    "--election-timeout-max",
-    "1000ms",
-];
+const FLAGS: &[&str] = hearth_tests::cluster::CI_TIMINGS;
 
 /// A cluster-mode app whose driver and `executors` one-core executors sleep.
 fn cluster_app(url: &str, name: &str, executors: u32) -> String {

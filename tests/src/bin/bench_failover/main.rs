@@ -457,15 +457,7 @@ impl Bench {
 // ---------------------------------------------------------------------------------------
 
 fn main() {
-    // The `hearth` binary sits next to this one (target/<profile>/).
-    if std::env::var_os("HEARTH_BIN_DIR").is_none() {
-        if let Some(d) = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(Path::to_path_buf))
-        {
-            std::env::set_var("HEARTH_BIN_DIR", d);
-        }
-    }
+    hearth_tests::harness::bins_next_to_me();
     let hearth = bin("hearth");
     if !hearth.exists() {
         eprintln!(

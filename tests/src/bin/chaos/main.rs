@@ -54,18 +54,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workload::{Kind, Outcome, Pace, Workload};
 
-/// Timings a little slower than the defaults (as tests/raft.rs uses), so a loaded 2-core
-/// machine does not call spurious elections; every completed app kept, so that every
-/// acknowledged submission can be looked for at the end.
-const FLAGS: &[&str] = &[
-    "--worker-timeout",
-    "3s",
-    "--raft-heartbeat",
-    "100ms",
-    "--election-timeout-min",
-    "500ms",
-    "--election-timeout-max",
-    "1000ms",
+/// Every completed app kept, so that every acknowledged submission can be looked for at
+/// the end (with the tests' slower timings, `CI_TIMINGS`).
+const RETAIN_ALL: &[&str] = &[
     "--retained-apps",
     "1000000",
     "--retained-drivers",
@@ -139,7 +130,8 @@ struct Chaos {
 
 impl Chaos {
     fn start(dir: &Path, n: usize) -> Chaos {
-        let mut c = RaftCluster::new(dir, n, FLAGS);
+        let flags = [hearth_tests::cluster::CI_TIMINGS, RETAIN_ALL].concat();
+        let mut c = RaftCluster::new(dir, n, &flags);
         let direct = |j: usize| format!("127.0.0.1:{}", c.grpc[j]);
         let pair: Vec<Vec<Option<Proxy>>> = (0..n)
             .map(|i| {
@@ -633,14 +625,7 @@ fn fmt_ms(d: Option<Duration>) -> String {
 }
 
 fn main() {
-    if std::env::var_os("HEARTH_BIN_DIR").is_none() {
-        if let Some(d) = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(Path::to_path_buf))
-        {
-            std::env::set_var("HEARTH_BIN_DIR", d);
-        }
-    }
+    hearth_tests::harness::bins_next_to_me();
     if !bin("hearth").exists() {
         eprintln!(
             "error: {} is not built (cargo build --workspace --bins)",
