@@ -1,7 +1,7 @@
 //! The master's HTTP side: the status page at `/`, `GET /json` (rendered by
 //! `hearth_proto::convert::json`, so `hearth status --json` prints the same document)
-//! and `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body), and the
-//! apps' JSON API ([`crate::api`]).
+//! `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body), `GET
+//! /metrics` (Prometheus, [`crate::metrics`]), and the apps' JSON API ([`crate::api`]).
 
 use crate::node::Node;
 use axum::extract::State;
@@ -23,6 +23,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/json", get(json))
         .route("/json/", get(json))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(node.clone())
         .merge(crate::api::router(node))
 }
@@ -43,6 +44,18 @@ pub async fn serve(
     {
         tracing::error!(error = %e, "HTTP server failed");
     }
+}
+
+/// Prometheus text format ([`crate::metrics`]).
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(&node).await,
+    )
+        .into_response()
 }
 
 async fn json(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {

@@ -93,8 +93,18 @@ pub async fn lead(node: Arc<Node>, h: Arc<RaftHandle>, mut stop: watch::Receiver
     let mut leading: Option<Leading> = None;
     // When this master first failed to take over in the current term.
     let mut failing_since: Option<(u64, Instant)> = None;
+    // The leader last seen, for `hearth_leader_changes_total`.
+    let mut seen: Option<(u64, NodeId)> = None;
     loop {
         let m = metrics.borrow_and_update().clone();
+        if let Some(now) = m.current_leader.map(|l| (m.current_term, l)) {
+            if seen != Some(now) {
+                if seen.is_some() {
+                    crate::metrics::metrics().leader_changes.inc();
+                }
+                seen = Some(now);
+            }
+        }
         let leads = m.state == ServerState::Leader && m.current_leader == Some(h.id);
         let decision = decide(leading.as_ref().map(|l| l.term), leads, m.current_term);
         if decision.step_down {
@@ -104,7 +114,9 @@ pub async fn lead(node: Arc<Node>, h: Arc<RaftHandle>, mut stop: watch::Receiver
             let started = Instant::now();
             match take_over(&node, &h, term).await {
                 Ok(l) => {
-                    let took_ms = started.elapsed().as_millis() as u64;
+                    let took = started.elapsed();
+                    crate::metrics::metrics().take_over(took);
+                    let took_ms = took.as_millis() as u64;
                     tracing::info!(term, took_ms, "leading");
                     leading = Some(l);
                     failing_since = None;

@@ -42,6 +42,7 @@ pub mod leadership;
 pub mod lease;
 pub mod loops;
 pub mod master;
+pub mod metrics;
 pub mod node;
 pub mod ports;
 pub mod raft;

@@ -36,6 +36,7 @@ async fn refusals(master: Arc<Master>) {
         .take();
     let Some(mut rx) = taken else { return };
     while let Some(refused) = rx.recv().await {
+        crate::metrics::metrics().refusals.inc();
         for cmd in crate::dispatch::feedback(&refused, crate::master::now()) {
             let kind = cmd.kind();
             match master.propose(cmd.clone()).await {

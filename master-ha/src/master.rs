@@ -292,12 +292,16 @@ impl Master {
                     maybe_applied: false,
                 });
             }
+            let started = std::time::Instant::now();
             let (applied, lsn) = {
                 let mut inner = self.lock().await;
                 let applied = self.commit(&mut inner, &cmd)?;
                 (applied, inner.lsn)
             };
             self.make_durable(lsn).await?;
+            crate::metrics::metrics()
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
             Ok(applied)
         }
         .instrument(self.span.clone())

@@ -9,7 +9,7 @@
 //! another, is answered `UNAUTHENTICATED` (gRPC) or `401` (HTTP) before any handler runs,
 //! and logged with the peer's address (at most once a second).
 //!
-//! Reads stay open: `GET`/`HEAD` of the status page, `/json`, `/readyz` and one app
+//! Reads stay open: `GET`/`HEAD` of the status page, `/json`, `/readyz`, `/metrics` and one app
 //! (`/v1/apps/ID`) change nothing and show no secret (env values are never shown).
 //! Everything else needs the secret, whatever its HTTP method, so every gRPC service is
 //! covered, whatever is added later.
@@ -372,7 +372,7 @@ fn is_grpc(req: &Request) -> bool {
 fn open_read(req: &Request) -> bool {
     let path = req.uri().path();
     (req.method() == Method::GET || req.method() == Method::HEAD)
-        && (matches!(path, "/" | "/json" | "/json/" | "/readyz")
+        && (matches!(path, "/" | "/json" | "/json/" | "/readyz" | "/metrics")
             || (path.starts_with("/v1/apps/") && !path[9..].contains('/')))
 }
 
