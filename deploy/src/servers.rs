@@ -403,6 +403,23 @@ pub struct WorkerArgs {
     /// Time between SIGTERM and SIGKILL when killing a process.
     #[arg(long, default_value = "5s", value_parser = parse_duration, env = "HEARTH_KILL_GRACE")]
     kill_grace: Duration,
+    /// Largest file of a process's stdout or stderr, e.g. 10m. A full `stdout` becomes
+    /// `stdout.1` (`stdout.1` becomes `stdout.2`, ...) and a new `stdout` starts.
+    #[arg(long, default_value = "10m", value_parser = parse_mib, env = "HEARTH_LOG_MAX_FILE_SIZE")]
+    log_max_file_size: u64,
+    /// Files kept per stream of a process, the current one included; older output is
+    /// dropped.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), env = "HEARTH_LOG_MAX_FILES")]
+    log_max_files: u32,
+    /// Directories of processes that ended are removed once nothing in them has changed
+    /// for this long, e.g. 7d or 12h.
+    #[arg(long, default_value = "7d", value_parser = parse_duration, env = "HEARTH_FINISHED_DIR_TTL")]
+    finished_dir_ttl: Duration,
+    /// While the process directories in --work-dir add up to more than this, e.g. 10g,
+    /// directories of processes that ended are removed, oldest first. A live process's
+    /// directory is never removed.
+    #[arg(long, default_value = "10g", value_parser = parse_mib, env = "HEARTH_WORK_DIR_MAX_SIZE")]
+    work_dir_max_size: u64,
     /// Run without a cluster secret on an address other machines can reach (anyone who
     /// reaches the port can start processes here). Without it, such a worker refuses to
     /// start.
@@ -470,6 +487,15 @@ pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
         http_port: a.http_port,
         extra_grpc: a.drills.routes(None)?,
         secret: crate::secret::get(),
+        housekeeping: hearth_worker::Housekeeping {
+            logs: hearth_worker::LogLimits {
+                max_file_bytes: a.log_max_file_size.saturating_mul(1 << 20),
+                max_files: a.log_max_files,
+            },
+            finished_dir_ttl: a.finished_dir_ttl,
+            work_dir_max_bytes: a.work_dir_max_size.saturating_mul(1 << 20),
+            ..hearth_worker::Housekeeping::default()
+        },
     };
     tracing::info!(addr = %listener.local_addr()?, cores, memory_mb, "worker listening");
     hearth_worker::run(config, listener, shutdown_signal())

@@ -2,9 +2,10 @@
 //! that nothing a worker started can outlive it, even when the worker is SIGKILLed and
 //! even for the command's own children.
 //!
-//! The worker spawns `GUARD... [--cgroup DIR] [--status-fd N] -- PROGRAM ARGS...` as the
-//! leader of a new process group G (`process_group(0)`); the command the guard starts
-//! stays in G. The guard:
+//! The worker spawns `GUARD... [--cgroup DIR] [--status-fd N] [--log-dir DIR
+//! [--log-max-file-size BYTES] [--log-max-files N]] -- PROGRAM ARGS...` as the leader of
+//! a new process group G (`process_group(0)`); the command the guard starts stays in G.
+//! The guard:
 //! 1. handles SIGUSR1 with `kill(0, SIGKILL)` (its whole group, itself included; the
 //!    handler is async-signal-safe) and asks for SIGUSR1 when its parent dies
 //!    (`PR_SET_PDEATHSIG`), then checks that the parent did not die before that (the
@@ -15,34 +16,60 @@
 //! 3. joins the cgroup `DIR` (writes its pid to `DIR/cgroup.procs`) when `--cgroup` is
 //!    given, so the command is held to that cgroup's `memory.max`; failing to join is
 //!    logged to stderr and does not stop the launch;
-//! 4. starts the command and writes `ok PID` (or `error WHY` when it cannot be started)
+//! 4. with `--log-dir`, opens `DIR/stdout` and `DIR/stderr` (rotated by size, see
+//!    [`crate::logs`]), gives the command a pipe for each and copies them on a thread of
+//!    its own, so the command never waits on rotation; the guard's own messages go to
+//!    `DIR/stderr` too. Without it the command inherits the guard's stdout and stderr
+//!    (`hearth submit`'s client-mode driver);
+//! 5. starts the command and writes `ok PID` (or `error WHY` when it cannot be started)
 //!    on the status descriptor, then closes it;
-//! 5. waits for the command and exits with its exit code, or 128 + the signal that
-//!    ended it.
+//! 6. waits for the command, copies what it left in its pipes, and exits with its exit
+//!    code, or 128 + the signal that ended it.
+//!
+//! The pipes live exactly as long as the guard, which lives exactly as long as the
+//! command (and dies with the worker): a worker that restarts or crashes takes its
+//! processes with it, as it always did, and never leaves one blocked on a full pipe.
 //!
 //! Exit codes of its own: 2 for bad usage, 126 when the worker was already gone, 127
-//! when the command could not be started.
+//! when the command (or its log files) could not be started.
 
+use crate::logs::{self, LogLimits, RotatingFile, SharedFile};
 use std::ffi::c_int;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::FromRawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 
 /// Environment variable in which the worker passes its pid to the guard (and which the
 /// guard removes before starting the command).
 pub const PARENT_ENV: &str = "HEARTH_GUARD_PARENT";
 
-const USAGE: &str = "usage: hearth-guard [--cgroup DIR] [--status-fd N] -- PROGRAM [ARGS...]";
+const USAGE: &str = "usage: hearth-guard [--cgroup DIR] [--status-fd N] [--log-dir DIR \
+                     [--log-max-file-size BYTES] [--log-max-files N]] -- PROGRAM [ARGS...]";
 
 /// What the guard was asked to do.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 struct Args {
     cgroup: Option<PathBuf>,
     status_fd: Option<c_int>,
+    log_dir: Option<PathBuf>,
+    limits: LogLimits,
     argv: Vec<String>,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            cgroup: None,
+            status_fd: None,
+            log_dir: None,
+            limits: LogLimits::DEFAULT,
+            argv: Vec::new(),
+        }
+    }
 }
 
 /// Runs the guard and exits. `args` are the arguments after the program name (and after
@@ -77,6 +104,27 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     .ok_or_else(|| format!("--status-fd {fd:?} is not a descriptor above 2"))?;
                 out.status_fd = Some(fd);
             }
+            Some("--log-dir") => {
+                let dir = it.next().ok_or("--log-dir needs a directory")?;
+                out.log_dir = Some(PathBuf::from(dir));
+            }
+            Some("--log-max-file-size") => {
+                let n = it
+                    .next()
+                    .ok_or("--log-max-file-size needs a number of bytes")?;
+                out.limits.max_file_bytes =
+                    n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("--log-max-file-size {n:?} is not a size in bytes")
+                    })?;
+            }
+            Some("--log-max-files") => {
+                let n = it.next().ok_or("--log-max-files needs a number")?;
+                out.limits.max_files = n
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--log-max-files {n:?} is not a number above 0"))?;
+            }
             Some("--") => break,
             Some(other) => return Err(format!("unexpected argument {other:?}")),
             None => return Err("missing `-- PROGRAM [ARGS...]`".to_owned()),
@@ -96,38 +144,153 @@ fn guard(args: Args) -> i32 {
     if let Some(f) = &status {
         set_cloexec(f); // the command must not inherit it
     }
-    if let Err(e) = arm_parent_death() {
-        let msg = format!("not starting {:?}: {e}", args.argv[0]);
-        eprintln!("hearth-guard: {msg}");
-        tell(&mut status, &format!("error {msg}"));
-        return 126;
-    }
-    if let Some(dir) = &args.cgroup {
-        if let Err(e) = std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string()) {
-            eprintln!(
-                "hearth-guard: memory limit not applied: cannot join cgroup {}: {e}",
-                dir.display()
-            );
-        }
-    }
-    let mut command = Command::new(&args.argv[0]);
-    command.args(&args.argv[1..]).env_remove(PARENT_ENV);
-    let mut child = match command.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = format!("cannot start {:?}: {e}", args.argv[0]);
+    let logs = match args.log_dir.as_deref().map(|d| Logs::open(d, args.limits)) {
+        None => None,
+        Some(Ok(logs)) => Some(logs),
+        Some(Err(msg)) => {
             eprintln!("hearth-guard: {msg}");
             tell(&mut status, &format!("error {msg}"));
             return 127;
         }
     };
+    let note = |msg: &str| match &logs {
+        Some(l) => logs::say(&l.stderr, msg),
+        None => eprintln!("hearth-guard: {msg}"),
+    };
+    if let Err(e) = arm_parent_death() {
+        let msg = format!("not starting {:?}: {e}", args.argv[0]);
+        note(&msg);
+        tell(&mut status, &format!("error {msg}"));
+        return 126;
+    }
+    if let Some(dir) = &args.cgroup {
+        if let Err(e) = std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string()) {
+            note(&format!(
+                "memory limit not applied: cannot join cgroup {}: {e}",
+                dir.display()
+            ));
+        }
+    }
+    let mut command = Command::new(&args.argv[0]);
+    command.args(&args.argv[1..]).env_remove(PARENT_ENV);
+    if logs.is_some() {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = format!("cannot start {:?}: {e}", args.argv[0]);
+            note(&msg);
+            tell(&mut status, &format!("error {msg}"));
+            return 127;
+        }
+    };
+    // Copying starts before the worker hears of the start: nothing the command writes
+    // waits on the worker.
+    let copier = logs.as_ref().map(|l| l.start_copying(&mut child));
     tell(&mut status, &format!("ok {}", child.id()));
     drop(status);
-    match child.wait() {
+    let code = match child.wait() {
         Ok(st) => exit_code(st),
         Err(e) => {
-            eprintln!("hearth-guard: waiting for the command failed: {e}");
+            note(&format!("waiting for the command failed: {e}"));
             1
+        }
+    };
+    if let (Some(logs), Some(copier)) = (&logs, copier) {
+        logs.finish(copier);
+    }
+    code
+}
+
+/// The command's rotated stdout and stderr.
+struct Logs {
+    stdout: SharedFile,
+    stderr: SharedFile,
+}
+
+/// The copying thread, and the pipe whose closing tells it the command exited.
+struct Copier {
+    thread: Option<std::thread::JoinHandle<()>>,
+    done: Option<io::PipeWriter>,
+}
+
+impl Logs {
+    /// Opens both files, then points the guard's own stderr (the worker gives it the
+    /// `stderr` file, for usage errors) at /dev/null: it would keep a rotated-away file
+    /// on disk after it was removed.
+    fn open(dir: &Path, limits: LogLimits) -> Result<Logs, String> {
+        let open = |name: &str| {
+            RotatingFile::open(dir, name, limits)
+                .map(|f| Arc::new(Mutex::new(f)))
+                .map_err(|e| format!("cannot open {}: {e}", dir.join(name).display()))
+        };
+        let logs = Logs {
+            stdout: open("stdout")?,
+            stderr: open("stderr")?,
+        };
+        if let Ok(null) = File::options().write(true).open("/dev/null") {
+            use std::os::fd::AsRawFd;
+            // SAFETY: dup2 onto the standard error descriptor, which this process owns.
+            unsafe {
+                libc::dup2(null.as_raw_fd(), libc::STDERR_FILENO);
+            }
+        }
+        Ok(logs)
+    }
+
+    fn start_copying(&self, child: &mut std::process::Child) -> Copier {
+        let mut streams: Vec<(OwnedFd, SharedFile)> = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            streams.push((out.into(), Arc::clone(&self.stdout)));
+        }
+        if let Some(err) = child.stderr.take() {
+            streams.push((err.into(), Arc::clone(&self.stderr)));
+        }
+        // Close-on-exec: only this process holds either end.
+        let (done_r, done_w) = match io::pipe() {
+            Ok(p) => p,
+            Err(e) => {
+                logs::say(&self.stderr, &format!("cannot copy the output: {e}"));
+                return Copier {
+                    thread: None,
+                    done: None,
+                };
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("copy".into())
+            .spawn(move || logs::copy(streams, done_r.into()));
+        match thread {
+            Ok(t) => Copier {
+                thread: Some(t),
+                done: Some(done_w),
+            },
+            Err(e) => {
+                logs::say(&self.stderr, &format!("cannot copy the output: {e}"));
+                Copier {
+                    thread: None,
+                    done: None,
+                }
+            }
+        }
+    }
+
+    /// After the command exited: lets the copier take what is left, and says how much
+    /// output could not be written, if any.
+    fn finish(&self, mut copier: Copier) {
+        drop(copier.done.take());
+        if let Some(t) = copier.thread.take() {
+            let _ = t.join();
+        }
+        for (name, f) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let dropped = f.lock().unwrap_or_else(|p| p.into_inner()).dropped();
+            if dropped > 0 {
+                logs::say(
+                    &self.stderr,
+                    &format!("{dropped} bytes of the command's {name} could not be written"),
+                );
+            }
         }
     }
 }
@@ -235,6 +398,29 @@ mod tests {
         assert_eq!(a.status_fd, Some(3));
         assert_eq!(a.argv, strings(&["sh", "-c", "echo --"]));
         assert_eq!(parse(&strings(&["--", "true"])).unwrap().argv, ["true"]);
+        let l = parse(&strings(&[
+            "--log-dir",
+            "/w/d",
+            "--log-max-file-size",
+            "1000",
+            "--log-max-files",
+            "3",
+            "--",
+            "x",
+        ]))
+        .unwrap();
+        assert_eq!(l.log_dir, Some(PathBuf::from("/w/d")));
+        assert_eq!(
+            l.limits,
+            LogLimits {
+                max_file_bytes: 1000,
+                max_files: 3
+            }
+        );
+        assert_eq!(
+            parse(&strings(&["--", "x"])).unwrap().limits,
+            LogLimits::DEFAULT
+        );
     }
 
     #[test]
@@ -244,5 +430,7 @@ mod tests {
         assert!(parse(&strings(&[])).unwrap_err().contains("missing"));
         assert!(parse(&strings(&["--status-fd", "1", "--", "x"])).is_err());
         assert!(parse(&strings(&["--cgroup"])).is_err());
+        assert!(parse(&strings(&["--log-max-files", "0", "--", "x"])).is_err());
+        assert!(parse(&strings(&["--log-max-file-size", "10m", "--", "x"])).is_err());
     }
 }

@@ -5,14 +5,18 @@
 //! it really runs), at-least-once state reports, the `WorkerControl` gRPC service, term
 //! fencing (the highest obeyed term, durable in `WORK_DIR/worker-term`), idempotent
 //! launches by `(app, executor)` / driver id, and the process runners: process groups
-//! behind a guard with a parent-death signal, logs, kill with grace, supervise, memory
-//! limits through cgroup v2 where the machine allows it.
+//! behind a guard with a parent-death signal, logs rotated by size, kill with grace,
+//! supervise, memory limits through cgroup v2 where the machine allows it, and the work
+//! dir's hygiene (finished directories removed after a time-to-live or oldest first
+//! above a size; the table of ended processes bounded).
 //!
 //! Must not: trust a command from an older term than the highest it has obeyed (it
 //! refuses it and starts and kills nothing); start a second process for an id it runs or
-//! ran; leave a process behind when it stops or dies (even when SIGKILLed, even a
-//! grandchild); give up on the masters (it retries forever, with backoff); decide
-//! anything about placement (that is the leader's, through hearth-core).
+//! ran (among the last [`Housekeeping::keep_finished`] that ended, see `table`); remove
+//! the directory of a live process; leave a process behind when it stops or dies (even
+//! when SIGKILLed, even a grandchild); give up on the masters (it retries forever, with
+//! backoff); decide anything about placement (that is the leader's, through
+//! hearth-core).
 //!
 //! # Layout
 //! - [`run`]: wires everything together and serves until `shutdown`.
@@ -24,13 +28,16 @@
 //! - `plan`: a launch request to a directory + environment; `runner`: one task per
 //!   process (LAUNCHING → RUNNING → EXITED/FAILED/KILLED, supervise); `spawn`: the
 //!   dedicated spawner thread and process-group signals; [`guard`]: the process guard
-//!   (`hearth __guard`, or the `hearth-guard` test binary); `cgroup`: memory limits.
+//!   (`hearth __guard`, or the `hearth-guard` test binary); `logs`: the guard's copy of
+//!   each process's stdout/stderr into files rotated by size; `cgroup`: memory limits.
+//! - `gc`: the work dir's cleanup (at start, then every `cleanup_interval`).
 //!
 //! # Process tree
 //! ```text
 //! worker ──(spawner thread)── guard  [leader of group G, PDEATHSIG → kill(0, SIGKILL)]
-//!                               └── command [group G]
-//!                                     └── its children [group G]
+//!                               └── command [group G]   stdout, stderr: pipes the
+//!                                     └── its children     guard copies into rotated
+//!                                         [group G]         files (`logs`)
 //! ```
 //! The worker kills a process with `kill(-G, SIGTERM)`, then `kill(-G, SIGKILL)` after
 //! `kill_grace`; when the worker dies, each guard gets SIGUSR1 and kills its group. A
@@ -42,9 +49,11 @@ mod cgroup;
 mod control;
 mod error;
 mod fence;
+mod gc;
 pub mod guard;
 mod lease;
 mod link;
+mod logs;
 mod plan;
 mod runner;
 mod spawn;
@@ -53,6 +62,7 @@ mod table;
 pub use cgroup::{detect_memory_enforcement, MemoryEnforcement};
 pub use error::WorkerError;
 pub use fence::TERM_FILE;
+pub use logs::LogLimits;
 
 use control::Control;
 use hearth_core::{ids, Millis, WorkerId, WorkerIdentity};
@@ -61,6 +71,7 @@ use link::Link;
 use runner::{Runner, RunnerConfig};
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{info, info_span, Instrument};
@@ -101,6 +112,48 @@ pub struct WorkerConfig {
     /// The cluster secret (`--secret-file`): the masters must send it to this worker's
     /// port, and this worker sends it to them. `None`: a cluster without one.
     pub secret: Option<hearth_proto::auth::Secret>,
+    /// Log rotation, cleanup of finished directories, the bound on remembered processes.
+    pub housekeeping: Housekeeping,
+}
+
+/// What keeps a long-running worker's disk and memory bounded; on by default
+/// ([`Housekeeping::default`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Housekeeping {
+    /// Each process's stdout and stderr are rotated by size: `stdout` (newest),
+    /// `stdout.1`, … `stdout.<max_files - 1>` (oldest), each at most `max_file_bytes`.
+    pub logs: LogLimits,
+    /// Directories of ended processes last modified longer ago than this are removed.
+    pub finished_dir_ttl: Duration,
+    /// While the process directories add up to more than this (bytes), directories of
+    /// ended processes are removed, oldest first. Live ones are never removed.
+    pub work_dir_max_bytes: u64,
+    /// How often the work dir is cleaned (also once at start).
+    pub cleanup_interval: Duration,
+    /// How many ended processes the worker remembers (a launch of one of them is a
+    /// duplicate); older ones are forgotten.
+    pub keep_finished: usize,
+}
+
+impl Housekeeping {
+    pub const DEFAULT_FINISHED_DIR_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+    pub const DEFAULT_WORK_DIR_MAX_BYTES: u64 = 10 << 30;
+    pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+    pub const DEFAULT_KEEP_FINISHED: usize = table::Table::DEFAULT_KEEP_FINISHED;
+}
+
+impl Default for Housekeeping {
+    /// 10 files of 10 MiB per stream, ended directories kept 7 days and within 10 GiB,
+    /// cleaned every minute, the last 1,000 ended processes remembered.
+    fn default() -> Self {
+        Housekeeping {
+            logs: LogLimits::DEFAULT,
+            finished_dir_ttl: Self::DEFAULT_FINISHED_DIR_TTL,
+            work_dir_max_bytes: Self::DEFAULT_WORK_DIR_MAX_BYTES,
+            cleanup_interval: Self::DEFAULT_CLEANUP_INTERVAL,
+            keep_finished: Self::DEFAULT_KEEP_FINISHED,
+        }
+    }
 }
 
 impl WorkerConfig {
@@ -126,6 +179,19 @@ impl WorkerConfig {
         }
         if self.host.is_empty() {
             return bad("host", "no address to advertise");
+        }
+        let h = &self.housekeeping;
+        if h.logs.max_file_bytes == 0 || h.logs.max_files == 0 {
+            return bad(
+                "housekeeping.logs",
+                "files of at least 1 byte, at least 1 file",
+            );
+        }
+        if h.cleanup_interval.is_zero() {
+            return bad("housekeeping.cleanup_interval", "must be above zero");
+        }
+        if h.keep_finished == 0 {
+            return bad("housekeeping.keep_finished", "must be at least 1");
         }
         Ok(())
     }
@@ -197,8 +263,24 @@ async fn serve(
         runner,
         link,
         reports,
+        table,
     } = assemble(&config, id, port).await?;
     let link_task = tokio::spawn(link.run(reports).in_current_span());
+    let h = config.housekeeping;
+    let stop_cleaning = Arc::new(AtomicBool::new(false));
+    let cleaner = tokio::spawn(
+        gc::run(
+            control.plans.work_dir.clone(),
+            table,
+            gc::CleanupRules {
+                ttl: h.finished_dir_ttl,
+                max_bytes: h.work_dir_max_bytes,
+            },
+            h.cleanup_interval,
+            Arc::clone(&stop_cleaning),
+        )
+        .in_current_span(),
+    );
     // Every service of the port behind the cluster secret (hearth_proto::auth).
     let routes = config
         .extra_grpc
@@ -220,6 +302,9 @@ async fn serve(
         .await;
     info!("shutting down: stopping every process");
     link_task.abort();
+    // Before the processes stop: their directories stay for the next run's cleanup.
+    stop_cleaning.store(true, Ordering::Relaxed);
+    cleaner.abort();
     runner.shutdown().await;
     info!("worker stopped");
     served.map_err(|e| anyhow::anyhow!("serving WorkerControl failed: {e}"))
@@ -231,6 +316,7 @@ struct Parts {
     runner: Arc<Runner>,
     link: Arc<Link>,
     reports: tokio::sync::mpsc::UnboundedReceiver<link::Report>,
+    table: Arc<table::Table>,
 }
 
 /// Opens the work dir and its term file, finds out about cgroups, starts the spawner
@@ -249,7 +335,15 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         MemoryEnforcement::Enforced { parent } => Some(parent),
         MemoryEnforcement::NotEnforced { .. } => None,
     };
-    let table = Arc::new(table::Table::default());
+    let h = config.housekeeping;
+    info!(
+        log_max_file_bytes = h.logs.max_file_bytes,
+        log_max_files = h.logs.max_files,
+        finished_dir_ttl = ?h.finished_dir_ttl,
+        work_dir_max_bytes = h.work_dir_max_bytes,
+        "housekeeping"
+    );
+    let table = Arc::new(table::Table::new(h.keep_finished));
     let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();
     let spawner =
         spawn::Spawner::start(tokio::runtime::Handle::current()).map_err(WorkerError::Spawner)?;
@@ -264,6 +358,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         guard: config.guard.clone(),
         kill_grace: config.kill_grace,
         cgroups,
+        logs: h.logs,
         span: tracing::Span::current(),
     };
     let runner = Arc::new(Runner::new(
@@ -298,7 +393,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         id,
         fence,
         plans,
-        table,
+        table: Arc::clone(&table),
         runner: Arc::clone(&runner),
         link: Arc::clone(&link),
         span: tracing::Span::current(),
@@ -308,6 +403,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         runner,
         link,
         reports,
+        table,
     })
 }
 

@@ -18,8 +18,9 @@ use crate::plan::Plan;
 use crate::spawn::{group_alive, signal_group, Handshake, SpawnRequest, Spawned, Spawner};
 use crate::table::{KillReason, ProcId, Table};
 use hearth_core::{DriverState, ExecutorState, WorkerId};
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -53,6 +54,8 @@ pub(crate) struct RunnerConfig {
     pub kill_grace: Duration,
     /// Parent cgroup for per-process memory limits, when enforced.
     pub cgroups: Option<PathBuf>,
+    /// How each process's stdout and stderr are rotated.
+    pub logs: crate::logs::LogLimits,
     /// The worker's span, parent of every process's span.
     pub span: tracing::Span,
 }
@@ -241,14 +244,14 @@ impl Runner {
     }
 
     fn spawn_request(&self, plan: &Plan, cg: Option<&ProcCgroup>) -> Result<SpawnRequest, String> {
-        let open = |name: &str| -> Result<File, String> {
-            let path = plan.dir.join(name);
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))
-        };
+        // The guard's own stderr, for a usage error before it opens the rotated files
+        // (it points it at /dev/null once it has).
+        let stderr_path = plan.dir.join("stderr");
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .map_err(|e| format!("cannot open {}: {e}", stderr_path.display()))?;
         let mut argv = self.config.guard.clone();
         if let Some(cg) = cg {
             argv.extend(["--cgroup".to_owned(), path_arg(cg.path())]);
@@ -256,6 +259,12 @@ impl Runner {
         argv.extend([
             "--status-fd".to_owned(),
             crate::spawn::STATUS_FD.to_string(),
+            "--log-dir".to_owned(),
+            path_arg(&plan.dir),
+            "--log-max-file-size".to_owned(),
+            self.config.logs.max_file_bytes.to_string(),
+            "--log-max-files".to_owned(),
+            self.config.logs.max_files.to_string(),
         ]);
         argv.push("--".to_owned());
         argv.extend(plan.argv.iter().cloned());
@@ -264,8 +273,8 @@ impl Runner {
             env: plan.env.clone(),
             remove_env: self.inherited_hearth_env.clone(),
             cwd: plan.dir.clone(),
-            stdout: open("stdout")?,
-            stderr: open("stderr")?,
+            stdout: Stdio::null(),
+            stderr: Stdio::from(stderr),
         })
     }
 

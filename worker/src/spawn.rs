@@ -9,7 +9,6 @@
 
 use crate::guard::PARENT_ENV;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -32,8 +31,10 @@ pub(crate) struct SpawnRequest {
     /// Inherited variables to drop.
     pub remove_env: Vec<String>,
     pub cwd: PathBuf,
-    pub stdout: File,
-    pub stderr: File,
+    /// The guard's own stdout and stderr (with `--log-dir`, the command's are pipes the
+    /// guard copies into rotated files).
+    pub stdout: Stdio,
+    pub stderr: Stdio,
 }
 
 /// A started guard: leader of process group `pgid`.
