@@ -5,6 +5,7 @@
 
 mod admin;
 mod cluster_cmd;
+mod config;
 mod drill;
 mod local;
 mod recovery_cmd;
@@ -13,7 +14,7 @@ mod servers;
 mod submit;
 mod units;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// hearth: a highly available cluster manager for Spark-style apps.
@@ -41,6 +42,15 @@ struct Cli {
         value_name = "FILE"
     )]
     secret_file: Option<std::path::PathBuf>,
+    /// A TOML file of settings: keys are long flag names (`worker-timeout = "30s"`), at
+    /// the top level for every command, in `[master]`, `[worker]`, ... for one. Command
+    /// line flags and HEARTH_* variables win over it.
+    #[arg(long, global = true, env = "HEARTH_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Print every setting of the command with its value and where it came from (flag,
+    /// env, file, default), and exit without doing anything.
+    #[arg(long, global = true)]
+    print_config: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -154,6 +164,37 @@ fn end_quietly_when_stdout_closes() {
     }));
 }
 
+/// The command line, with the config file's settings (`config.rs`) under it; `--print-config`
+/// and every error end here.
+fn parse() -> Result<Cli, ExitCode> {
+    let plan = match config::plan(Cli::command(), std::env::args_os().collect()) {
+        Ok(plan) => plan,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let refused = |e: clap::Error| -> ExitCode {
+        match config::blame(&plan, &e) {
+            Some(note) => {
+                eprint!("{}", e.render());
+                eprintln!("{note}");
+                ExitCode::from(e.exit_code() as u8)
+            }
+            None => e.exit(),
+        }
+    };
+    let matches = Cli::command()
+        .try_get_matches_from(&plan.argv)
+        .map_err(refused)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| -> ExitCode { e.exit() })?;
+    if cli.print_config {
+        print!("{}", config::render(Cli::command(), &matches, &plan));
+        return Err(ExitCode::SUCCESS);
+    }
+    Ok(cli)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     // The process guard the worker and `submit` wrap every launched command in: handled
@@ -161,7 +202,10 @@ fn main() -> ExitCode {
     if args.get(1).map(String::as_str) == Some("__guard") {
         hearth_worker::guard::main(&args[2..]);
     }
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let server = matches!(cli.cmd, Cmd::Master(_) | Cmd::Worker(_) | Cmd::Local(_));
     if !server {
         end_quietly_when_stdout_closes();
