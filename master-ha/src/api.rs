@@ -159,12 +159,19 @@ struct CreateApp {
     user: Option<String>,
 }
 
-async fn create(
-    State(svc): Api,
-    caller: Option<axum::Extension<hearth_proto::auth::Caller>>,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
+/// Who called (set by the port's auth layer): a submit token acts only on its own apps.
+type Who = Option<axum::Extension<hearth_proto::auth::Caller>>;
+
+/// `msg` as a gRPC request carrying who called.
+fn as_caller<T>(msg: T, who: Who) -> Request<T> {
+    let mut req = Request::new(msg);
+    if let Some(axum::Extension(c)) = who {
+        req.extensions_mut().insert(c);
+    }
+    req
+}
+
+async fn create(State(svc): Api, caller: Who, uri: Uri, body: Bytes) -> Answer {
     let c: CreateApp = parse(&body, &uri)?;
     let req = pb::RegisterAppRequest {
         app: Some(pb::AppDescription {
@@ -183,12 +190,8 @@ async fn create(
         driver_url: Some(c.driver_url),
     };
     // Who called (the submit token's name is recorded as the app's user).
-    let mut req = Request::new(req);
-    if let Some(axum::Extension(c)) = caller {
-        req.extensions_mut().insert(c);
-    }
     let r = svc
-        .register_app(req)
+        .register_app(as_caller(req, caller))
         .await
         .map_err(|s| ApiError::new(s, &uri))?
         .into_inner();
@@ -210,13 +213,19 @@ struct Total {
     total: u32,
 }
 
-async fn set_total(State(svc): Api, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
+async fn set_total(
+    State(svc): Api,
+    who: Who,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
     let t: Total = parse(&body, &uri)?;
     let req = pb::SetExecutorLimitRequest {
         app_id: id,
         limit: t.total,
     };
-    ack(svc.set_executor_limit(Request::new(req)).await, &uri)
+    ack(svc.set_executor_limit(as_caller(req, who)).await, &uri)
 }
 
 #[derive(Deserialize)]
@@ -225,13 +234,19 @@ struct Named {
     executors: Vec<u32>,
 }
 
-async fn kill_executors(State(svc): Api, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
+async fn kill_executors(
+    State(svc): Api,
+    who: Who,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
     let n: Named = parse(&body, &uri)?;
     let req = pb::KillExecutorsRequest {
         app_id: id,
         executor_ids: n.executors,
     };
-    ack(svc.kill_executors(Request::new(req)).await, &uri)
+    ack(svc.kill_executors(as_caller(req, who)).await, &uri)
 }
 
 #[derive(Deserialize)]
@@ -240,13 +255,13 @@ struct Target {
     target: u32,
 }
 
-async fn scale(State(svc): Api, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
+async fn scale(State(svc): Api, who: Who, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
     let t: Target = parse(&body, &uri)?;
     let req = pb::ScaleAppRequest {
         app_id: id,
         target_executors: t.target,
     };
-    ack(svc.scale_app(Request::new(req)).await, &uri)
+    ack(svc.scale_app(as_caller(req, who)).await, &uri)
 }
 
 #[derive(Deserialize)]
@@ -257,19 +272,25 @@ struct Finish {
     reason: String,
 }
 
-async fn finish(State(svc): Api, Path(id): Path<String>, uri: Uri, body: Bytes) -> Answer {
+async fn finish(
+    State(svc): Api,
+    who: Who,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
     let f: Finish = parse(&body, &uri)?;
     let req = pb::FinishAppRequest {
         app_id: id,
         state: f.state,
         reason: f.reason,
     };
-    ack(svc.finish_app(Request::new(req)).await, &uri)
+    ack(svc.finish_app(as_caller(req, who)).await, &uri)
 }
 
-async fn kill(State(svc): Api, Path(id): Path<String>, uri: Uri) -> Answer {
+async fn kill(State(svc): Api, who: Who, Path(id): Path<String>, uri: Uri) -> Answer {
     let req = pb::KillAppRequest { app_id: id };
-    ack(svc.kill_app(Request::new(req)).await, &uri)
+    ack(svc.kill_app(as_caller(req, who)).await, &uri)
 }
 
 /// One app as the leader knows it, with where each executor runs. Read on the leader

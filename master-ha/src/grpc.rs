@@ -6,6 +6,7 @@
 use crate::master::{now, Master};
 use crate::node::Node;
 use hearth_core::{AppState, Command, Outcome};
+use hearth_proto::auth::Caller;
 use hearth_proto::pb::master_service_server::MasterService;
 use hearth_proto::pb::*;
 use std::sync::Arc;
@@ -45,12 +46,39 @@ impl Svc {
     }
 
     async fn ack(&self, cmd: Command) -> Result<Response<Ack>, Status> {
+        self.ack_as(None, cmd).await
+    }
+
+    /// [`ack`](Self::ack) of a command from `caller`: a submit token may act only on the
+    /// apps it submitted ([`owns`]).
+    async fn ack_as(&self, caller: Option<Caller>, cmd: Command) -> Result<Response<Ack>, Status> {
         let master = self.node.acting()?;
+        if let Some(token) = caller.and_then(|c| c.token) {
+            owns(&token, master.owner_of(&cmd).await)?;
+        }
         let applied = self.propose(&master, cmd).await?;
         Ok(Response::new(Ack {
             unchanged: applied.outcome == Outcome::Unchanged,
         }))
     }
+}
+
+/// The rule for a submit token `token` acting on an app submitted by `owner` (see
+/// [`Master::owner_of`]): only its own apps (and commands about no known app, which
+/// their own checks answer).
+pub(crate) fn owns(token: &str, owner: Option<Option<String>>) -> Result<(), Status> {
+    match owner {
+        None => Ok(()),
+        Some(Some(user)) if user == token => Ok(()),
+        Some(other) => Err(Status::permission_denied(format!(
+            "the submit token {token} may act only on the apps it submitted; this one was submitted by {}",
+            other.as_deref().unwrap_or("someone unnamed")
+        ))),
+    }
+}
+
+fn caller<T>(req: &Request<T>) -> Option<Caller> {
+    req.extensions().get::<Caller>().cloned()
 }
 
 #[tonic::async_trait]
@@ -149,40 +177,51 @@ impl MasterService for Svc {
     }
 
     async fn finish_app(&self, req: Request<FinishAppRequest>) -> Result<Response<Ack>, Status> {
-        self.ack(req.into_inner().into_command(now())?).await
+        let who = caller(&req);
+        self.ack_as(who, req.into_inner().into_command(now())?)
+            .await
     }
 
     async fn kill_app(&self, req: Request<KillAppRequest>) -> Result<Response<Ack>, Status> {
+        let who = caller(&req);
         let app = req.into_inner().into_core()?;
-        self.ack(Command::FinishApp {
-            app,
-            state: AppState::Killed,
-            reason: "killed by request".into(),
-            at: now(),
-        })
+        self.ack_as(
+            who,
+            Command::FinishApp {
+                app,
+                state: AppState::Killed,
+                reason: "killed by request".into(),
+                at: now(),
+            },
+        )
         .await
     }
 
     async fn scale_app(&self, req: Request<ScaleAppRequest>) -> Result<Response<Ack>, Status> {
-        self.ack(req.into_inner().into_command()?).await
+        let who = caller(&req);
+        self.ack_as(who, req.into_inner().into_command()?).await
     }
 
     async fn set_executor_limit(
         &self,
         req: Request<SetExecutorLimitRequest>,
     ) -> Result<Response<Ack>, Status> {
-        self.ack(req.into_inner().into_command()?).await
+        let who = caller(&req);
+        self.ack_as(who, req.into_inner().into_command()?).await
     }
 
     async fn kill_executors(
         &self,
         req: Request<KillExecutorsRequest>,
     ) -> Result<Response<Ack>, Status> {
-        self.ack(req.into_inner().into_command()?).await
+        let who = caller(&req);
+        self.ack_as(who, req.into_inner().into_command()?).await
     }
 
     async fn kill_driver(&self, req: Request<KillDriverRequest>) -> Result<Response<Ack>, Status> {
-        self.ack(req.into_inner().into_command(now())?).await
+        let who = caller(&req);
+        self.ack_as(who, req.into_inner().into_command(now())?)
+            .await
     }
 
     async fn decommission_worker(
@@ -225,5 +264,27 @@ impl MasterService for Svc {
         }
         let view = self.node.status().await;
         Ok(Response::new((&view).into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_submit_token_acts_only_on_its_own_apps() {
+        assert!(owns("alice", Some(Some("alice".into()))).is_ok());
+        assert!(
+            owns("alice", None).is_ok(),
+            "no app: the command's own checks answer"
+        );
+        let other = owns("alice", Some(Some("bob".into()))).unwrap_err();
+        assert_eq!(other.code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            other.message(),
+            "the submit token alice may act only on the apps it submitted; this one was submitted by bob"
+        );
+        let unnamed = owns("alice", Some(None)).unwrap_err();
+        assert!(unnamed.message().ends_with("submitted by someone unnamed"));
     }
 }

@@ -573,6 +573,29 @@ fn a_submit_token_may_only_submit_look_at_and_kill_apps() {
         serde_json::Value::Null,
         "with the secret, the client's word (none here) is kept"
     );
+    // A token acts only on its own apps: not the admin's, by gRPC or HTTP.
+    let refused = runtime
+        .block_on(as_alice.kill_app(&admins))
+        .expect_err("not alice's app");
+    assert!(
+        refused
+            .to_string()
+            .contains("may act only on the apps it submitted"),
+        "{refused}"
+    );
+    let (code, answer) = http_request(
+        "POST",
+        &format!("http://{addr}/v1/apps/{admins}/kill"),
+        &[("authorization", &bearer)],
+        "",
+    )
+    .expect("POST kill");
+    assert_eq!(code, 403, "{answer}");
+    assert_eq!(
+        master.app(admins.as_str()).expect("in /json")["state"],
+        "WAITING",
+        "still there"
+    );
 
     // Refused at start: the secret listed as a token; a token file others may read.
     std::fs::write(&tokens, format!("bob {}\n", secret_text(&secret_file))).expect("tokens");
