@@ -274,6 +274,15 @@ async fn stop_group(pgid: Option<i32>, child: &mut tokio::process::Child) {
     }
 }
 
+/// `env` with who submits ([`hearth_core::USER_ENV`]): `$USER`, unless `--env` said.
+/// A master that took a submit token replaces it with the token's name.
+fn with_user(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if let Ok(user) = std::env::var("USER") {
+        env.entry(hearth_core::USER_ENV.to_owned()).or_insert(user);
+    }
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,13 +315,4 @@ mod tests {
             assert_eq!(described, app.describe());
         }
     }
-}
-
-/// `env` with who submits ([`hearth_core::USER_ENV`]): `$USER`, unless `--env` said.
-/// A master that took a submit token replaces it with the token's name.
-fn with_user(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    if let Ok(user) = std::env::var("USER") {
-        env.entry(hearth_core::USER_ENV.to_owned()).or_insert(user);
-    }
-    env
 }
