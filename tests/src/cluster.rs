@@ -51,6 +51,35 @@ pub const CI_TIMINGS: &[&str] = &[
     "1000ms",
 ];
 
+/// One proxy per ordered pair of masters of `c` (`[i][j]`: master `i + 1` dialling
+/// master `j + 1`; `None` on the diagonal), each master given `--peer-via` through its
+/// row (after `extra`, its own flags), so a master can be cut from its peers alone.
+pub fn peer_proxies(
+    c: &mut RaftCluster,
+    extra: impl Fn(usize) -> Vec<String>,
+) -> Vec<Vec<Option<crate::proxy::Proxy>>> {
+    let n = c.grpc.len();
+    let direct = |j: usize| format!("127.0.0.1:{}", c.grpc[j]);
+    let pair: Vec<Vec<Option<crate::proxy::Proxy>>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    (i != j).then(|| crate::proxy::Proxy::start(&direct(j)).expect("pair proxy"))
+                })
+                .collect()
+        })
+        .collect();
+    for (i, row) in pair.iter().enumerate() {
+        let via: Vec<String> = (row.iter().enumerate())
+            .filter_map(|(j, p)| p.as_ref().map(|p| format!("{}={}", j + 1, p.addr())))
+            .collect();
+        let mut flags = extra(i);
+        flags.extend(["--peer-via".to_owned(), via.join(",")]);
+        c.own_flags[i] = flags;
+    }
+    pair
+}
+
 impl RaftCluster {
     /// Ports and directories for `n` masters with `flags`; nothing started yet.
     pub fn new(dir: &Path, n: usize, flags: &[&str]) -> Self {

@@ -195,27 +195,11 @@ impl Proxied {
         let front: Vec<Proxy> = (0..n)
             .map(|j| Proxy::start(&direct(j)).expect("front proxy"))
             .collect();
-        let pair: Vec<Vec<Option<Proxy>>> = (0..n)
-            .map(|i| {
-                (0..n)
-                    .map(|j| (i != j).then(|| Proxy::start(&direct(j)).expect("pair proxy")))
-                    .collect()
-            })
-            .collect();
         c.advertised = front.iter().map(Proxy::addr).collect();
-        for (i, row) in pair.iter().enumerate() {
-            let via: Vec<String> = row
-                .iter()
-                .enumerate()
-                .filter_map(|(j, p)| p.as_ref().map(|p| format!("{}={}", j + 1, p.addr())))
-                .collect();
-            c.own_flags[i] = vec![
-                "--advertise".into(),
-                c.advertised[i].clone(),
-                "--peer-via".into(),
-                via.join(","),
-            ];
-        }
+        let advertised = c.advertised.clone();
+        let pair = hearth_tests::cluster::peer_proxies(&mut c, |i| {
+            vec!["--advertise".into(), advertised[i].clone()]
+        });
         for i in 0..n {
             c.start_master(i);
         }

@@ -132,20 +132,7 @@ impl Chaos {
     fn start(dir: &Path, n: usize) -> Chaos {
         let flags = [hearth_tests::cluster::CI_TIMINGS, RETAIN_ALL].concat();
         let mut c = RaftCluster::new(dir, n, &flags);
-        let direct = |j: usize| format!("127.0.0.1:{}", c.grpc[j]);
-        let pair: Vec<Vec<Option<Proxy>>> = (0..n)
-            .map(|i| {
-                (0..n)
-                    .map(|j| (i != j).then(|| Proxy::start(&direct(j)).expect("pair proxy")))
-                    .collect()
-            })
-            .collect();
-        for (i, row) in pair.iter().enumerate() {
-            let via: Vec<String> = (row.iter().enumerate())
-                .filter_map(|(j, p)| p.as_ref().map(|p| format!("{}={}", j + 1, p.addr())))
-                .collect();
-            c.own_flags[i] = vec!["--peer-via".into(), via.join(",")];
-        }
+        let pair = hearth_tests::cluster::peer_proxies(&mut c, |_| Vec::new());
         for i in 0..n {
             c.start_master(i);
         }
