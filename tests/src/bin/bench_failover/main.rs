@@ -44,7 +44,10 @@
 //! ```
 //!
 //! Options: `--secret 1` (every master and worker with a cluster secret, every client
-//! sending it: what authentication costs), `--rounds N`, `--submissions N`, `--poll-ms N`, `--skip-failover 1`,
+//! sending it: what authentication costs), `--workers N` (N real workers instead of 2,
+//! heartbeating every 750 ms, a quarter of the worker timeout: the re-registration herd
+//! after each failover; the JSON then has `term_steps`, how far the term moved per
+//! round, which shows an election storm), `--rounds N`, `--submissions N`, `--poll-ms N`, `--skip-failover 1`,
 //! `--skip-commit 1`, `--keep 1` (keep the directory with the master and worker logs;
 //! it is always kept when the benchmark fails). The `hearth` binary is taken from the
 //! directory this binary was built into (`HEARTH_BIN_DIR` overrides).
@@ -140,12 +143,22 @@ fn submit_cluster_app(masters: &str, app: &SleepingApp) -> Result<String> {
         .ok_or_else(|| anyhow!("hearth submit printed no app id: {out:?}"))
 }
 
-/// A worker with 8 cores and 4 GiB heartbeating every 100 ms (with the secret under
-/// `--secret 1`).
-fn start_worker(dir: &Path, name: &str, masters: &str) -> Proc {
+/// A worker with 8 cores and 4 GiB heartbeating every `heartbeat` (with the secret
+/// under `--secret 1`).
+fn start_worker(dir: &Path, name: &str, masters: &str, heartbeat: &str) -> Proc {
     let flags = secured(dir);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    start_worker_beating(dir, name, masters, WORKER_CORES, WORKER_HEARTBEAT, &flags)
+    start_worker_beating(dir, name, masters, WORKER_CORES, heartbeat, &flags)
+}
+
+/// The workers' heartbeat: every 100 ms for the usual 2 workers; with more (`--workers
+/// N`, a scale run) a quarter of the worker timeout, what the master advises.
+fn worker_heartbeat(workers: usize) -> &'static str {
+    if workers <= 2 {
+        WORKER_HEARTBEAT
+    } else {
+        "750ms"
+    }
 }
 
 /// Under `--secret 1`: `--secret-file F` with a secret in `dir` (made once), else nothing.
@@ -217,12 +230,16 @@ struct Figures {
     rejoined: Vec<Duration>,
     /// The long-running app's processes and each round's app's.
     tally: Tally,
+    /// How far the term moved in each round (1: one election).
+    term_steps: Vec<u64>,
 }
 
 /// The group under test: three masters, two workers and the long-running app.
 struct Bench {
     c: RaftCluster,
-    _workers: [Proc; 2],
+    _workers: Vec<Proc>,
+    /// How many workers (`--workers`, default 2).
+    workers: usize,
     url: String,
     /// The long-running app and its processes.
     long: String,
@@ -269,7 +286,14 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
         "rejoined": dist("restarted master a STANDBY in step (from restart)", f.rejoined.iter().copied()),
         "doubled": f.tally.doubled,
         "lost": f.tally.lost,
+        "workers": arg("--workers", 2).max(2),
+        "term_step_max": f.term_steps.iter().max().copied().unwrap_or(0),
+        "term_steps": f.term_steps,
     });
+    println!(
+        "  term moved per failover: {:?} (1: one election; more: repeated elections)",
+        f.term_steps
+    );
     println!(
         "  long-running app: {} processes doubled, {} lost over {rounds} rounds",
         f.tally.doubled, f.tally.lost
@@ -287,10 +311,13 @@ impl Bench {
         let c = RaftCluster::start(dir, 3, &flags);
         let url = c.url();
         remember(dir, &url);
-        let workers = [start_worker(dir, "wa", &url), start_worker(dir, "wb", &url)];
-        Wait::new("an ALIVE leader with both workers", SETUP)
-            .every(poll)
-            .until(|| c.leader_with_workers(2))?;
+        let n = arg("--workers", 2).max(2) as usize;
+        let workers: Vec<Proc> = (0..n)
+            .map(|i| start_worker(dir, &format!("w{i}"), &url, worker_heartbeat(n)))
+            .collect();
+        Wait::new(format!("an ALIVE leader with {n} workers"), SETUP * 4)
+            .every(poll.max(Duration::from_millis(50)))
+            .until(|| c.leader_with_workers(n))?;
         let long = submit_cluster_app(&url, &SleepingApp::cluster().named("long").executors(2))?;
         let before = Wait::new(
             "the long-running app's driver and 2 executors running",
@@ -301,6 +328,7 @@ impl Bench {
         Ok(Bench {
             c,
             _workers: workers,
+            workers: n,
             url,
             long,
             before,
@@ -319,6 +347,8 @@ impl Bench {
         let old = self
             .wait("an ALIVE leader", SETUP)
             .until(|| self.c.alive_leader(None))?;
+        let term = |c: &RaftCluster, i: usize| c.json(i).and_then(|j| j["term"].as_u64());
+        let term_before = term(&self.c, old);
         let (r, app) = self.kill_and_measure(round, old)?;
         let t = r.timings();
         let new_addr = r.leader().expect("seen all").to_owned();
@@ -326,6 +356,10 @@ impl Bench {
             .position(|a| *a == new_addr)
             .expect("a survivor");
         f.rounds.push(t);
+        // An election storm shows as terms moving by more than one or two per failover.
+        if let (Some(a), Some(b)) = (term_before, term(&self.c, new)) {
+            f.term_steps.push(b.saturating_sub(a));
+        }
 
         // The new app: exactly its driver and one executor (both run once its executor
         // is RUNNING; a moment more for /proc to show the driver's exec).
@@ -387,7 +421,7 @@ impl Bench {
             target: Target::Leader,
             old_leader: old_addr.clone(),
             ignore: Some(old_addr),
-            workers: 2,
+            workers: self.workers,
             placement: Placement::NewApp(app_name.clone()),
             counted_on: CountedOn::Acting,
         };
