@@ -53,7 +53,17 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        crate::metrics::render(&node).await,
+        {
+            let view = node.status().await;
+            let raft = node
+                .raft_handle()
+                .map(|h| h.raft.metrics().borrow().clone());
+            crate::metrics::render(crate::metrics::Scrape {
+                view: &view,
+                is_leader: node.current().is_some(),
+                raft: raft.as_ref(),
+            })
+        },
     )
         .into_response()
 }

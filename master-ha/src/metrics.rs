@@ -16,7 +16,6 @@
 //! fed where things happen; the gauges are read from the master at each scrape. Reads
 //! are open, like `/json` (counts only, nothing secret).
 
-use crate::node::Node;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -153,10 +152,23 @@ pub fn metrics() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-/// The text `/metrics` answers: the gauges read from `node` now, then everything.
-pub async fn render(node: &Node) -> String {
+/// What `/metrics` reads from the master at a scrape (the HTTP side gathers it, so this
+/// module depends on nothing of the master's).
+pub struct Scrape<'a> {
+    pub view: &'a hearth_proto::convert::StatusView,
+    pub is_leader: bool,
+    pub raft: Option<
+        &'a hearth_raft_store::openraft::RaftMetrics<
+            hearth_raft_store::NodeId,
+            hearth_raft_store::BasicNode,
+        >,
+    >,
+}
+
+/// The text `/metrics` answers: the gauges set from `s`, then everything.
+pub fn render(s: Scrape<'_>) -> String {
     let m = metrics();
-    let view = node.status().await;
+    let view = s.view;
     let count = |n: usize| n as i64;
     m.workers.set(count(view.workers.len()));
     m.alive_workers.set(count(
@@ -180,10 +192,9 @@ pub async fn render(node: &Node) -> String {
             .filter(|e| e.state == hearth_core::ExecutorState::Running)
             .count(),
     ));
-    m.is_leader.set(i64::from(node.current().is_some()));
+    m.is_leader.set(i64::from(s.is_leader));
     m.term.set(view.term as i64);
-    if let Some(h) = node.raft_handle() {
-        let r = h.raft.metrics().borrow().clone();
+    if let Some(r) = s.raft {
         let last = r.last_log_index.unwrap_or(0);
         let applied = r.last_applied.map_or(0, |l| l.index);
         m.last_log_index.set(last as i64);
