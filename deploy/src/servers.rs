@@ -240,6 +240,7 @@ pub async fn master(a: MasterArgs) -> Outcome {
     );
     println!("HEARTH_UI=http://{}:{}", a.host, http.local_addr()?.port());
     tracing::info!(id = a.id, grpc = %grpc.local_addr()?, http = %http.local_addr()?, "master listening");
+    ready();
     let ran = match raft {
         Some(opts) => hearth_master::serve_raft(config, opts, grpc, http, shutdown_signal()).await,
         None => {
@@ -498,6 +499,7 @@ pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
         },
     };
     tracing::info!(addr = %listener.local_addr()?, cores, memory_mb, "worker listening");
+    ready();
     hearth_worker::run(config, listener, shutdown_signal())
         .await
         .map_err(|e| Failure::Request(format!("worker failed: {e:#}")))
@@ -520,4 +522,12 @@ fn submit_tokens(
         )
     })?;
     hearth_proto::auth::read_tokens(file, &secret).map_err(Failure::Usage)
+}
+
+/// Tells systemd (a `Type=notify` unit) that this server listens; nothing without
+/// `NOTIFY_SOCKET`.
+fn ready() {
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "could not tell systemd this process is ready");
+    }
 }

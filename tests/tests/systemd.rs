@@ -48,3 +48,56 @@ fn the_service_units_pass_systemd_analyze_verify() {
         "the worker needs its cgroup for memory limits"
     );
 }
+
+/// `Type=notify`: a master and a worker tell systemd they are ready (`READY=1` on
+/// `NOTIFY_SOCKET`) once they listen.
+#[test]
+fn masters_and_workers_tell_systemd_they_are_ready() {
+    use hearth_tests::harness::{wait_for, Proc};
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+    let dir = hearth_tests::harness::TestDir::new("systemd-notify");
+    let socket = dir.path().join("notify");
+    let listen = UnixDatagram::bind(&socket).expect("bind the notify socket");
+    listen
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let env = [("NOTIFY_SOCKET", socket.to_str().unwrap())];
+    let args: Vec<String> = ["master", "--port", "0", "--http-port", "0"]
+        .map(String::from)
+        .to_vec();
+    let mut master = Proc::spawn_env(
+        "master",
+        &bin("hearth"),
+        &args,
+        &env,
+        dir.path().join("m.log"),
+    );
+    let url = master.announced(&["HEARTH_MASTERS"], Duration::from_secs(20))[0].clone();
+    let mut buf = [0u8; 256];
+    let n = listen.recv(&mut buf).expect("the master's notification");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]).trim(), "READY=1");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let args: Vec<String> = vec![
+        "worker".into(),
+        "--masters".into(),
+        url,
+        "--work-dir".into(),
+        work.to_string_lossy().into_owned(),
+        "--port".into(),
+        "0".into(),
+    ];
+    let _worker = Proc::spawn_env(
+        "worker",
+        &bin("hearth"),
+        &args,
+        &env,
+        dir.path().join("w.log"),
+    );
+    let n = wait_for("the worker's notification", Duration::from_secs(30), || {
+        listen.recv(&mut buf).ok()
+    });
+    assert_eq!(String::from_utf8_lossy(&buf[..n]).trim(), "READY=1");
+    master.stop(Duration::from_secs(10));
+}
