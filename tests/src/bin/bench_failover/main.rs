@@ -253,10 +253,12 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
     let hb = master_default(&help, "--raft-heartbeat");
     let emin = master_default(&help, "--election-timeout-min");
     let emax = master_default(&help, "--election-timeout-max");
+    let workers = arg("--workers", 2).max(2) as usize;
+    let heartbeat = worker_heartbeat(workers);
     println!(
         "failover: 3 masters, default Raft timings (heartbeat {hb}, election timeout {emin}–{emax}), \
-         --worker-timeout {WORKER_TIMEOUT}; 2 workers ({WORKER_CORES} cores, heartbeat every \
-         {WORKER_HEARTBEAT}); 1 long-running cluster-mode app with 2 executors; {rounds} rounds; \
+         --worker-timeout {WORKER_TIMEOUT}; {workers} workers ({WORKER_CORES} cores, heartbeat every \
+         {heartbeat}); 1 long-running cluster-mode app with 2 executors; {rounds} rounds; \
          /json polled every {} ms",
         poll.as_millis()
     );
@@ -273,7 +275,7 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
         "raft_heartbeat_ms": duration_ms(&hb),
         "election_timeout_min_ms": duration_ms(&emin),
         "election_timeout_max_ms": duration_ms(&emax),
-        "worker_heartbeat_ms": duration_ms(WORKER_HEARTBEAT),
+        "worker_heartbeat_ms": duration_ms(heartbeat),
         "worker_timeout_ms": duration_ms(WORKER_TIMEOUT),
         "poll_ms": poll.as_millis() as u64,
         "rounds": rounds,
@@ -282,11 +284,11 @@ fn failover(dir: &Path, rounds: u64, poll: Duration) -> Result<Value> {
         "alive": dist("a survivor is the ALIVE leader", measure(|t| t.alive)),
         "submit_returned": dist("hearth submit (started at SIGKILL) returned", measure(|t| t.submitted)),
         "executor_running": dist("the new app's executor RUNNING", measure(|t| t.placed)),
-        "workers_back": dist("both workers ALIVE on the new leader", measure(|t| t.workers_back)),
+        "workers_back": dist("every worker ALIVE on the new leader", measure(|t| t.workers_back)),
         "rejoined": dist("restarted master a STANDBY in step (from restart)", f.rejoined.iter().copied()),
         "doubled": f.tally.doubled,
         "lost": f.tally.lost,
-        "workers": arg("--workers", 2).max(2),
+        "workers": workers,
         "term_step_max": f.term_steps.iter().max().copied().unwrap_or(0),
         "term_steps": f.term_steps,
     });
