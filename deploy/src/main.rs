@@ -8,6 +8,7 @@ mod cluster_cmd;
 mod config;
 mod drill;
 mod local;
+mod logs;
 mod recovery_cmd;
 mod secret;
 mod servers;
@@ -97,6 +98,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cluster_cmd::ClusterCmd,
     },
+    /// Print a driver's or an executor's output (stdout, or --stderr), read from the
+    /// worker that runs it; -f follows it, also through a failover of the masters.
+    Logs(logs::LogsArgs),
     /// Rehearse a failover on a running cluster started with --enable-drills: inject a
     /// fault round after round, measure the recovery, check nothing was lost or doubled.
     Drill(drill::DrillArgs),
@@ -243,6 +247,7 @@ fn main() -> ExitCode {
             Cmd::WorkerAdmin { cmd } => admin::worker_admin(&admin::client(master)?, cmd).await,
             Cmd::Recovery { cmd } => recovery_cmd::run(cmd),
             Cmd::Cluster { cmd } => cluster_cmd::run(master, cmd).await,
+            Cmd::Logs(a) => logs::run(&admin::client(master)?, a).await,
             Cmd::Drill(a) => drill::run(a, master).await,
             Cmd::Secret { cmd } => secret::run(cmd),
         }

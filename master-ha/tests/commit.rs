@@ -153,6 +153,12 @@ impl WorkerControl for RecordingWorker {
     ) -> Result<Response<pb::WorkerAck>, Status> {
         Ok(Response::new(pb::WorkerAck::default()))
     }
+    async fn read_log(
+        &self,
+        _: Request<pb::ReadLogRequest>,
+    ) -> Result<Response<pb::ReadLogResponse>, Status> {
+        Err(Status::not_found("a recording worker keeps no output"))
+    }
 }
 
 /// Serves `worker` on an ephemeral loopback port; returns the port.

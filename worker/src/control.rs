@@ -180,6 +180,24 @@ impl WorkerControl for Control {
         self.obey(fence, r.try_into()?).await
     }
 
+    async fn read_log(
+        &self,
+        request: Request<pb::ReadLogRequest>,
+    ) -> Result<Response<pb::ReadLogResponse>, Status> {
+        let r = request.into_inner();
+        let file = crate::logread::log_file(&self.plans.work_dir, &r)?;
+        let id = if r.driver_id.is_empty() {
+            ProcId::Executor {
+                app: hearth_core::AppId(r.app_id.clone()),
+                executor: r.executor_id,
+            }
+        } else {
+            ProcId::Driver(hearth_core::DriverId(r.driver_id.clone()))
+        };
+        let running = self.table.live().contains(&id);
+        crate::logread::read(&file, &r, running).map(Response::new)
+    }
+
     async fn master_changed(
         &self,
         request: Request<pb::MasterChangedRequest>,

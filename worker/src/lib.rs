@@ -53,6 +53,7 @@ mod gc;
 pub mod guard;
 mod lease;
 mod link;
+mod logread;
 mod logs;
 mod plan;
 mod runner;

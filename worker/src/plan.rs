@@ -109,7 +109,7 @@ fn check_argv(command: &ProcessSpec) -> Result<(), WorkerError> {
 }
 
 /// An id used as a directory name must be one plain file name.
-fn file_name<'a>(field: &'static str, id: &'a str) -> Result<&'a str, WorkerError> {
+pub(crate) fn file_name<'a>(field: &'static str, id: &'a str) -> Result<&'a str, WorkerError> {
     let plain = id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));

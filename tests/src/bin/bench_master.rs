@@ -88,6 +88,12 @@ impl WorkerControl for SimWorker {
     ) -> Result<Response<pb::WorkerAck>, Status> {
         ack()
     }
+    async fn read_log(
+        &self,
+        _: Request<pb::ReadLogRequest>,
+    ) -> Result<Response<pb::ReadLogResponse>, Status> {
+        Err(Status::not_found("a simulated worker runs nothing"))
+    }
 }
 
 fn app(executors: u32) -> AppDescription {
