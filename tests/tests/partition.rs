@@ -43,7 +43,9 @@ fn a_worker_cut_off_from_every_master_restarts_no_supervised_driver() {
     wait_for("the first worker ALIVE", LONG, || {
         (master.json()["aliveworkers"] == 1).then_some(())
     });
-    // A supervised driver that fails every 2 s: restarted again and again.
+    // A supervised driver that fails every 4 s: restarted again and again. Its first end
+    // comes after the cut-off worker's lease (the master's 2 s worker timeout) has
+    // lapsed, as long as the cut comes within 2 s of its start (it comes at once).
     let out = hearth(
         &master.url,
         &[
@@ -58,7 +60,7 @@ fn a_worker_cut_off_from_every_master_restarts_no_supervised_driver() {
             "--",
             "sh",
             "-c",
-            "sleep 2; exit 3",
+            "sleep 4; exit 3",
         ],
     );
     assert!(out.status.success(), "submit: {}", stderr(&out));
