@@ -68,3 +68,49 @@ fn metrics_show_the_leader_its_commits_and_a_leader_change() {
     );
     assert_eq!(sample(&text, "hearth_apps"), Some(3.0), "{text}");
 }
+
+/// A worker's `/metrics` (HTTP/1.1 on its own port): the processes it runs, how many it
+/// launched, how they ended, how long kills took, and its lease on the masters.
+#[test]
+fn a_workers_metrics_count_its_processes_kills_and_lease() {
+    let dir = TestDir::new("worker-metrics");
+    let master = MasterProc::start(dir.path(), &["--worker-timeout", "2s"]);
+    let _worker = start_worker(dir.path(), "w", &master.url, 4, &[]);
+    wait_for("the worker ALIVE", LONG, || {
+        (master.json()["aliveworkers"] == 1).then_some(())
+    });
+    let port = master.json()["workers"][0]["port"]
+        .as_u64()
+        .expect("the worker's port");
+    let scrape = || {
+        let (code, body) = http_get(&format!("http://127.0.0.1:{port}/metrics")).ok()?;
+        (code == 200).then_some(body)
+    };
+    let app = submit_app(
+        &master.url,
+        &SleepingApp::cluster().named("metered").executors(1),
+    )[0]
+    .clone();
+    let text = wait_for("the driver and the executor running", LONG, || {
+        let text = scrape()?;
+        (sample(&text, "hearth_worker_processes{phase=\"running\"}") == Some(2.0)).then_some(text)
+    });
+    assert!(sample(&text, "hearth_worker_launches_total").expect("launches") >= 2.0);
+    assert_eq!(sample(&text, "hearth_worker_lease_ok"), Some(1.0), "{text}");
+    assert!(
+        sample(&text, "hearth_worker_leader_silence_seconds").expect("silence") < 2.0,
+        "{text}"
+    );
+    let out = hearth(&master.url, &["app", "kill", &app]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = wait_for("both processes killed", LONG, || {
+        let text = scrape()?;
+        (sample(&text, "hearth_worker_processes{phase=\"running\"}") == Some(0.0)
+            && sample(&text, "hearth_worker_process_ends_total{state=\"KILLED\"}") >= Some(2.0))
+        .then_some(text)
+    });
+    assert!(
+        sample(&text, "hearth_worker_kill_seconds_count").expect("kills timed") >= 2.0,
+        "{text}"
+    );
+}

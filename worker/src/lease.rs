@@ -65,6 +65,14 @@ impl MasterLease {
         lapsed(silence, timeout).then_some(silence)
     }
 
+    /// How long since a leading master last answered.
+    pub fn silence(&self) -> Duration {
+        self.heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms.load(Ordering::SeqCst))
     }

@@ -55,6 +55,7 @@ mod lease;
 mod link;
 mod logread;
 mod logs;
+mod metrics;
 mod plan;
 mod runner;
 mod spawn;
@@ -265,7 +266,9 @@ async fn serve(
         link,
         reports,
         table,
+        lease,
     } = assemble(&config, id, port).await?;
+    let scraped = (Arc::clone(&table), lease);
     let link_task = tokio::spawn(link.run(reports).in_current_span());
     let h = config.housekeeping;
     let stop_cleaning = Arc::new(AtomicBool::new(false));
@@ -288,13 +291,19 @@ async fn serve(
         .clone()
         .unwrap_or_default()
         .add_service(WorkerControlServer::new(control));
-    let guarded = routes
-        .into_axum_router()
-        .layer(axum::middleware::from_fn_with_state(
+    // `GET /metrics` over HTTP/1.1 on the same port (open, like the masters').
+    let metrics = axum::routing::get(move || {
+        let (table, lease) = scraped.clone();
+        async move { metrics::render(table.counts(), &lease) }
+    });
+    let guarded = routes.into_axum_router().route("/metrics", metrics).layer(
+        axum::middleware::from_fn_with_state(
             config.secret.clone().map(hearth_proto::auth::Access::from),
             hearth_proto::auth::require_secret,
-        ));
+        ),
+    );
     let served = tonic::transport::Server::builder()
+        .accept_http1(true)
         .add_routes(tonic::service::Routes::from(guarded))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
@@ -318,6 +327,7 @@ struct Parts {
     link: Arc<Link>,
     reports: tokio::sync::mpsc::UnboundedReceiver<link::Report>,
     table: Arc<table::Table>,
+    lease: Arc<lease::MasterLease>,
 }
 
 /// Opens the work dir and its term file, finds out about cgroups, starts the spawner
@@ -383,7 +393,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         config.heartbeat_interval,
         hearth_proto::auth::Credential::new(config.secret.as_ref()),
         Arc::clone(&fence),
-        lease,
+        Arc::clone(&lease),
     );
     let plans = plan::PlanContext {
         work_dir,
@@ -405,6 +415,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         link,
         reports,
         table,
+        lease,
     })
 }
 

@@ -97,6 +97,7 @@ impl Runner {
         let Some(kill) = self.table.insert(plan.id.clone()) else {
             return false;
         };
+        crate::metrics::metrics().launches.inc();
         let span = match &plan.id {
             ProcId::Executor { app, executor } => {
                 info_span!(parent: &self.config.span, "executor", app_id = %app, executor_id = executor)
@@ -280,6 +281,7 @@ impl Runner {
 
     /// SIGTERM to the group; SIGKILL once the grace is over if anything of it is alive.
     async fn stop(&self, s: &mut Spawned, cg: Option<&ProcCgroup>) -> Option<i32> {
+        let started = Instant::now();
         let grace = self.config.kill_grace;
         info!(
             pgid = s.pgid,
@@ -306,6 +308,9 @@ impl Runner {
         if status.is_none() {
             status = s.child.wait().await.ok();
         }
+        crate::metrics::metrics()
+            .kill_seconds
+            .observe(started.elapsed().as_secs_f64());
         status.map(exit_code)
     }
 
@@ -353,6 +358,11 @@ impl Runner {
                 return;
             }
         };
+        let shown = match &plan.id {
+            ProcId::Executor { .. } => exec_state.to_string(),
+            ProcId::Driver(_) => driver_state.to_string(),
+        };
+        crate::metrics::metrics().ended(&shown);
         let report = match &plan.id {
             ProcId::Executor { app, executor } => {
                 info!(state = %exec_state, ?code, %message, "ended");

@@ -223,6 +223,13 @@ impl Table {
 
     /// The ids of live processes (LAUNCHING, RUNNING, or between two runs of a
     /// supervised driver).
+    /// How many processes are (launching, running) now.
+    pub fn counts(&self) -> (usize, usize) {
+        let inner = self.lock();
+        let count = |p: Phase| inner.entries.values().filter(|e| e.phase == p).count();
+        (count(Phase::Launching), count(Phase::Running))
+    }
+
     pub fn live(&self) -> Vec<ProcId> {
         let inner = self.lock();
         let live = inner
