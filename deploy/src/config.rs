@@ -762,39 +762,43 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_sections_are_errors_naming_key_and_file() {
-        let f = file("unknown", "[master]\nworker-timout = \"30s\"\n");
-        let c = f.to_str().unwrap();
-        let e = plan_of(
-            "HEARTH_TEST_CFG_PORT_D",
-            &["hearth", "--config", c, "worker"],
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            format!("unknown key worker-timout in config file {c} (in [master]): hearth master has no --worker-timout; did you mean worker-timeout?")
-        );
-        let f = file("unknown-top", "worker_timeout = \"30s\"\n");
-        let c = f.to_str().unwrap();
-        let e = plan_of(
-            "HEARTH_TEST_CFG_PORT_D",
-            &["hearth", "--config", c, "worker"],
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            format!("unknown key worker_timeout in config file {c}: no hearth command has --worker_timeout; did you mean worker-timeout?")
-        );
-        let f = file("unknown-section", "[mastr]\nport = 1\n");
-        let c = f.to_str().unwrap();
-        let e = plan_of(
-            "HEARTH_TEST_CFG_PORT_D",
-            &["hearth", "--config", c, "master"],
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            format!("unknown section [mastr] in config file {c}: hearth has no command mastr; did you mean master?")
-        );
+        // (file name, its text, the command, the error with `{c}` for the file's path)
+        let cases = [
+            (
+                "unknown",
+                "[master]\nworker-timout = \"30s\"\n",
+                "worker",
+                "unknown key worker-timout in config file {c} (in [master]): hearth master has no --worker-timout; did you mean worker-timeout?",
+            ),
+            (
+                "unknown-top",
+                "worker_timeout = \"30s\"\n",
+                "worker",
+                "unknown key worker_timeout in config file {c}: no hearth command has --worker_timeout; did you mean worker-timeout?",
+            ),
+            (
+                "unknown-section",
+                "[mastr]\nport = 1\n",
+                "master",
+                "unknown section [mastr] in config file {c}: hearth has no command mastr; did you mean master?",
+            ),
+            (
+                "switch",
+                "[master]\ninsecure-no-auth = \"yes\"\n",
+                "master",
+                "config file {c} (in [master]): key insecure-no-auth: --insecure-no-auth is a switch, write insecure-no-auth = true or false",
+            ),
+        ];
+        for (name, text, command, expected) in cases {
+            let f = file(name, text);
+            let c = f.to_str().unwrap();
+            let e = plan_of(
+                "HEARTH_TEST_CFG_PORT_D",
+                &["hearth", "--config", c, command],
+            )
+            .unwrap_err();
+            assert_eq!(e, expected.replace("{c}", c), "{name}");
+        }
         let f = file("config-key", "config = \"other.toml\"\n");
         let c = f.to_str().unwrap();
         let e = plan_of(
@@ -805,17 +809,6 @@ mod tests {
         assert!(
             e.contains("key config") && e.contains("cannot be set"),
             "{e}"
-        );
-        let f = file("switch", "[master]\ninsecure-no-auth = \"yes\"\n");
-        let c = f.to_str().unwrap();
-        let e = plan_of(
-            "HEARTH_TEST_CFG_PORT_D",
-            &["hearth", "--config", c, "master"],
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            format!("config file {c} (in [master]): key insecure-no-auth: --insecure-no-auth is a switch, write insecure-no-auth = true or false")
         );
         let e = plan_of(
             "HEARTH_TEST_CFG_PORT_D",
