@@ -2,7 +2,7 @@
 //! driver), scale it, finish it, kill a driver. (A client-mode app reconnecting after a
 //! leader change is part of the recovery protocol, in [`crate::recovery`].)
 
-use crate::command::{Action, DriverKill, Outcome, Rejection};
+use crate::command::{Action, Command, DriverKill, Outcome, Rejection};
 use crate::ids::{self, AppId, DriverId, ExecutorId};
 use crate::lifecycle::{complete_driver, finish_app, kill_executor};
 use crate::state::{
@@ -352,4 +352,24 @@ pub(crate) fn kill_driver(
         actions,
     );
     Ok(Outcome::Done)
+}
+
+/// Who submitted the app `cmd` is about (its [`USER_ENV`](crate::USER_ENV)): `None` for
+/// a command about no app, or an app or driver `state` does not know (the command's own
+/// checks answer those); `Some(None)` for an app no one named.
+pub fn submitter_of<'s>(state: &'s ClusterState, cmd: &Command) -> Option<Option<&'s str>> {
+    let app = match cmd {
+        Command::FinishApp { app, .. }
+        | Command::SetExecutorLimit { app, .. }
+        | Command::SetExecutorTarget { app, .. }
+        | Command::KillExecutors { app, .. }
+        | Command::AppReconnected { app } => app,
+        Command::KillDriver { driver, .. } => &state.drivers.get(driver)?.app,
+        _ => return None,
+    };
+    let desc = match state.apps.get(app) {
+        Some(a) => &a.desc,
+        None => &state.completed_apps.iter().find(|a| &a.id == app)?.desc,
+    };
+    Some(desc.user())
 }

@@ -45,7 +45,7 @@ mod wire;
 mod workers;
 
 pub use apply::apply;
-pub use apps::MAX_ACTIVE_APPS;
+pub use apps::{submitter_of, MAX_ACTIVE_APPS};
 pub use command::{
     Action, Applied, Command, DriverKill, DriverLaunch, ExecutorKill, ExecutorLaunch, Outcome,
     Rejection, ReportedExecutor, WorkerRegistration,

@@ -974,3 +974,38 @@ fn registrations_beyond_the_active_app_limit_are_refused_naming_it() {
     );
     client_app(&mut s, app_desc(Some(1), 256, None), 2);
 }
+
+#[test]
+fn the_submitter_of_the_app_a_command_is_about() {
+    let mut s = alive();
+    add_worker(&mut s, 1, 4, 4096);
+    let mut named = app_desc(Some(1), 256, None);
+    named.command.env.insert(USER_ENV.into(), "alice".into());
+    let alices = client_app(&mut s, named.clone(), 0);
+    let nobodys = client_app(&mut s, app_desc(Some(1), 256, None), 0);
+    let (_, driver) = cluster_app(&mut s, named, driver_desc(1, 256, false));
+    let finish = |app: &AppId| Command::FinishApp {
+        app: app.clone(),
+        state: AppState::Killed,
+        reason: "x".into(),
+        at: at(1),
+    };
+    assert_eq!(submitter_of(&s, &finish(&alices)), Some(Some("alice")));
+    assert_eq!(submitter_of(&s, &finish(&nobodys)), Some(None));
+    assert_eq!(submitter_of(&s, &finish(&AppId("app-x".into()))), None);
+    let kill = Command::KillDriver {
+        driver: driver.clone(),
+        at: at(1),
+    };
+    assert_eq!(submitter_of(&s, &kill), Some(Some("alice")));
+    // An ended app still names its submitter.
+    ok(&mut s, finish(&alices));
+    assert_eq!(submitter_of(&s, &finish(&alices)), Some(Some("alice")));
+    // A command about no app.
+    let lost = Command::WorkerLost {
+        worker: wid(1),
+        reason: "x".into(),
+        at: at(1),
+    };
+    assert_eq!(submitter_of(&s, &lost), None);
+}

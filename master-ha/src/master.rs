@@ -518,21 +518,7 @@ impl Master {
     /// command's own checks answer those); `Some(None)` for an app no one named.
     pub async fn owner_of(&self, cmd: &Command) -> Option<Option<String>> {
         let inner = self.lock().await;
-        let s = &inner.state;
-        let app = match cmd {
-            Command::FinishApp { app, .. }
-            | Command::SetExecutorLimit { app, .. }
-            | Command::SetExecutorTarget { app, .. }
-            | Command::KillExecutors { app, .. }
-            | Command::AppReconnected { app } => app.clone(),
-            Command::KillDriver { driver, .. } => s.drivers.get(driver)?.app.clone(),
-            _ => return None,
-        };
-        let desc = match s.apps.get(&app) {
-            Some(a) => &a.desc,
-            None => &s.completed_apps.iter().find(|a| a.id == app)?.desc,
-        };
-        Some(desc.user().map(str::to_owned))
+        hearth_core::submitter_of(&inner.state, cmd).map(|u| u.map(str::to_owned))
     }
 
     /// The master's role (RECOVERING, ALIVE, ...).
