@@ -155,8 +155,10 @@ impl MasterClient {
         if let Some(c) = cache.channels.get(addr) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| Status::invalid_argument(format!("bad master address {addr}: {e}")))?
+        let endpoint = self
+            .credential
+            .endpoint(addr)
+            .map_err(|e| Status::invalid_argument(format!("bad master address: {e}")))?
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true)
             // A master that froze or vanished behind an open connection is noticed

@@ -87,8 +87,9 @@ async fn inject(
     action: &str,
     d: Duration,
 ) -> Result<DrillResponse, Failure> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Failure::Usage(format!("bad address {addr}: {e}")))?
+    let endpoint = crate::secret::credential()
+        .endpoint(addr)
+        .map_err(Failure::Usage)?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5));
     let channel = endpoint

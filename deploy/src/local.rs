@@ -40,6 +40,11 @@ pub struct LocalArgs {
     /// The masters' worker timeout (workers heartbeat at a quarter of it).
     #[arg(long, default_value = "4s", value_parser = parse_duration)]
     worker_timeout: Duration,
+    /// Mutual TLS between every process: makes a CA and a certificate for this machine
+    /// in DIR/tls (once; later runs on the same --dir reuse them) and prints
+    /// HEARTH_TLS_CERT, HEARTH_TLS_KEY and HEARTH_TLS_CA for clients.
+    #[arg(long)]
+    tls: bool,
 }
 
 fn spawn(exe: &Path, args: &[String], log: &Path) -> Result<Child, Failure> {
@@ -91,6 +96,34 @@ fn secret_file(dir: &Path) -> Result<PathBuf, Failure> {
     Ok(path)
 }
 
+/// The TLS files every child gets (`HEARTH_TLS_CERT`, `_KEY`, `_CA`), with `--tls`.
+static TLS_FILES: std::sync::OnceLock<hearth_proto::tls::TlsFiles> = std::sync::OnceLock::new();
+
+/// A CA and a certificate for this machine in `dir/tls`: the ones a previous run there
+/// made, else new ones.
+fn tls_files(dir: &Path) -> Result<hearth_proto::tls::TlsFiles, Failure> {
+    let tls = dir.join("tls");
+    let files = hearth_proto::tls::TlsFiles {
+        cert: tls.join("node.pem"),
+        key: tls.join("node-key.pem"),
+        ca: tls.join(hearth_proto::tls::CA_CERT),
+    };
+    if !files.cert.exists() {
+        let host = hostname();
+        let hosts: Vec<String> = host.into_iter().collect();
+        hearth_proto::tls::generate_local(&tls, &hosts).map_err(Failure::Request)?;
+    }
+    hearth_proto::tls::Tls::read(&files).map_err(Failure::Request)?;
+    Ok(files)
+}
+
+/// This machine's name, if it has one.
+fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 /// A new directory only this user may enter, with a name no one can guess in advance.
 fn private_temp_dir() -> Result<PathBuf, Failure> {
     use std::os::unix::fs::DirBuilderExt;
@@ -107,6 +140,11 @@ fn spawn_logging(exe: &Path, args: &[String], log_file: std::fs::File) -> Result
     let mut cmd = Command::new(exe);
     if let Some(path) = SECRET_FILE.get() {
         cmd.env("HEARTH_SECRET_FILE", path);
+    }
+    if let Some(tls) = TLS_FILES.get() {
+        cmd.env("HEARTH_TLS_CERT", &tls.cert)
+            .env("HEARTH_TLS_KEY", &tls.key)
+            .env("HEARTH_TLS_CA", &tls.ca);
     }
     if let Some(token) = DRILL_TOKEN.get() {
         cmd.env("HEARTH_ENABLE_DRILLS", "true")
@@ -240,6 +278,10 @@ pub async fn local(a: LocalArgs) -> Outcome {
     };
     let secret = SECRET_FILE.get_or_init(|| dir.join("secret")).clone();
     secret_file(&dir)?;
+    if a.tls {
+        let files = tls_files(&dir)?;
+        let _ = TLS_FILES.set(files);
+    }
     let token = DRILL_TOKEN.get_or_init(|| drill_token().unwrap_or_default());
     if token.is_empty() {
         return Err(Failure::Request(
@@ -276,6 +318,11 @@ fn print_started(a: &LocalArgs, site: &Site, ui: &(String, String), token: &str,
     println!("HEARTH_UI={}", ui.1);
     // Every client (`hearth status`, `hearth submit`, the Spark plugin) needs it.
     println!("HEARTH_SECRET_FILE={}", secret.display());
+    if let Some(tls) = TLS_FILES.get() {
+        println!("HEARTH_TLS_CERT={}", tls.cert.display());
+        println!("HEARTH_TLS_KEY={}", tls.key.display());
+        println!("HEARTH_TLS_CA={}", tls.ca.display());
+    }
     // `hearth drill` reads it from the environment.
     println!("HEARTH_DRILL_TOKEN={token}");
     eprintln!(

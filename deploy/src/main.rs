@@ -43,6 +43,33 @@ struct Cli {
         value_name = "FILE"
     )]
     secret_file: Option<std::path::PathBuf>,
+    /// Mutual TLS: this machine's certificate (PEM), signed by the --tls-ca, valid for
+    /// every name or address it is dialled by. With --tls-key and --tls-ca, servers accept
+    /// only peers showing a certificate the CA signed and clients dial https. `hearth tls`
+    /// makes a CA and certificates.
+    #[arg(
+        long = "tls-cert",
+        global = true,
+        env = "HEARTH_TLS_CERT",
+        value_name = "FILE"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM), readable by its owner only.
+    #[arg(
+        long = "tls-key",
+        global = true,
+        env = "HEARTH_TLS_KEY",
+        value_name = "FILE"
+    )]
+    tls_key: Option<std::path::PathBuf>,
+    /// The cluster's CA certificate (PEM): peers are trusted if it signed theirs.
+    #[arg(
+        long = "tls-ca",
+        global = true,
+        env = "HEARTH_TLS_CA",
+        value_name = "FILE"
+    )]
+    tls_ca: Option<std::path::PathBuf>,
     /// A TOML file of settings: keys are long flag names (`worker-timeout = "30s"`), at
     /// the top level for every command, in `[master]`, `[worker]`, ... for one. Command
     /// line flags and HEARTH_* variables win over it.
@@ -108,6 +135,11 @@ enum Cmd {
     Secret {
         #[command(subcommand)]
         cmd: secret::SecretCmd,
+    },
+    /// Make a cluster CA and members' certificates for mutual TLS (see --tls-cert).
+    Tls {
+        #[command(subcommand)]
+        cmd: secret::TlsCmd,
     },
 }
 
@@ -234,8 +266,9 @@ fn main() -> ExitCode {
     };
     let master = cli.master;
     let secret_file = cli.secret_file;
+    let tls = (cli.tls_cert, cli.tls_key, cli.tls_ca);
     let result = runtime.block_on(async move {
-        secret::init(secret_file.as_deref())?;
+        secret::init(secret_file.as_deref(), tls)?;
         match cli.cmd {
             Cmd::Master(a) => servers::master(a).await,
             Cmd::Worker(a) => servers::worker(a, master).await,
@@ -250,6 +283,7 @@ fn main() -> ExitCode {
             Cmd::Logs(a) => logs::run(&admin::client(master)?, a).await,
             Cmd::Drill(a) => drill::run(a, master).await,
             Cmd::Secret { cmd } => secret::run(cmd),
+            Cmd::Tls { cmd } => secret::tls_run(cmd),
         }
     });
     match result {

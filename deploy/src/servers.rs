@@ -228,6 +228,7 @@ pub async fn master(a: MasterArgs) -> Outcome {
         isolation,
         secret: crate::secret::get(),
         submit_tokens: submit_tokens(a.submit_token_file.as_deref())?,
+        tls: crate::secret::tls(),
     };
     crate::secret::check_exposure(&a.host, a.insecure_no_auth, "master")?;
     let grpc = bind(&a.host, a.port, "gRPC", "--port").await?;
@@ -238,7 +239,16 @@ pub async fn master(a: MasterArgs) -> Outcome {
         a.host,
         grpc.local_addr()?.port()
     );
-    println!("HEARTH_UI=http://{}:{}", a.host, http.local_addr()?.port());
+    let scheme = if crate::secret::tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!(
+        "HEARTH_UI={scheme}://{}:{}",
+        a.host,
+        http.local_addr()?.port()
+    );
     tracing::info!(id = a.id, grpc = %grpc.local_addr()?, http = %http.local_addr()?, "master listening");
     ready();
     let ran = match raft {
@@ -488,6 +498,7 @@ pub async fn worker(a: WorkerArgs, master: Option<String>) -> Outcome {
         http_port: a.http_port,
         extra_grpc: a.drills.routes(None)?,
         secret: crate::secret::get(),
+        tls: crate::secret::tls(),
         housekeeping: hearth_worker::Housekeeping {
             logs: hearth_worker::LogLimits {
                 max_file_bytes: a.log_max_file_size.saturating_mul(1 << 20),

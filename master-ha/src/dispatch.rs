@@ -168,7 +168,7 @@ pub fn announce(
         let credential = credential.clone();
         tokio::spawn(
             async move {
-                let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
+                let Ok(endpoint) = credential.endpoint(&addr) else {
                     return;
                 };
                 let endpoint = endpoint
@@ -243,7 +243,7 @@ async fn deliver(
             refuses_leader,
         });
     };
-    let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
+    let endpoint = match credential.endpoint(&addr) {
         Ok(e) => e
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true),

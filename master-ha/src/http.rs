@@ -34,14 +34,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let access = node.config.access();
+    let tls = node.config.tls.clone();
     let app = router(node).layer(axum::middleware::from_fn_with_state(
         access,
         hearth_proto::auth::require_secret,
     ));
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
+    // tonic's server, as on the gRPC port: the same TLS, and the peer's address for the
+    // secret's refusal log lines.
+    let served = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(app))
+        .serve_with_incoming_shutdown(
+            hearth_proto::tls::incoming(listener, tls.as_ref()),
+            shutdown,
+        )
+        .await;
+    if let Err(e) = served {
         tracing::error!(error = %e, "HTTP server failed");
     }
 }

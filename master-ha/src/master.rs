@@ -56,12 +56,16 @@ pub struct MasterConfig {
     /// Named submit tokens (`--submit-token-file`): their holders may only submit, look
     /// at and kill apps (`hearth_proto::auth::submitter_may`). Needs a secret.
     pub submit_tokens: Vec<(String, Secret)>,
+    /// Mutual TLS on this master's ports and to its peers and workers
+    /// (`--tls-cert/--tls-key/--tls-ca`); `None`: plain TCP.
+    pub tls: Option<hearth_proto::tls::Tls>,
 }
 
 impl MasterConfig {
-    /// What this master sends to workers and peers: the cluster secret, if any.
+    /// What this master shows workers and peers: the cluster secret, if any, and its TLS
+    /// certificate, if any.
     pub fn credential(&self) -> Credential {
-        Credential::new(self.secret.as_ref())
+        Credential::new(self.secret.as_ref()).with_tls(self.tls.as_ref())
     }
 
     /// Who may call this master's ports (`None`: anyone, a cluster without a secret).
@@ -89,6 +93,7 @@ impl Default for MasterConfig {
             isolation: Isolation::default(),
             secret: None,
             submit_tokens: Vec::new(),
+            tls: None,
         }
     }
 }

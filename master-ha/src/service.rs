@@ -1,6 +1,7 @@
 //! A master's gRPC port: `MasterService` ([`crate::grpc`]), in Raft mode `RaftService`
 //! and `RaftAdmin`, the extra services (drills), and over HTTP/1.1 the HTTP routes
-//! ([`crate::http`]), all behind the cluster secret (`hearth_proto::auth`).
+//! ([`crate::http`]), all behind the cluster secret (`hearth_proto::auth`) and, with
+//! `--tls-*`, mutual TLS (`hearth_proto::tls`).
 
 use crate::error::MasterError;
 use crate::grpc::Svc;
@@ -10,7 +11,6 @@ use hearth_proto::MAX_MESSAGE;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// Serves `MasterService` (and, in Raft mode, `RaftService` and `RaftAdmin`) on `listener`.
 /// Every request is handled in a span naming this master (`node_id`).
@@ -29,6 +29,7 @@ pub async fn serve(
     let node_id = node.config.id;
     let http = crate::http::router(node.clone());
     let access = node.config.access();
+    let tls = node.config.tls.clone();
     let svc = MasterServiceServer::new(Svc::new(node))
         .max_decoding_message_size(hearth_proto::MAX_REQUEST)
         .max_encoding_message_size(MAX_MESSAGE);
@@ -54,7 +55,10 @@ pub async fn serve(
         .trace_fn(move |_| tracing::info_span!("master", node_id));
     server
         .add_routes(tonic::service::Routes::from(router))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            hearth_proto::tls::incoming(listener, tls.as_ref()),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

@@ -251,23 +251,61 @@ pub fn submitter_may(path: &str) -> bool {
     if let Some(call) = path.strip_prefix("/hearth.v1.MasterService/") {
         return APP_CALLS.contains(&call);
     }
-    path == "/v1/apps" || path.starts_with("/v1/apps/")
+    // The web UI's: log in and out, submit, an app's or a driver's actions, their logs.
+    const UI_CALLS: &[&str] = &["/ui/login", "/ui/logout", "/ui/submit"];
+    let ui_app = ["/ui/apps/", "/ui/drivers/", "/ui/logs/"];
+    path == "/v1/apps"
+        || path.starts_with("/v1/apps/")
+        || UI_CALLS.contains(&path)
+        || ui_app.iter().any(|p| path.starts_with(p))
 }
 
-/// What a client sends: the secret as `authorization: Bearer ...` on every call, or
-/// nothing (a cluster without a secret).
+/// What a client shows: the secret as `authorization: Bearer ...` on every call, or
+/// nothing (a cluster without a secret); and, with TLS ([`crate::tls`]), its certificate
+/// on every connection ([`Credential::endpoint`]).
 #[derive(Clone, Debug, Default)]
-pub struct Credential(Option<MetadataValue<Ascii>>);
+pub struct Credential {
+    bearer: Option<MetadataValue<Ascii>>,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+}
 
 impl Credential {
     pub fn new(secret: Option<&Secret>) -> Self {
-        Credential(secret.and_then(|s| MetadataValue::try_from(s.bearer()).ok()))
+        Credential {
+            bearer: secret.and_then(|s| MetadataValue::try_from(s.bearer()).ok()),
+            tls: None,
+        }
+    }
+
+    /// This credential, dialling over TLS with `tls`'s certificate when given.
+    pub fn with_tls(mut self, tls: Option<&crate::tls::Tls>) -> Self {
+        self.tls = tls.map(crate::tls::Tls::client);
+        self
+    }
+
+    /// Whether connections are TLS.
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The endpoint of the hearth port at `addr` (`host:port`): `https://` with this
+    /// process's certificate, or `http://`. Every hearth client dials through this.
+    pub fn endpoint(&self, addr: &str) -> Result<tonic::transport::Endpoint, String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(|e| format!("bad address {addr}: {e}"))?;
+        match &self.tls {
+            None => Ok(endpoint),
+            Some(tls) => endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| format!("TLS to {addr}: {e}")),
+        }
     }
 }
 
 impl Interceptor for Credential {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
+        if let Some(v) = &self.bearer {
             req.metadata_mut().insert("authorization", v.clone());
         }
         Ok(req)
@@ -366,19 +404,28 @@ fn is_grpc(req: &Request) -> bool {
         .is_some_and(|t| t.starts_with("application/grpc"))
 }
 
-/// The requests anyone may make: `GET`/`HEAD` of the read-only pages. A list, not a
-/// rule on the method alone: a gRPC service answers whatever the HTTP method (a `GET`
-/// with gRPC framing reached `MasterService` before this list existed).
+/// The requests anyone may make: `GET`/`HEAD` of the read-only pages (the UI's pages of
+/// one app, driver or worker too; not its logs). A list, not a rule on the method alone:
+/// a gRPC service answers whatever the HTTP method (a `GET` with gRPC framing reached
+/// `MasterService` before this list existed).
 fn open_read(req: &Request) -> bool {
     let path = req.uri().path();
+    let one = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+    };
     (req.method() == Method::GET || req.method() == Method::HEAD)
-        && (matches!(path, "/" | "/json" | "/json/" | "/readyz" | "/metrics")
-            || (path.starts_with("/v1/apps/") && !path[9..].contains('/')))
+        && (matches!(
+            path,
+            "/" | "/json" | "/json/" | "/readyz" | "/metrics" | "/ui/login"
+        ) || ["/v1/apps/", "/ui/apps/", "/ui/drivers/", "/ui/workers/"]
+            .into_iter()
+            .any(one))
 }
 
 /// Logs a refusal, at most once a second (a flood must not fill the disk), with how many
 /// were not logged since.
-fn log_refusal(peer: &str, why: &str, path: &str) {
+pub(crate) fn log_refusal(peer: &str, why: &str, path: &str) {
     static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
     static QUIET: AtomicU64 = AtomicU64::new(0);
     let now = SystemTime::now()

@@ -23,10 +23,13 @@
 //!   status and its `x-hearth-leader` hint.
 //! - [`auth`]: the cluster secret, sent by every client ([`auth::Credential`]) and checked
 //!   in front of every port ([`auth::require_secret`]).
+//! - [`tls`]: mutual TLS on every port and client (`--tls-cert/--tls-key/--tls-ca`), and
+//!   making a CA and certificates.
 
 pub mod auth;
 pub mod convert;
 pub mod status;
+pub mod tls;
 
 /// Generated from `proto/hearth.proto` by `tonic-prost-build` (see `build.rs`).
 pub mod pb {

@@ -335,6 +335,23 @@ pub fn secret_of(masters: &str) -> Option<PathBuf> {
     s.iter().find(|(m, _)| m == masters).map(|(_, f)| f.clone())
 }
 
+/// The TLS files of each cluster a test started with `--tls`, by its `HEARTH_MASTERS`.
+static TLS: std::sync::Mutex<Vec<(String, hearth_proto::tls::TlsFiles)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Remembers that the cluster at `masters` speaks mutual TLS with `files`: the CLI
+/// helpers below pass them on.
+pub fn remember_tls(masters: &str, files: &hearth_proto::tls::TlsFiles) {
+    let mut s = TLS.lock().unwrap_or_else(|e| e.into_inner());
+    s.retain(|(m, _)| m != masters);
+    s.push((masters.to_owned(), files.clone()));
+}
+
+fn tls_of(masters: &str) -> Option<hearth_proto::tls::TlsFiles> {
+    let s = TLS.lock().unwrap_or_else(|e| e.into_inner());
+    s.iter().find(|(m, _)| m == masters).map(|(_, f)| f.clone())
+}
+
 /// Runs the `hearth` CLI to completion (at most 60 s) with `HEARTH_MASTERS` set.
 pub fn hearth(masters: &str, args: &[&str]) -> Output {
     hearth_within(masters, args, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"))
@@ -348,6 +365,11 @@ pub fn hearth_within(masters: &str, args: &[&str], timeout: Duration) -> Result<
     let mut cmd = Command::new(bin("hearth"));
     if let Some(secret) = secret_of(masters) {
         cmd.env("HEARTH_SECRET_FILE", secret);
+    }
+    if let Some(tls) = tls_of(masters) {
+        cmd.env("HEARTH_TLS_CERT", tls.cert)
+            .env("HEARTH_TLS_KEY", tls.key)
+            .env("HEARTH_TLS_CA", tls.ca);
     }
     let mut child = cmd
         .args(args)
@@ -468,4 +490,72 @@ pub fn client_app_in_background(dir: &Path, masters: &str, app: &SleepingApp) ->
     let app = submitter.next_line(Duration::from_secs(30));
     assert!(app.starts_with("app-"), "submit printed {app:?}");
     (submitter, app)
+}
+
+/// A minimal HTTPS GET over HTTP/1.1 (ALPN `http/1.1`, as a script or browser without
+/// HTTP/2 speaks), trusting `ca` and showing `client` (certificate, key) if given: the
+/// status and body, or why the connection failed.
+pub fn https_get(
+    url: &str,
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+) -> Result<(u16, String), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("https://").ok_or("not https")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| e.to_string())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| e.to_string())?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| e.to_string())?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| e.to_string())?;
+    let tcp = std::net::TcpStream::connect(authority).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    match tls.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // Some servers close without close_notify once the answer is out.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or("no status")?;
+    Ok((code, body.to_owned()))
 }

@@ -114,6 +114,8 @@ pub struct WorkerConfig {
     /// The cluster secret (`--secret-file`): the masters must send it to this worker's
     /// port, and this worker sends it to them. `None`: a cluster without one.
     pub secret: Option<hearth_proto::auth::Secret>,
+    /// Mutual TLS on this worker's port and to the masters (`--tls-*`); `None`: plain TCP.
+    pub tls: Option<hearth_proto::tls::Tls>,
     /// Log rotation, cleanup of finished directories, the bound on remembered processes.
     pub housekeeping: Housekeeping,
 }
@@ -306,7 +308,7 @@ async fn serve(
         .accept_http1(true)
         .add_routes(tonic::service::Routes::from(guarded))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            hearth_proto::tls::incoming(listener, config.tls.as_ref()),
             shutdown,
         )
         .await;
@@ -391,7 +393,7 @@ async fn assemble(config: &WorkerConfig, id: WorkerId, port: u16) -> Result<Part
         identity,
         Arc::clone(&table),
         config.heartbeat_interval,
-        hearth_proto::auth::Credential::new(config.secret.as_ref()),
+        hearth_proto::auth::Credential::new(config.secret.as_ref()).with_tls(config.tls.as_ref()),
         Arc::clone(&fence),
         Arc::clone(&lease),
     );

@@ -89,7 +89,8 @@ impl From<&StatusView> for MasterView {
 /// `None` if it does not answer one request within 300 ms. No retries, no leader
 /// following.
 pub async fn view(addr: &str, credential: &Credential) -> Option<StatusView> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+    let endpoint = credential
+        .endpoint(addr)
         .ok()?
         .connect_timeout(Duration::from_millis(200))
         .timeout(Duration::from_millis(300));

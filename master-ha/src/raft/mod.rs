@@ -333,7 +333,8 @@ pub(crate) struct PeerView {
 
 /// A peer's view, if it answers within a short time.
 async fn peer_view(addr: &str, credential: &Credential) -> Option<PeerView> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+    let endpoint = credential
+        .endpoint(addr)
         .ok()?
         .connect_timeout(Duration::from_millis(300));
     let ask = async {
@@ -370,7 +371,7 @@ async fn leader_members(opts: &RaftOptions) -> Option<(NodeId, u64, Vec<pb::Raft
         .filter(|(id, _)| **id != opts.id)
         .map(|(_, a)| a)
     {
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+        let Ok(endpoint) = opts.credential.endpoint(addr) else {
             continue;
         };
         let endpoint = endpoint.connect_timeout(Duration::from_millis(300));

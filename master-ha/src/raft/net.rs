@@ -70,8 +70,10 @@ impl Network {
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("bad peer address {addr}: {e}"))?
+        let endpoint = self
+            .credential
+            .endpoint(addr)
+            .map_err(|e| format!("bad peer address: {e}"))?
             .connect_timeout(Duration::from_millis(200))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(1))

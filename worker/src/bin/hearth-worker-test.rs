@@ -49,6 +49,7 @@ fn config_from_args() -> WorkerConfig {
         http_port: 0,
         extra_grpc: None,
         secret: None,
+        tls: None,
         housekeeping: Default::default(),
     }
 }

@@ -143,6 +143,7 @@ pub fn config(masters: Vec<String>, work_dir: &Path) -> WorkerConfig {
         http_port: 0,
         extra_grpc: None,
         secret: None,
+        tls: None,
         housekeeping: Default::default(),
     }
 }

@@ -364,8 +364,9 @@ async fn campaign_at(
     req: CampaignRequest,
     credential: &Credential,
 ) -> Result<Response<CampaignResponse>, Status> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?
+    let endpoint = credential
+        .endpoint(addr)
+        .map_err(Status::invalid_argument)?
         .connect_timeout(Duration::from_millis(500));
     let channel = endpoint
         .connect()
