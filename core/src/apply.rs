@@ -6,7 +6,7 @@
 //! RNG, ordered maps), so every replica that applies the same commands holds the same
 //! state.
 //!
-//! - `workers`: a worker lost, forgotten, decommissioned.
+//! - `workers`: a worker lost, forgotten, decommissioned, drained and undrained.
 //! - `apps`: an app registered, scaled, finished; a driver killed.
 //! - `placement`: the scheduler's placements recorded, launches sent.
 //! - `reports`: what workers report about executors and drivers.
@@ -100,6 +100,13 @@ pub fn apply(state: &mut ClusterState, cmd: &Command) -> Result<Applied, Rejecti
         Command::SetExecutorLimit { app, limit } => apps::set_executor_limit(state, app, *limit),
         Command::KillExecutors { app, executors } => {
             apps::kill_executors(state, app, executors, &mut actions)
+        }
+        Command::DrainWorker { worker, deadline } => {
+            workers::drain_worker(state, worker, *deadline)
+        }
+        Command::UndrainWorker { worker } => workers::undrain_worker(state, worker),
+        Command::FinishDrain { worker, at } => {
+            workers::finish_drain(state, worker, *at, &mut actions)
         }
     }?;
     Ok(Applied { outcome, actions })

@@ -123,6 +123,19 @@ pub enum Command {
         app: AppId,
         executors: Vec<ExecutorId>,
     },
+    /// Drain a worker: no new placements; what runs there may finish until `deadline`
+    /// (the master's wall clock when it accepted the request, plus the grace the operator
+    /// gave), then [`Command::FinishDrain`] kills it and it is placed elsewhere. Draining
+    /// again sets the new deadline.
+    DrainWorker { worker: WorkerId, deadline: Millis },
+    /// A DRAINING or DECOMMISSIONED worker takes placements again (ALIVE).
+    UndrainWorker { worker: WorkerId },
+    /// A DRAINING worker's deadline has passed (`at` is at or after it), or nothing is
+    /// left on it: what still runs there is killed and placed elsewhere (executors
+    /// rescheduled, supervised drivers relaunched under a new id, others KILLED), and the
+    /// worker stays registered as DECOMMISSIONED. Proposed by the leader
+    /// ([`due_drains`](crate::due_drains)).
+    FinishDrain { worker: WorkerId, at: Millis },
 }
 
 impl Command {
@@ -146,6 +159,9 @@ impl Command {
             Command::CompleteRecovery { .. } => "CompleteRecovery",
             Command::SetExecutorLimit { .. } => "SetExecutorLimit",
             Command::KillExecutors { .. } => "KillExecutors",
+            Command::DrainWorker { .. } => "DrainWorker",
+            Command::UndrainWorker { .. } => "UndrainWorker",
+            Command::FinishDrain { .. } => "FinishDrain",
         }
     }
 }

@@ -15,7 +15,8 @@
 //! - [`command`]: `Command`, `Applied` (outcome + [`Action`]s for the leader to send, each
 //!   a struct the worker runs as it is), `Rejection`.
 //! - [`mod@apply`]: dispatches each command to its handler:
-//!   - `workers`: a worker lost, forgotten or decommissioned;
+//!   - `workers`: a worker lost, forgotten, decommissioned, drained or undrained, and
+//!     [`due_drains`]: which drains the leader ends now;
 //!   - `apps`: apps registered, scaled, finished; drivers killed (with validation);
 //!   - `placement`: the scheduler's placements recorded, all or nothing;
 //!   - `reports`: what workers report about their executors and drivers;
@@ -59,3 +60,4 @@ pub use state::{
     WorkerState, USER_ENV,
 };
 pub use time::{Millis, Now};
+pub use workers::due_drains;

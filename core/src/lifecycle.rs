@@ -58,7 +58,7 @@ pub(crate) fn driver_gone(
 
 /// Supervise: the old driver ends RELAUNCHING, a new one (new id, same description) waits
 /// to be placed, and the app's executors, which served the old driver, are killed.
-fn relaunch_driver(
+pub(crate) fn relaunch_driver(
     state: &mut ClusterState,
     old_id: &DriverId,
     reason: &str,

@@ -88,7 +88,7 @@ pub fn liveness_commands(
 ) -> Vec<Command> {
     let mut out = Vec::new();
     for w in state.workers.values() {
-        let live = matches!(w.state, WorkerState::Alive | WorkerState::Decommissioned);
+        let live = w.state.is_serving();
         let silent_ms = now.mono.since(heard.worker(&w.identity.id));
         if live && silent_ms > cfg.worker_timeout_ms {
             out.push(Command::WorkerLost {

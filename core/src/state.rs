@@ -55,15 +55,99 @@ macro_rules! state_enum {
     };
 }
 
-state_enum!(
-    /// A worker's state as the master sees it.
-    WorkerState {
-        Alive => "ALIVE",
-        Dead => "DEAD",
-        Decommissioned => "DECOMMISSIONED",
-        Unknown => "UNKNOWN",
+/// A worker's state as the master sees it.
+///
+/// Written by hand, not through `state_enum!`, because DRAINING carries its deadline.
+/// Journals and snapshots encode it by position (recovery/FORMAT.md): new states go last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum WorkerState {
+    /// Registered and heartbeating; takes placements.
+    #[serde(rename = "ALIVE")]
+    Alive,
+    /// Stopped heartbeating; holds nothing.
+    #[serde(rename = "DEAD")]
+    Dead,
+    /// Takes no new placements; what runs there keeps running (also where a drain ends,
+    /// with nothing left running).
+    #[serde(rename = "DECOMMISSIONED")]
+    Decommissioned,
+    /// A new leader waits for it to register again (it was ALIVE).
+    #[serde(rename = "UNKNOWN")]
+    Unknown,
+    /// Being drained: takes no new placements; what still runs there at `deadline` (the
+    /// wall clock of the master that accepted the drain) is killed and placed elsewhere,
+    /// and the worker becomes DECOMMISSIONED.
+    #[serde(rename = "DRAINING")]
+    Draining { deadline: Millis },
+}
+
+impl WorkerState {
+    /// One value of each state, in declaration order. DRAINING's deadline here is 0: the
+    /// name alone does not carry it.
+    pub const ALL: &'static [WorkerState] = &[
+        WorkerState::Alive,
+        WorkerState::Dead,
+        WorkerState::Decommissioned,
+        WorkerState::Unknown,
+        WorkerState::Draining {
+            deadline: Millis(0),
+        },
+    ];
+
+    /// The upper-case name used in `/json`, the CLI and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Alive => "ALIVE",
+            WorkerState::Dead => "DEAD",
+            WorkerState::Decommissioned => "DECOMMISSIONED",
+            WorkerState::Unknown => "UNKNOWN",
+            WorkerState::Draining { .. } => "DRAINING",
+        }
     }
-);
+
+    /// When a DRAINING worker's remaining work is killed; `None` in any other state.
+    pub fn drain_deadline(self) -> Option<Millis> {
+        match self {
+            WorkerState::Draining { deadline } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    /// ALIVE, DECOMMISSIONED or DRAINING: registered with this leader and running what it
+    /// holds, so it must keep heartbeating (silence makes it DEAD).
+    pub fn is_serving(self) -> bool {
+        matches!(
+            self,
+            WorkerState::Alive | WorkerState::Decommissioned | WorkerState::Draining { .. }
+        )
+    }
+}
+
+impl fmt::Display for WorkerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses a state name. `DRAINING` parses with deadline 0: the name alone does not carry
+/// it, so a decoder that has the deadline (`WorkerInfo.drain_deadline_ms` in hearth-proto)
+/// sets it.
+impl FromStr for WorkerState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        WorkerState::ALL
+            .iter()
+            .find(|w| w.as_str() == s)
+            .copied()
+            .ok_or_else(|| {
+                let names: Vec<_> = WorkerState::ALL.iter().map(|w| w.as_str()).collect();
+                format!(
+                    "unknown WorkerState {s:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
 
 state_enum!(
     /// An application's state.

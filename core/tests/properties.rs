@@ -6,7 +6,9 @@
 //! - the scheduler's output is always accepted (so it never over-commits a worker and never
 //!   uses a non-ALIVE worker) and is stable: scheduling again, with any seed, places nothing;
 //! - replaying the same commands gives the same state and byte-identical serialization;
-//! - no app or driver id is ever minted twice.
+//! - no app or driver id is ever minted twice;
+//! - every drain `due_drains` calls for is accepted and leaves its worker empty and
+//!   DECOMMISSIONED; states and commands round-trip through postcard.
 
 mod common;
 use common::*;
@@ -86,6 +88,13 @@ enum Op {
         retained: usize,
     },
     Advance(u64),
+    Drain {
+        worker: usize,
+        grace: u64,
+    },
+    Undrain(usize),
+    /// The leader's drain tick: every FinishDrain `due_drains` asks for now.
+    DueDrains,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -116,6 +125,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Reconnect),
         1 => (proptest::option::of(1u32..4), 0usize..6).prop_map(|(retries, retained)| Op::Config { retries, retained }),
         2 => (1u64..120_000).prop_map(Op::Advance),
+        1 => (any::<usize>(), 0u64..120_000).prop_map(|(worker, grace)| Op::Drain { worker, grace }),
+        1 => any::<usize>().prop_map(Op::Undrain),
+        1 => Just(Op::DueDrains),
     ]
 }
 
@@ -307,7 +319,14 @@ fn command(s: &ClusterState, op: &Op, now: Millis, workers_added: &mut u32) -> O
             retained_apps: *retained,
             retained_drivers: *retained,
         }),
-        Op::Advance(_) => return None,
+        Op::Drain { worker: p, grace } => Command::DrainWorker {
+            worker: worker(*p)?,
+            deadline: now.plus(*grace),
+        },
+        Op::Undrain(p) => Command::UndrainWorker {
+            worker: worker(*p)?,
+        },
+        Op::Advance(_) | Op::DueDrains => return None,
     })
 }
 
@@ -337,6 +356,23 @@ proptest! {
         for op in &ops {
             let cmds = match op {
                 Op::Advance(ms) => { now = now.plus(*ms); continue; }
+                Op::DueDrains => {
+                    // The core's own decision is always accepted, and ends every drain
+                    // that is due: nothing left on the worker, DECOMMISSIONED.
+                    for cmd in due_drains(&s, now) {
+                        let Command::FinishDrain { worker, .. } = &cmd else { unreachable!() };
+                        let worker = worker.clone();
+                        let r = apply(&mut s, &cmd);
+                        prop_assert!(r.is_ok(), "a due drain was refused: {:?}", r);
+                        let w = &s.workers[&worker];
+                        prop_assert_eq!(w.state, WorkerState::Decommissioned);
+                        prop_assert!(w.executors.is_empty() && w.drivers.is_empty());
+                        prop_assert_eq!(s.check_invariants(), Ok(()));
+                        log.push(cmd);
+                    }
+                    prop_assert_eq!(due_drains(&s, now), vec![], "drains still due");
+                    continue;
+                }
                 Op::Schedule { seed, spread_apps, spread_drivers, sel, default_cores } => {
                     let p = policy(*spread_apps, *spread_drivers, *sel, *default_cores);
                     let placements = schedule(&s, &p, *seed);
@@ -377,6 +413,11 @@ proptest! {
         }
         prop_assert_eq!(&replay, &s);
         prop_assert_eq!(serde_json::to_string(&replay).unwrap(), serde_json::to_string(&s).unwrap());
+        // The FILESYSTEM format (postcard) round-trips every state and command, drains too.
+        let bytes = postcard::to_stdvec(&s).unwrap();
+        prop_assert_eq!(&postcard::from_bytes::<ClusterState>(&bytes).unwrap(), &s);
+        let bytes = postcard::to_stdvec(&log).unwrap();
+        prop_assert_eq!(&postcard::from_bytes::<Vec<Command>>(&bytes).unwrap(), &log);
     }
 
     #[test]
@@ -397,6 +438,7 @@ proptest! {
             match kind {
                 0 => { ok(&mut s, Command::WorkerLost { worker: w, reason: "x".into(), at: T0 }); }
                 1 => { ok(&mut s, Command::DecommissionWorker { worker: w }); }
+                2 => { ok(&mut s, Command::DrainWorker { worker: w, deadline: at(1) }); }
                 _ => {}
             }
         }

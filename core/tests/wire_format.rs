@@ -173,3 +173,89 @@ fn register_worker_postcard_is_unchanged() {
 fn worker_info_postcard_is_unchanged() {
     assert_postcard(&worker_info(), WORKER_INFO_POSTCARD);
 }
+
+// Drain (issue 14) added `Command` variants and a `WorkerState` variant at the end, so
+// every record written before keeps its bytes (pinned above, and a whole pre-drain data
+// dir in hearth-recovery's `tests/pre_drain.rs`). These pin the new forms.
+
+fn drain_commands() -> Vec<Command> {
+    vec![
+        Command::DrainWorker {
+            worker: wid(7),
+            deadline: at(600_000),
+        },
+        Command::UndrainWorker { worker: wid(7) },
+        Command::FinishDrain {
+            worker: wid(7),
+            at: at(600_001),
+        },
+    ]
+}
+
+const DRAIN_COMMANDS_JSON: &str = concat!(
+    r#"[{"DrainWorker":{"worker":"worker-07","deadline":1795458328000}},"#,
+    r#"{"UndrainWorker":{"worker":"worker-07"}},"#,
+    r#"{"FinishDrain":{"worker":"worker-07","at":1795458328001}}]"#,
+);
+
+/// `03`: three commands; `11`, `12`, `13`: variants 17, 18, 19 (after `KillExecutors`, 16).
+const DRAIN_COMMANDS_POSTCARD: &str = concat!(
+    "031109776f726b65722d3037c0cb9fcda0341209776f726b65722d30371309776f726b65722d3037",
+    "c1cb9fcda034",
+);
+
+const DRAINING_WORKER_JSON: &str = concat!(
+    r#"{"id":"worker-07","host":"10.0.0.5","port":7078,"http_port":8081,"cores":16,"#,
+    r#""memory_mb":65536,"cores_used":3,"memory_used_mb":1536,"#,
+    r#""state":{"DRAINING":{"deadline":1795458328000}},"#,
+    r#""registered_at":1795457728005,"dead_since":null,"#,
+    r#""executors":[["app-20261123181528-0001",3]],"drivers":["driver-20261123181528-0000"]}"#,
+);
+
+/// The state is `04` (DRAINING, after the four older states) and the deadline's varint.
+const DRAINING_WORKER_POSTCARD: &str = concat!(
+    "09776f726b65722d30370831302e302e302e35a637913f1080800403800c04c0cb9fcda03485fcfa",
+    "cca0340001176170702d32303236313132333138313532382d3030303103011a6472697665722d32",
+    "303236313132333138313532382d30303030",
+);
+
+fn draining_worker() -> WorkerInfo {
+    WorkerInfo {
+        state: WorkerState::Draining {
+            deadline: at(600_000),
+        },
+        dead_since: None,
+        ..worker_info()
+    }
+}
+
+#[test]
+fn drain_commands_json_is_pinned() {
+    assert_json(&drain_commands(), DRAIN_COMMANDS_JSON);
+}
+
+#[test]
+fn drain_commands_postcard_is_pinned() {
+    assert_postcard(&drain_commands(), DRAIN_COMMANDS_POSTCARD);
+}
+
+#[test]
+fn draining_worker_json_is_pinned() {
+    assert_json(&draining_worker(), DRAINING_WORKER_JSON);
+}
+
+#[test]
+fn draining_worker_postcard_is_pinned() {
+    assert_postcard(&draining_worker(), DRAINING_WORKER_POSTCARD);
+}
+
+/// The states a journal written before drain holds decode as they did: variant indices
+/// 0..=3, DRAINING after them.
+#[test]
+fn worker_states_keep_their_indices() {
+    let bytes: Vec<Vec<u8>> = WorkerState::ALL
+        .iter()
+        .map(|s| postcard::to_stdvec(s).unwrap())
+        .collect();
+    assert_eq!(bytes, vec![vec![0], vec![1], vec![2], vec![3], vec![4, 0]]);
+}
