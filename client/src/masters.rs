@@ -10,7 +10,6 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
-use tonic::transport::Endpoint;
 use tonic::{Code, Status};
 
 /// The default master gRPC port.
@@ -251,7 +250,7 @@ impl MasterClient {
                 }
                 Err(s) => s,
             };
-            last = format!("{addr}: {}", status.message());
+            last = format!("{addr}: {}", explain(&status));
             match self.after_failure(&addr, status, idem, what) {
                 Next::Give(e) => return Err(e),
                 Next::Follow => continue,
@@ -383,6 +382,23 @@ fn classify(status: &Status) -> Failure {
         | Code::Internal => Failure::MaybeApplied,
         _ => Failure::Refused,
     }
+}
+
+/// A failed call's message with the causes behind it (a transport error says little by
+/// itself: "tcp connect error: ... invalid peer certificate: UnknownIssuer" says which
+/// side's TLS set-up is wrong).
+fn explain(status: &Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut cause = std::error::Error::source(status);
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// Whether a failed call is known not to have reached a master: it is the master's own

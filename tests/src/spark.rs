@@ -2,9 +2,10 @@
 //! under `~/.cache`, with the hearth cluster manager's jar), a `hearth local` cluster, and
 //! `spark-submit` runs in their own process groups, killed whole on drop.
 
-use crate::harness::{bin, http_get, Proc};
+use crate::harness::{bin, http_get, https_get, Proc};
 use crate::procs::{self, ProcInfo};
 use crate::wait::Wait;
+use hearth_proto::tls::TlsFiles;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -72,14 +73,23 @@ pub fn program(name: &str) -> PathBuf {
 
 /// `GET` with the JSON API's redirects followed (at most 3): status and JSON body.
 pub fn get_json(url: &str) -> Option<(u16, Value)> {
+    get_json_over(url, None)
+}
+
+/// [`get_json`] of `http://...`, or of `https://...` with the cluster's TLS files.
+pub fn get_json_over(url: &str, tls: Option<&TlsFiles>) -> Option<(u16, Value)> {
     let mut url = url.to_owned();
     for _ in 0..3 {
-        let (code, body) = http_get(&url).ok()?;
+        let (code, body) = match tls {
+            None => http_get(&url).ok()?,
+            Some(t) => https_get(&url, &t.ca, Some((&t.cert, &t.key))).ok()?,
+        };
         let json: Value = serde_json::from_str(&body).ok()?;
         if code == 307 {
             let leader = json["leader"].as_str()?;
-            let path = url.strip_prefix("http://")?.split_once('/')?.1.to_owned();
-            url = format!("http://{leader}/{path}");
+            let (scheme, rest) = url.split_once("://")?;
+            let path = rest.split_once('/')?.1.to_owned();
+            url = format!("{scheme}://{leader}/{path}");
             continue;
         }
         return Some((code, json));
@@ -97,6 +107,10 @@ pub struct Local {
     pub dir: PathBuf,
     /// The cluster secret's file (`HEARTH_SECRET_FILE`).
     pub secret: PathBuf,
+    /// With `--tls`: the files `hearth local` printed (`HEARTH_TLS_CERT`, ...).
+    pub tls: Option<TlsFiles>,
+    /// The first master's HTTP port, as `hearth local` prints it (`HEARTH_UI`).
+    pub ui: String,
 }
 
 impl Local {
@@ -114,12 +128,26 @@ impl Local {
         all.extend(args.iter().map(|s| s.to_string()));
         let mut proc = Proc::spawn("local", &bin("hearth"), &all, dir.join("local.log"));
         let v = proc.announced(
-            &["HEARTH_MASTERS", "HEARTH_SECRET_FILE"],
+            &["HEARTH_MASTERS", "HEARTH_UI", "HEARTH_SECRET_FILE"],
             Duration::from_secs(30),
         );
-        let masters = v[0].clone();
-        let secret = PathBuf::from(&v[1]);
+        let (masters, ui) = (v[0].clone(), v[1].clone());
+        let secret = PathBuf::from(&v[2]);
         crate::harness::remember_secret(&masters, &secret);
+        let tls = args.contains(&"--tls").then(|| {
+            let t = proc.announced(
+                &["HEARTH_TLS_CERT", "HEARTH_TLS_KEY", "HEARTH_TLS_CA"],
+                Duration::from_secs(5),
+            );
+            TlsFiles {
+                cert: PathBuf::from(&t[0]),
+                key: PathBuf::from(&t[1]),
+                ca: PathBuf::from(&t[2]),
+            }
+        });
+        if let Some(t) = &tls {
+            crate::harness::remember_tls(&masters, t);
+        }
         let addrs = masters
             .trim_start_matches("hearth://")
             .split(',')
@@ -131,6 +159,8 @@ impl Local {
             addrs,
             dir: data,
             secret,
+            tls,
+            ui,
         };
         let ready = || {
             let j = local.leader_json()?;
@@ -143,6 +173,12 @@ impl Local {
         .until(ready)
         .unwrap_or_else(|e| panic!("{e}"));
         local
+    }
+
+    /// [`get_json_over`] of `path` at `addr`, over TLS when the cluster speaks it.
+    pub fn get_json(&self, addr: &str, path: &str) -> Option<(u16, Value)> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        get_json_over(&format!("{scheme}://{addr}{path}"), self.tls.as_ref())
     }
 
     /// The Spark master URL (`spark+hearth://h:p,...`).
@@ -165,15 +201,24 @@ impl Local {
         program: &Path,
         args: &[&str],
     ) -> SparkRun {
-        let secret = format!("spark.hearth.secretFile={}", self.secret.display());
-        let all: Vec<&str> = confs.iter().copied().chain([secret.as_str()]).collect();
+        let mut mine = vec![format!("spark.hearth.secretFile={}", self.secret.display())];
+        if let Some(t) = &self.tls {
+            mine.push(format!("spark.hearth.tls.cert={}", t.cert.display()));
+            mine.push(format!("spark.hearth.tls.key={}", t.key.display()));
+            mine.push(format!("spark.hearth.tls.ca={}", t.ca.display()));
+        }
+        let all: Vec<&str> = confs
+            .iter()
+            .copied()
+            .chain(mine.iter().map(String::as_str))
+            .collect();
         SparkRun::submit(dir, name, &self.spark_url(), &all, program, args)
     }
 
     /// The leader's gRPC address, as any master that answers names it.
     pub fn leader(&self) -> Option<String> {
         self.addrs.iter().find_map(|a| {
-            let (_, j) = get_json(&format!("http://{a}/json"))?;
+            let (_, j) = self.get_json(a, "/json")?;
             j["leader"].as_str().map(str::to_owned)
         })
     }
@@ -181,14 +226,14 @@ impl Local {
     /// The leader's `/json`, if it is ALIVE.
     pub fn leader_json(&self) -> Option<Value> {
         let leader = self.leader()?;
-        let (code, j) = get_json(&format!("http://{leader}/json"))?;
+        let (code, j) = self.get_json(&leader, "/json")?;
         (code == 200 && j["status"] == "ALIVE").then_some(j)
     }
 
     /// `GET /v1/apps/ID` on the leader (linearizable there).
     pub fn app(&self, id: &str) -> Option<Value> {
         self.addrs.iter().find_map(|a| {
-            let (code, j) = get_json(&format!("http://{a}/v1/apps/{id}"))?;
+            let (code, j) = self.get_json(a, &format!("/v1/apps/{id}"))?;
             (code == 200).then_some(j)
         })
     }

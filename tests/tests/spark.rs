@@ -554,3 +554,16 @@ fn spark_submit_runs_as_a_supervised_cluster_mode_driver_on_a_worker() {
     assert!(done.contains(&("spark-driver", "FINISHED", 0)), "{done:?}");
     assert!(done.contains(&("PythonPi", "FINISHED", 0)), "{done:?}");
 }
+
+#[test]
+fn a_spark_job_runs_on_a_cluster_that_speaks_only_mutual_tls() {
+    // The plugin's HTTPS client shows the cluster's certificate (spark.hearth.tls.*, as
+    // `hearth local --tls` prints them); nothing else would get an answer.
+    let _one = one_at_a_time();
+    let dir = TestDir::new("spark-tls");
+    let local = Local::start(dir.path(), 1, &["--tls"]);
+    let mut run = slow_sum(&dir, &local, "over-tls", 2, 50, "0");
+    let code = run.wait(JOB);
+    assert_eq!(code, 0, "the job failed:\n{}", tail(&run.log(), 60));
+    assert_eq!(printed_sum(&run), Some(slow_sum_expected(2, 50)));
+}

@@ -6,10 +6,10 @@
 //! holding the cluster secret.
 
 use hearth_proto::pb;
-use hearth_proto::tls::{Tls, TlsFiles};
+use hearth_proto::tls::Tls;
 use hearth_tests::harness::*;
+use hearth_tests::spark::Local;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
@@ -48,55 +48,20 @@ fn running(j: &Value, app: &str) -> usize {
     hearth_tests::cluster::running_executors(j, "id", app)
 }
 
-/// The pid of the `hearth master` process listening on gRPC `port`.
-fn master_pid(port: &str) -> Option<u32> {
-    hearth_tests::procs::all()
-        .into_iter()
-        .find(|p| {
-            let a = &p.argv;
-            a.iter().any(|x| x == "master")
-                && a.windows(2).any(|w| w[0] == "--port" && w[1] == port)
-        })
-        .map(|p| p.pid)
-}
-
 #[test]
 fn with_tls_every_port_talks_only_to_holders_of_a_cluster_certificate() {
     let _one = one_at_a_time();
     let dir = TestDir::new("tls");
-    let data = dir.path().join("data");
-    let args: Vec<String> = ["local", "--workers", "1", "--tls", "--dir"]
-        .map(String::from)
-        .into_iter()
-        .chain([data.to_string_lossy().into_owned()])
-        .collect();
-    let mut local = Proc::spawn("local", &bin("hearth"), &args, dir.path().join("local.log"));
-    let v = local.announced(
-        &[
-            "HEARTH_MASTERS",
-            "HEARTH_UI",
-            "HEARTH_SECRET_FILE",
-            "HEARTH_TLS_CERT",
-            "HEARTH_TLS_KEY",
-            "HEARTH_TLS_CA",
-        ],
-        Duration::from_secs(30),
+    // Started and waited for over HTTPS (`/json` on the masters' gRPC ports, HTTP/1.1).
+    let local = Local::start(dir.path(), 1, &["--tls"]);
+    let files = local.tls.clone().expect("TLS files");
+    let (masters, addrs, data) = (
+        local.masters.clone(),
+        local.addrs.clone(),
+        local.dir.clone(),
     );
-    let (masters, ui) = (v[0].clone(), v[1].clone());
+    let ui = local.ui.clone();
     assert!(ui.starts_with("https://"), "{ui}");
-    let files = TlsFiles {
-        cert: PathBuf::from(&v[3]),
-        key: PathBuf::from(&v[4]),
-        ca: PathBuf::from(&v[5]),
-    };
-    remember_secret(&masters, &PathBuf::from(&v[2]));
-    remember_tls(&masters, &files);
-    let addrs: Vec<String> = masters
-        .trim_start_matches("hearth://")
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-
     // Everything works over TLS: elections and commits (Raft), the worker's registration,
     // the leader's launch, the executor's report, the CLI.
     wait_for("an ALIVE leader with its worker, over TLS", LONG, || {
@@ -156,7 +121,7 @@ fn with_tls_every_port_talks_only_to_holders_of_a_cluster_certificate() {
     }
     let stranger_dir = dir.path().join("stranger");
     let stranger = hearth_proto::tls::generate_local(&stranger_dir, &[]).expect("another CA");
-    let secret = hearth_proto::auth::Secret::read(&PathBuf::from(&v[2])).expect("secret");
+    let secret = hearth_proto::auth::Secret::read(&local.secret).expect("secret");
     let ours = Tls::read(&files).expect("our TLS");
     let theirs = Tls::read(&stranger).expect("their TLS");
     let plain = hearth_proto::auth::Credential::new(Some(&secret));
@@ -206,8 +171,7 @@ fn with_tls_every_port_talks_only_to_holders_of_a_cluster_certificate() {
     // killed one at once), another elected by votes over TLS, the worker re-registers
     // with it, the executor still RUNNING.
     let leader = j["leader"].as_str().expect("leader").to_owned();
-    let port = leader.rsplit_once(':').expect("port").1.to_owned();
-    let pid = master_pid(&port).expect("the leader's process");
+    let pid = local.master_pid(&leader).expect("the leader's process");
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
     let after = wait_for(
         "another leader ALIVE with the worker, over TLS",
@@ -221,5 +185,4 @@ fn with_tls_every_port_talks_only_to_holders_of_a_cluster_certificate() {
     assert_eq!(running(&after, &app), 1, "{after}");
     let out = hearth(&masters, &["app", "kill", &app]);
     assert!(out.status.success(), "{}", stderr(&out));
-    local.stop(Duration::from_secs(20));
 }

@@ -71,17 +71,30 @@ public final class HearthClient {
   private final String token;
   private final long requestTimeoutMs;
   private final HttpClient http;
+  /** {@code http://}, or {@code https://} with TLS. */
+  private final String scheme;
   /** The address that last answered 200, or the leader a standby named. */
   private volatile String preferred;
 
   public HearthClient(List<String> addresses, String token, long requestTimeoutMs) {
+    this(addresses, token, requestTimeoutMs, null);
+  }
+
+  /** As above; with {@code tls}, every request goes over HTTPS with that (mutual) TLS context. */
+  public HearthClient(List<String> addresses, String token, long requestTimeoutMs,
+      javax.net.ssl.SSLContext tls) {
     if (addresses.isEmpty()) {
       throw new IllegalArgumentException("no hearth master address");
     }
     this.addresses = List.copyOf(addresses);
     this.token = token == null || token.isEmpty() ? null : token;
     this.requestTimeoutMs = Math.max(100, requestTimeoutMs);
-    this.http = HttpClient.newBuilder()
+    this.scheme = tls == null ? "http://" : "https://";
+    HttpClient.Builder builder = HttpClient.newBuilder();
+    if (tls != null) {
+      builder.sslContext(tls);
+    }
+    this.http = builder
         .version(HttpClient.Version.HTTP_1_1)
         .followRedirects(HttpClient.Redirect.NEVER)
         .connectTimeout(Duration.ofMillis(Math.min(this.requestTimeoutMs, 2000)))
@@ -185,7 +198,7 @@ public final class HearthClient {
           Math.min(Math.min(requestTimeoutMs, attemptTimeoutMs), remainingMs));
       boolean failed;
       try {
-        HttpRequest.Builder rb = HttpRequest.newBuilder(URI.create("http://" + target + path))
+        HttpRequest.Builder rb = HttpRequest.newBuilder(URI.create(scheme + target + path))
             .timeout(Duration.ofMillis(timeoutMs))
             .header("Accept", "application/json");
         if (token != null) {

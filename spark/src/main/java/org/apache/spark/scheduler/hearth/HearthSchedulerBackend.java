@@ -45,6 +45,9 @@ public class HearthSchedulerBackend extends CoarseGrainedSchedulerBackend {
 
   static final String CONF_TOKEN = "spark.hearth.token";
   static final String CONF_SECRET_FILE = "spark.hearth.secretFile";
+  static final String CONF_TLS_CERT = "spark.hearth.tls.cert";
+  static final String CONF_TLS_KEY = "spark.hearth.tls.key";
+  static final String CONF_TLS_CA = "spark.hearth.tls.ca";
   static final String CONF_CONNECT_TIMEOUT = "spark.hearth.connectTimeout";
   static final String CONF_FAILOVER_TIMEOUT = "spark.hearth.failoverTimeout";
   static final String CONF_REQUEST_TIMEOUT = "spark.hearth.requestTimeout";
@@ -133,6 +136,34 @@ public class HearthSchedulerBackend extends CoarseGrainedSchedulerBackend {
     }
   }
 
+  /**
+   * Mutual TLS to the masters: {@code spark.hearth.tls.cert/key/ca}, else {@code HEARTH_TLS_CERT},
+   * {@code HEARTH_TLS_KEY}, {@code HEARTH_TLS_CA} (what {@code hearth local --tls} prints); all
+   * three or none. {@code null}: plain HTTP.
+   */
+  static javax.net.ssl.SSLContext tls(SparkConf conf) {
+    String[][] keys = {
+      {CONF_TLS_CERT, "HEARTH_TLS_CERT"}, {CONF_TLS_KEY, "HEARTH_TLS_KEY"}, {CONF_TLS_CA, "HEARTH_TLS_CA"}
+    };
+    String[] files = new String[3];
+    int given = 0;
+    for (int i = 0; i < 3; i++) {
+      files[i] = conf.getOption(keys[i][0]).isDefined() ? conf.get(keys[i][0]) : System.getenv(keys[i][1]);
+      if (files[i] != null && !files[i].isEmpty()) {
+        given++;
+      }
+    }
+    if (given == 0) {
+      return null;
+    }
+    if (given < 3) {
+      throw new IllegalArgumentException("hearth: TLS needs all three of " + CONF_TLS_CERT + ", "
+          + CONF_TLS_KEY + " and " + CONF_TLS_CA + " (or HEARTH_TLS_CERT, HEARTH_TLS_KEY, HEARTH_TLS_CA)");
+    }
+    return HearthTls.context(java.nio.file.Path.of(files[0]), java.nio.file.Path.of(files[1]),
+        java.nio.file.Path.of(files[2]));
+  }
+
   @Override
   public String applicationId() {
     String id = appId;
@@ -147,7 +178,7 @@ public class HearthSchedulerBackend extends CoarseGrainedSchedulerBackend {
     SparkConf conf = sc.conf();
     List<String> addresses = HearthClient.parseMasters(masterUrl);
     String token = token(conf);
-    client = new HearthClient(addresses, token, requestTimeoutMs);
+    client = new HearthClient(addresses, token, requestTimeoutMs, tls(conf));
 
     String driverUrl = RpcEndpointAddress.apply(
         conf.get("spark.driver.host"),
