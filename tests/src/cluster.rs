@@ -2,10 +2,11 @@
 //! start (`--peers` needs them before the masters run), one directory per master,
 //! restartable on its own directory, and helpers that read each master's `/json`.
 
-use crate::harness::{http_get, MasterProc};
+use crate::harness::{get_over, MasterProc};
 use crate::procs::app_pids;
 use hearth_client::failover::{AppSeen, MasterView};
 use hearth_core::AppId;
+use hearth_proto::tls::TlsFiles;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -36,6 +37,22 @@ pub struct RaftCluster {
     pub own_flags: Vec<Vec<String>>,
     /// What `--peers` says (and what clients use): each master's advertised address.
     pub advertised: Vec<String>,
+    /// The TLS files of `--tls-cert/--tls-key/--tls-ca` among the flags: then `/json` is
+    /// read over HTTPS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The files of `--tls-cert`, `--tls-key` and `--tls-ca` in `flags`, if all three are.
+fn tls_in(flags: &[&str]) -> Option<TlsFiles> {
+    let value = |name: &str| {
+        let i = flags.iter().position(|f| *f == name)?;
+        flags.get(i + 1).map(PathBuf::from)
+    };
+    Some(TlsFiles {
+        cert: value("--tls-cert")?,
+        key: value("--tls-key")?,
+        ca: value("--tls-ca")?,
+    })
 }
 
 /// Raft and worker timings a little slower than the defaults, so a loaded 2-core CI
@@ -93,6 +110,7 @@ impl RaftCluster {
             masters: (0..n).map(|_| None).collect(),
             flags: flags.iter().map(|s| s.to_string()).collect(),
             own_flags: vec![Vec::new(); n],
+            tls: tls_in(flags),
         }
     }
 
@@ -162,10 +180,8 @@ impl RaftCluster {
     /// Master `i`'s `/json`, if it answers within a second.
     pub fn json(&self, i: usize) -> Option<Value> {
         self.masters[i].as_ref()?;
-        let (code, body) = http_get_within(
-            &format!("http://127.0.0.1:{}/json", self.http[i]),
-            Duration::from_secs(1),
-        )?;
+        let (code, body) =
+            get_within(&self.json_url(i), self.tls.as_ref(), Duration::from_secs(1))?;
         (code == 200).then(|| serde_json::from_str(&body).ok())?
     }
 
@@ -173,21 +189,31 @@ impl RaftCluster {
     /// `GET /json`, read to the end.
     pub fn json_views(&self) -> impl Fn(String) -> ViewFuture + Clone + Send + Sync + 'static {
         let urls: Arc<BTreeMap<String, String>> = Arc::new(
-            (self.advertised.iter().zip(&self.http))
-                .map(|(a, port)| (a.clone(), format!("http://127.0.0.1:{port}/json")))
+            (0..self.advertised.len())
+                .map(|i| (self.advertised[i].clone(), self.json_url(i)))
                 .collect(),
         );
+        let tls = self.tls.clone();
         move |master| {
             let url = urls.get(&master).cloned();
+            let tls = tls.clone();
             Box::pin(async move {
                 let url = url?;
                 let get = move || {
-                    let (_, body) = http_get(&url).ok().filter(|(code, _)| *code == 200)?;
+                    let (_, body) = get_over(&url, tls.as_ref())
+                        .ok()
+                        .filter(|(code, _)| *code == 200)?;
                     master_view(&serde_json::from_str(&body).ok()?)
                 };
                 tokio::task::spawn_blocking(get).await.ok().flatten()
             })
         }
+    }
+
+    /// Master `i`'s `/json` URL (https with TLS).
+    pub fn json_url(&self, i: usize) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/json", self.http[i])
     }
 
     /// The ALIVE leader, once it counts `workers` ALIVE workers.
@@ -233,11 +259,17 @@ impl RaftCluster {
 
 /// `http_get` with a read deadline (a SIGSTOPped master accepts and never answers).
 pub fn http_get_within(url: &str, timeout: Duration) -> Option<(u16, String)> {
+    get_within(url, None, timeout)
+}
+
+/// [`get_over`] with a read deadline.
+pub fn get_within(url: &str, tls: Option<&TlsFiles>, timeout: Duration) -> Option<(u16, String)> {
     let start = Instant::now();
     let url = url.to_owned();
+    let tls = tls.cloned();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(http_get(&url).ok());
+        let _ = tx.send(get_over(&url, tls.as_ref()).ok());
     });
     rx.recv_timeout(timeout.saturating_sub(start.elapsed()))
         .ok()

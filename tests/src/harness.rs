@@ -492,6 +492,18 @@ pub fn client_app_in_background(dir: &Path, masters: &str, app: &SleepingApp) ->
     (submitter, app)
 }
 
+/// [`http_get`] of an `http://` URL, or [`https_get`] of an `https://` one showing the
+/// cluster's certificate (`tls`).
+pub fn get_over(
+    url: &str,
+    tls: Option<&hearth_proto::tls::TlsFiles>,
+) -> Result<(u16, String), String> {
+    match tls {
+        Some(t) if url.starts_with("https://") => https_get(url, &t.ca, Some((&t.cert, &t.key))),
+        _ => http_get(url).map_err(|e| e.to_string()),
+    }
+}
+
 /// A minimal HTTPS GET over HTTP/1.1 (ALPN `http/1.1`, as a script or browser without
 /// HTTP/2 speaks), trusting `ca` and showing `client` (certificate, key) if given: the
 /// status and body, or why the connection failed.

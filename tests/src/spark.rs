@@ -2,7 +2,7 @@
 //! under `~/.cache`, with the hearth cluster manager's jar), a `hearth local` cluster, and
 //! `spark-submit` runs in their own process groups, killed whole on drop.
 
-use crate::harness::{bin, http_get, https_get, Proc};
+use crate::harness::{bin, get_over, Proc};
 use crate::procs::{self, ProcInfo};
 use crate::wait::Wait;
 use hearth_proto::tls::TlsFiles;
@@ -80,10 +80,7 @@ pub fn get_json(url: &str) -> Option<(u16, Value)> {
 pub fn get_json_over(url: &str, tls: Option<&TlsFiles>) -> Option<(u16, Value)> {
     let mut url = url.to_owned();
     for _ in 0..3 {
-        let (code, body) = match tls {
-            None => http_get(&url).ok()?,
-            Some(t) => https_get(&url, &t.ca, Some((&t.cert, &t.key))).ok()?,
-        };
+        let (code, body) = get_over(&url, tls).ok()?;
         let json: Value = serde_json::from_str(&body).ok()?;
         if code == 307 {
             let leader = json["leader"].as_str()?;
