@@ -194,4 +194,40 @@ impl MasterClient {
             .await?;
         Ok(!ack.unchanged)
     }
+
+    /// Drains a worker: nothing new is placed there, and what still runs there `grace`
+    /// after the leader accepts this is killed and placed elsewhere. `false`: it was
+    /// already draining with that very deadline.
+    pub async fn drain_worker(
+        &self,
+        worker: &WorkerId,
+        grace: std::time::Duration,
+    ) -> Result<bool, ClientError> {
+        let req = pb::DrainWorkerRequest {
+            worker_id: worker.0.clone(),
+            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+        };
+        // A retry sets a slightly later deadline: harmless.
+        let ack = self
+            .call("draining the worker", Idempotent, |mut c| {
+                let req = req.clone();
+                async move { c.drain_worker(req).await }
+            })
+            .await?;
+        Ok(!ack.unchanged)
+    }
+
+    /// A DRAINING or DECOMMISSIONED worker takes placements again. `false`: it already did.
+    pub async fn undrain_worker(&self, worker: &WorkerId) -> Result<bool, ClientError> {
+        let req = pb::UndrainWorkerRequest {
+            worker_id: worker.0.clone(),
+        };
+        let ack = self
+            .call("undraining the worker", Idempotent, |mut c| {
+                let req = req.clone();
+                async move { c.undrain_worker(req).await }
+            })
+            .await?;
+        Ok(!ack.unchanged)
+    }
 }

@@ -4,7 +4,7 @@
 use crate::{Failure, Outcome};
 use clap::Subcommand;
 use hearth_client::MasterClient;
-use hearth_core::{AppId, AppInfo, DriverId, DriverInfo, WorkerId};
+use hearth_core::{AppId, AppInfo, DriverId, DriverInfo, WorkerId, WorkerState};
 use hearth_proto::convert::json::status_json;
 use hearth_proto::convert::StatusView;
 
@@ -40,6 +40,23 @@ pub enum WorkerAdminCmd {
     List,
     /// Place nothing new on a worker; what runs there keeps running.
     Decommission { id: String },
+    /// Drain a worker (an id), or every worker on a host: nothing new is placed there,
+    /// what runs there may finish until the deadline, then it is killed and placed
+    /// elsewhere and the worker stays DECOMMISSIONED. Again: a new deadline.
+    Drain {
+        /// A worker id, or a host (every worker registered from it).
+        target: String,
+        /// How long running work may keep running, from when the leader accepts the
+        /// drain (default 1h, as Nomad's `node drain -deadline`).
+        #[arg(long, default_value = "1h", value_parser = crate::units::parse_duration)]
+        deadline: std::time::Duration,
+    },
+    /// A draining or decommissioned worker (an id, or every worker on a host) takes
+    /// placements again.
+    Undrain {
+        /// A worker id, or a host.
+        target: String,
+    },
 }
 
 pub fn client(master: Option<String>) -> Result<MasterClient, Failure> {
@@ -80,8 +97,12 @@ fn print_workers(s: &StatusView) {
     );
     for w in &s.workers {
         let i = &w.info;
+        let until = i
+            .state
+            .drain_deadline()
+            .map_or(String::new(), |t| format!("  until {t}"));
         println!(
-            "{:<44} {:<22} {:<15} {:>11} {:>17}",
+            "{:<44} {:<22} {:<15} {:>11} {:>17}{until}",
             i.identity.id.as_str(),
             i.identity.addr(),
             i.state.as_str(),
@@ -197,6 +218,177 @@ pub async fn worker_admin(client: &MasterClient, cmd: WorkerAdminCmd) -> Outcome
                 }
             );
         }
+        WorkerAdminCmd::Drain { target, deadline } => {
+            let workers = named_workers(&client.state().await?, &target)?;
+            let grace = humantime::format_duration(deadline);
+            for w in &workers {
+                client.drain_worker(w, deadline).await?;
+                println!(
+                    "{w} draining: what still runs there in {grace} is killed and placed elsewhere"
+                );
+            }
+        }
+        WorkerAdminCmd::Undrain { target } => {
+            for w in named_workers(&client.state().await?, &target)? {
+                let changed = client.undrain_worker(&w).await?;
+                println!(
+                    "{w} {}",
+                    if changed {
+                        "undrained: takes placements again"
+                    } else {
+                        "was not draining or decommissioned"
+                    }
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// The workers `target` names, saying so when a host names several: the worker with that
+/// id, else every worker registered from that host that is not DEAD.
+fn named_workers(s: &StatusView, target: &str) -> Result<Vec<WorkerId>, Failure> {
+    let (ids, note) = resolve_workers(s, target).map_err(Failure::Request)?;
+    if let Some(note) = note {
+        println!("{note}");
+    }
+    Ok(ids)
+}
+
+/// [`named_workers`] without the printing: the ids, and a note when a host names several.
+fn resolve_workers(
+    s: &StatusView,
+    target: &str,
+) -> Result<(Vec<WorkerId>, Option<String>), String> {
+    if let Some(w) = s
+        .workers
+        .iter()
+        .find(|w| w.info.identity.id.as_str() == target)
+    {
+        return Ok((vec![w.info.identity.id.clone()], None));
+    }
+    let on_host: Vec<_> = s
+        .workers
+        .iter()
+        .filter(|w| w.info.identity.host == target)
+        .collect();
+    let live: Vec<WorkerId> = on_host
+        .iter()
+        .filter(|w| w.info.state != WorkerState::Dead)
+        .map(|w| w.info.identity.id.clone())
+        .collect();
+    if live.is_empty() {
+        if !on_host.is_empty() {
+            return Err(format!(
+                "every worker on host {target} is DEAD ({} of them)",
+                on_host.len()
+            ));
+        }
+        let hosts: std::collections::BTreeSet<_> = s
+            .workers
+            .iter()
+            .map(|w| w.info.identity.host.as_str())
+            .collect();
+        let known = if hosts.is_empty() {
+            "none".to_owned()
+        } else {
+            hosts.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        return Err(format!(
+            "no worker has the id or host {target}; hosts with workers: {known}"
+        ));
+    }
+    let note = (live.len() > 1).then(|| {
+        let names: Vec<_> = live.iter().map(|w| w.as_str()).collect();
+        format!(
+            "host {target} has {} workers: {}",
+            live.len(),
+            names.join(", ")
+        )
+    });
+    Ok((live, note))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_core::{Millis, WorkerIdentity, WorkerInfo};
+    use hearth_proto::convert::WorkerStatus;
+
+    fn view(workers: &[(&str, &str, WorkerState)]) -> StatusView {
+        StatusView {
+            status: hearth_core::MasterRole::Alive,
+            leader: None,
+            term: 1,
+            masters: vec![],
+            workers: workers
+                .iter()
+                .map(|&(id, host, state)| WorkerStatus {
+                    info: WorkerInfo {
+                        identity: WorkerIdentity {
+                            id: WorkerId(id.into()),
+                            host: host.into(),
+                            port: 7078,
+                            http_port: 0,
+                            cores: 4,
+                            memory_mb: 1024,
+                        },
+                        cores_used: 0,
+                        memory_used_mb: 0,
+                        state,
+                        registered_at: Millis(0),
+                        dead_since: None,
+                        executors: Default::default(),
+                        drivers: Default::default(),
+                    },
+                    last_heartbeat: None,
+                })
+                .collect(),
+            active_apps: vec![],
+            completed_apps: vec![],
+            active_drivers: vec![],
+            completed_drivers: vec![],
+            now: Millis(0),
+        }
+    }
+
+    fn ids(v: &[WorkerId]) -> Vec<&str> {
+        v.iter().map(|w| w.as_str()).collect()
+    }
+
+    #[test]
+    fn a_target_is_an_id_else_every_live_worker_on_that_host() {
+        let s = view(&[
+            ("w-1", "h1", WorkerState::Alive),
+            (
+                "w-2",
+                "h1",
+                WorkerState::Draining {
+                    deadline: Millis(5),
+                },
+            ),
+            ("w-3", "h1", WorkerState::Dead),
+            ("w-4", "h2", WorkerState::Alive),
+            ("w-5", "h3", WorkerState::Dead),
+        ]);
+        let (one, note) = resolve_workers(&s, "w-3").unwrap();
+        assert_eq!((ids(&one), note), (vec!["w-3"], None));
+        let (one, note) = resolve_workers(&s, "h2").unwrap();
+        assert_eq!((ids(&one), note), (vec!["w-4"], None));
+        let (two, note) = resolve_workers(&s, "h1").unwrap();
+        assert_eq!(ids(&two), vec!["w-1", "w-2"]);
+        assert_eq!(note.as_deref(), Some("host h1 has 2 workers: w-1, w-2"));
+        assert_eq!(
+            resolve_workers(&s, "h3").unwrap_err(),
+            "every worker on host h3 is DEAD (1 of them)"
+        );
+        assert_eq!(
+            resolve_workers(&s, "h9").unwrap_err(),
+            "no worker has the id or host h9; hosts with workers: h1, h2, h3"
+        );
+        assert_eq!(
+            resolve_workers(&view(&[]), "h9").unwrap_err(),
+            "no worker has the id or host h9; hosts with workers: none"
+        );
+    }
 }

@@ -231,6 +231,22 @@ impl MasterService for Svc {
         self.ack(req.into_inner().into_command()?).await
     }
 
+    /// The deadline is this master's wall clock now plus the grace: `apply` only
+    /// compares it, so every replica holds the same one.
+    async fn drain_worker(
+        &self,
+        req: Request<DrainWorkerRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command(now())?).await
+    }
+
+    async fn undrain_worker(
+        &self,
+        req: Request<UndrainWorkerRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        self.ack(req.into_inner().into_command()?).await
+    }
+
     async fn who_leads(
         &self,
         _req: Request<WhoLeadsRequest>,

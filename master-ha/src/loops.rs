@@ -1,6 +1,7 @@
 //! The acting master's background loops: scheduling (woken after every commit), the
-//! timeouts tick (workers and client apps unheard for too long, and the end of the
-//! recovery wait), and the workers' refusals (committed as what they mean).
+//! timeouts tick (workers and client apps unheard for too long, drains whose deadline
+//! passed, and the end of the recovery wait), and the workers' refusals (committed as
+//! what they mean).
 
 use crate::master::Master;
 use std::sync::Arc;
@@ -77,7 +78,8 @@ pub fn tick(worker_timeout: Duration) -> Duration {
     (worker_timeout / 8).clamp(Duration::from_millis(20), Duration::from_secs(1))
 }
 
-/// Proposes what the liveness rules and the recovery timeout call for, every tick.
+/// Proposes what the liveness rules, the recovery timeout and drain deadlines call for,
+/// every tick.
 async fn timeouts(master: Arc<Master>, stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(tick(master.config.worker_timeout));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -482,7 +482,7 @@ impl Master {
         Ok(state.is_some())
     }
 
-    /// Commands the liveness rules and the recovery timeout call for now.
+    /// Commands the liveness rules, the recovery timeout and drain deadlines call for now.
     pub async fn due_commands(&self) -> Vec<Command> {
         let inner = self.lock().await;
         let at = now_both();
@@ -495,6 +495,7 @@ impl Master {
         let timeout = self.config.recovery_timeout.as_millis() as u64;
         let began = inner.heard.leader_since;
         due.extend(recovery::next_step(&inner.state, at, began, timeout));
+        due.extend(hearth_core::due_drains(&inner.state, at.wall));
         due
     }
 
@@ -557,7 +558,7 @@ impl Master {
 
 /// Whether the master counts a worker as live (heartbeats keep it so).
 fn is_live(w: &hearth_core::WorkerInfo) -> bool {
-    matches!(w.state, WorkerState::Alive | WorkerState::Decommissioned)
+    w.state.is_serving()
 }
 
 /// Liveness bookkeeping of a committed command: a registered worker, and a registered

@@ -233,8 +233,8 @@ pub fn parse_tokens(text: &str, secret: &Secret) -> Result<Vec<(String, Secret)>
 
 /// The calls a submit token may make: the app calls of `MasterService` (submit, look,
 /// heartbeat and finish a client-mode app, scale, kill apps, drivers and executors) and
-/// the apps' HTTP API. Never: workers' calls, decommission, Raft, membership, drills, a
-/// worker's port.
+/// the apps' HTTP API. Never: workers' calls, decommission, drain, Raft, membership,
+/// drills, a worker's port.
 pub fn submitter_may(path: &str) -> bool {
     const APP_CALLS: &[&str] = &[
         "RegisterApp",
@@ -497,6 +497,8 @@ mod tests {
         for no in [
             "/hearth.v1.MasterService/RegisterWorker",
             "/hearth.v1.MasterService/DecommissionWorker",
+            "/hearth.v1.MasterService/DrainWorker",
+            "/hearth.v1.MasterService/UndrainWorker",
             "/hearth.v1.MasterService/ExecutorStateChanged",
             "/hearth.v1.RaftAdmin/AddMaster",
             "/hearth.v1.RaftService/AppendEntries",

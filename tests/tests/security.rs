@@ -544,6 +544,8 @@ fn a_submit_token_may_only_submit_look_at_and_kill_apps() {
         "/hearth.v1.MasterService/Heartbeat",
         "/hearth.v1.MasterService/ExecutorStateChanged",
         "/hearth.v1.MasterService/DecommissionWorker",
+        "/hearth.v1.MasterService/DrainWorker",
+        "/hearth.v1.MasterService/UndrainWorker",
         "/hearth.v1.RaftAdmin/AddMaster",
         "/hearth.v1.RaftAdmin/Campaign",
         "/hearth.v1.RaftService/Vote",

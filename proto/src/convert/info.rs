@@ -2,7 +2,9 @@
 
 use super::{encode_owned, id, opt_id, port, required, state, ConvertError};
 use crate::pb;
-use hearth_core::{AppInfo, DriverInfo, ExecutorInfo, Millis, WorkerIdentity, WorkerInfo};
+use hearth_core::{
+    AppInfo, DriverInfo, ExecutorInfo, Millis, WorkerIdentity, WorkerInfo, WorkerState,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Encodes without `last_heartbeat_ms`, which is not part of core's record; see
@@ -32,6 +34,7 @@ impl From<&WorkerInfo> for pb::WorkerInfo {
                 .collect(),
             driver_ids: v.drivers.iter().map(|d| d.0.clone()).collect(),
             last_heartbeat_ms: None,
+            drain_deadline_ms: v.state.drain_deadline().map(|t| t.0),
         }
     }
 }
@@ -73,12 +76,22 @@ impl TryFrom<pb::WorkerInfo> for WorkerInfo {
             },
             cores_used: v.cores_used,
             memory_used_mb: v.memory_used_mb,
-            state: state("WorkerInfo.state", &v.state)?,
+            state: worker_state(&v.state, v.drain_deadline_ms)?,
             registered_at: Millis(v.registered_at_ms),
             dead_since: v.dead_since_ms.map(Millis),
             executors,
             drivers,
         })
+    }
+}
+
+/// A worker's state: its name, and for DRAINING the deadline, which must be there.
+fn worker_state(name: &str, drain_deadline_ms: Option<u64>) -> Result<WorkerState, ConvertError> {
+    match state("WorkerInfo.state", name)? {
+        WorkerState::Draining { .. } => Ok(WorkerState::Draining {
+            deadline: Millis(required("WorkerInfo.drain_deadline_ms", drain_deadline_ms)?),
+        }),
+        other => Ok(other),
     }
 }
 

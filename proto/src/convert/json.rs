@@ -77,6 +77,7 @@ pub fn status_json(s: &StatusView) -> Value {
             "memoryused": w.info.memory_used_mb,
             "memoryfree": w.info.memory_free_mb(),
             "state": w.info.state.as_str(),
+            "draindeadline": w.info.state.drain_deadline().map(|t| t.0),
             "lastheartbeat": w.last_heartbeat.map(|t| t.0),
         })).collect::<Vec<_>>(),
         "aliveworkers": alive.len(),

@@ -193,6 +193,26 @@ impl pb::DecommissionWorkerRequest {
     }
 }
 
+impl pb::DrainWorkerRequest {
+    /// [`Command::DrainWorker`] with its deadline `grace_ms` after `at` (the leader's wall
+    /// clock when it accepts the request).
+    pub fn into_command(self, at: Millis) -> Result<Command, ConvertError> {
+        Ok(Command::DrainWorker {
+            worker: id("DrainWorkerRequest.worker_id", self.worker_id)?,
+            deadline: at.plus(self.grace_ms),
+        })
+    }
+}
+
+impl pb::UndrainWorkerRequest {
+    /// [`Command::UndrainWorker`].
+    pub fn into_command(self) -> Result<Command, ConvertError> {
+        Ok(Command::UndrainWorker {
+            worker: id("UndrainWorkerRequest.worker_id", self.worker_id)?,
+        })
+    }
+}
+
 impl pb::HeartbeatRequest {
     /// The worker that beats.
     pub fn into_core(self) -> Result<WorkerId, ConvertError> {

@@ -18,6 +18,27 @@ fn missing(field: &'static str) -> ConvertError {
 }
 
 #[test]
+fn a_draining_worker_needs_its_deadline() {
+    let draining = WorkerInfo {
+        state: hearth_core::WorkerState::Draining {
+            deadline: hearth_core::Millis(1_795_458_328_000),
+        },
+        ..worker_info()
+    };
+    let mut w = pb::WorkerInfo::from(&draining);
+    assert_eq!(
+        (w.state.as_str(), w.drain_deadline_ms),
+        ("DRAINING", Some(1_795_458_328_000))
+    );
+    assert_eq!(WorkerInfo::try_from(w.clone()), Ok(draining));
+    w.drain_deadline_ms = None;
+    assert_eq!(
+        WorkerInfo::try_from(w),
+        Err(missing("WorkerInfo.drain_deadline_ms"))
+    );
+}
+
+#[test]
 fn unknown_state_names() {
     let mut w = pb::WorkerInfo::from(worker_info());
     w.state = "alive".into();
@@ -26,7 +47,7 @@ fn unknown_state_names() {
         Err(unknown(
             "WorkerInfo.state",
             "alive",
-            "ALIVE, DEAD, DECOMMISSIONED, UNKNOWN"
+            "ALIVE, DEAD, DECOMMISSIONED, UNKNOWN, DRAINING"
         ))
     );
 

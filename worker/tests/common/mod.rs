@@ -539,6 +539,20 @@ impl MasterService for Service {
         Err(Status::unimplemented("not a worker call"))
     }
 
+    async fn drain_worker(
+        &self,
+        _: Request<pb::DrainWorkerRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        Err(Status::unimplemented("not a worker call"))
+    }
+
+    async fn undrain_worker(
+        &self,
+        _: Request<pb::UndrainWorkerRequest>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        Err(Status::unimplemented("not a worker call"))
+    }
+
     async fn get_state(
         &self,
         _: Request<pb::GetStateRequest>,
