@@ -40,8 +40,13 @@ fn worker<'a>(json: &'a Value, id: &str) -> &'a Value {
 
 /// The pids of the executors of `app` running under the work dir `work`, from /proc.
 fn executor_pids_under(master: &MasterProc, app: &str, work: &Path) -> Vec<u32> {
+    executor_pids_under_url(&master.url, app, work)
+}
+
+/// [`executor_pids_under`] for the cluster at `url`.
+fn executor_pids_under_url(url: &str, app: &str, work: &Path) -> Vec<u32> {
     let work = work.to_string_lossy();
-    let mut pids: Vec<u32> = procs::of_app(&master.url, app)
+    let mut pids: Vec<u32> = procs::of_app(url, app)
         .into_iter()
         .filter(|p| !p.is_guard() && p.env("HEARTH_EXECUTOR_ID").is_some())
         .filter(|p| {
@@ -214,4 +219,78 @@ fn a_drained_worker_keeps_its_work_until_the_deadline_then_it_moves() {
 /// Narrates a step in the test's output (the harness has no tracing subscriber).
 fn tracing_free_step(what: &str) {
     eprintln!("{what}");
+}
+
+/// Raft: a drain is replicated with its deadline, so the leader that follows a SIGKILLed
+/// one kills the drained worker's executors at that deadline, not before.
+#[test]
+fn a_drain_survives_a_leader_sigkill() {
+    use hearth_tests::cluster::{RaftCluster, CI_TIMINGS};
+    let dir = TestDir::new("drain-raft");
+    let mut c = RaftCluster::start(dir.path(), 3, CI_TIMINGS);
+    let url = c.url();
+    let _a = start_worker(dir.path(), "worker-a", &url, 4, &[]);
+    let leader = wait_for("a leader with worker A", LONG, || c.leader_with_workers(1));
+    let a = c.json(leader).expect("leader /json")["workers"][0]["id"]
+        .as_str()
+        .expect("A's id")
+        .to_owned();
+    let (_submitter, app) = client_app_in_background(
+        dir.path(),
+        &url,
+        &SleepingApp::client().named("one").executors(2),
+    );
+    let a_dir = dir.path().join("worker-a");
+    let a_pids = wait_for("two executor processes on A", LONG, || {
+        let p = executor_pids_under_url(&url, &app, &a_dir);
+        (p.len() == 2).then_some(p)
+    });
+    let _b = start_worker(dir.path(), "worker-b", &url, 4, &[]);
+    let leader = wait_for("a leader with workers A and B", LONG, || {
+        c.leader_with_workers(2)
+    });
+
+    tracing_free_step("--- drain A for 5 s, then SIGKILL the leader at once");
+    let out = hearth(&url, &["worker-admin", "drain", &a, "--deadline", "5s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = c.json(leader).expect("leader /json");
+    let deadline = worker(&j, &a)["draindeadline"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a drain deadline in {j}"));
+    c.kill9(leader);
+    let new = wait_for("a new ALIVE leader", LONG, || c.alive_leader(Some(leader)));
+    let j = c.json(new).expect("new leader /json");
+    let st = &worker(&j, &a)["state"];
+    assert!(
+        (st == "DRAINING" && worker(&j, &a)["draindeadline"] == deadline)
+            || (st == "DECOMMISSIONED" && wall_ms() >= deadline),
+        "the new leader lost the drain: {j}"
+    );
+
+    tracing_free_step("--- the new leader kills A's executors at the deadline, not before");
+    let gone_at = wait_for("A's executors killed", LONG, || {
+        let pids = executor_pids_under_url(&url, &app, &a_dir);
+        let now = wall_ms();
+        if pids == a_pids {
+            return None;
+        }
+        assert!(
+            now >= deadline,
+            "A's executors changed before the deadline {deadline} (now {now}): {pids:?}"
+        );
+        pids.is_empty().then_some(now)
+    });
+    assert!(gone_at >= deadline);
+    wait_for("the app's two executors RUNNING on B", LONG, || {
+        let j = c.json(c.alive_leader(None)?)?;
+        let on_b = j["activeapps"]
+            .as_array()?
+            .iter()
+            .find(|x| x["id"] == app.as_str())?["executors"]
+            .as_array()?
+            .iter()
+            .filter(|e| e["state"] == "RUNNING" && e["worker"] != a.as_str())
+            .count();
+        (on_b == 2 && worker(&j, &a)["state"] == "DECOMMISSIONED").then_some(())
+    });
 }
