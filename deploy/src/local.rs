@@ -6,7 +6,9 @@
 //! every executor and driver dies with its worker. Masters and workers accept failover
 //! drills (`hearth drill`) with the token printed as `HEARTH_DRILL_TOKEN=...`. With
 //! several masters, a master or worker that dies (a failover rehearsal) is restarted on
-//! its own directory and ports.
+//! its own directory and ports. `--tls` makes a CA and a certificate for this machine in
+//! the directory and runs everything over mutual TLS (`HEARTH_TLS_*` printed for
+//! clients).
 
 use crate::servers::shutdown_signal;
 use crate::units::{parse_cores, parse_duration, parse_mib};
