@@ -9,9 +9,11 @@
 //! workers, executors and drivers here are real OS processes.
 
 pub mod cluster;
+pub mod commit;
 pub mod harness;
 pub mod logs;
 pub mod procs;
 pub mod proxy;
 pub mod spark;
+pub mod stats;
 pub mod wait;

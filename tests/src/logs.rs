@@ -29,6 +29,11 @@ fn logs(dir: &Path) -> Vec<PathBuf> {
 /// ERROR and WARN lines of every log under `dir`: prints the ERRORs (at most 20) and the
 /// distinct WARN messages with counts; returns (errors, warnings).
 pub fn scan(dir: &Path) -> (usize, usize) {
+    scan_with(dir, |l| println!("{l}"))
+}
+
+/// [`scan`], each line of the digest given to `say` instead of printed on stdout.
+pub fn scan_with(dir: &Path, say: impl Fn(&str)) -> (usize, usize) {
     let files = logs(dir);
     let mut errors = Vec::new();
     let mut warns: Vec<(String, usize)> = Vec::new();
@@ -55,17 +60,17 @@ pub fn scan(dir: &Path) -> (usize, usize) {
         }
     }
     let nwarn = warns.iter().map(|(_, n)| n).sum();
-    println!(
+    say(&format!(
         "logs ({}): {} ERROR lines, {nwarn} WARN lines",
         dir.display(),
         errors.len()
-    );
+    ));
     for e in errors.iter().take(20) {
-        println!("  {e}");
+        say(&format!("  {e}"));
     }
     warns.sort_by_key(|w| std::cmp::Reverse(w.1));
     for (m, n) in warns.iter().take(12) {
-        println!("  {n:>4} x {m}");
+        say(&format!("  {n:>4} x {m}"));
     }
     (errors.len(), nwarn)
 }

@@ -68,19 +68,18 @@
 use anyhow::{anyhow, bail, ensure, Result};
 use hearth_client::failover::stats::ms;
 use hearth_client::failover::{
-    self, CountedOn, Distribution, Placement, Polling, Round, Tally, Target, Timings, Watch,
+    self, CountedOn, Placement, Polling, Round, Tally, Target, Timings, Watch,
 };
 use hearth_client::SleepingApp;
 use hearth_core::AppId;
 use hearth_tests::cluster::RaftCluster;
 use hearth_tests::harness::{arg, bin, hearth_within, start_worker_beating, Proc};
 use hearth_tests::procs::app_pids;
+use hearth_tests::stats::dist;
 use hearth_tests::wait::Wait;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-mod commit;
 
 const WORKER_TIMEOUT: &str = "3s";
 const WORKER_HEARTBEAT: &str = "100ms";
@@ -92,30 +91,6 @@ const ROUND: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
-
-/// n, p50, p99 and max of `values` (printed in ms) under `label`, returned as JSON.
-fn dist(label: &str, values: impl IntoIterator<Item = Duration>) -> Value {
-    let d = Distribution::of(values);
-    let (Some(p50), Some(p99), Some(max)) = (d.p50, d.p99, d.max) else {
-        println!("  {label:<52} n=  0");
-        return json!({ "n": 0 });
-    };
-    let (p50, p99, max) = (ms(p50), ms(p99), ms(max));
-    println!(
-        "  {label:<52} n={:>4}  p50 {p50:>8.1} ms  p99 {p99:>8.1} ms  max {max:>8.1} ms",
-        d.n
-    );
-    json!({
-        "n": d.n,
-        "p50_ms": round3(p50),
-        "p99_ms": round3(p99),
-        "max_ms": round3(max),
-    })
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
-}
 
 /// Runs the `hearth` CLI with `HEARTH_MASTERS=masters`; its stdout, or an error with its
 /// stderr if it fails or does not finish within `timeout`.
@@ -552,7 +527,14 @@ fn run(dir: &Path) -> Result<(Value, bool)> {
     if arg("--skip-commit", 0) != 1 && submissions > 0 {
         let d = dir.join("commit");
         std::fs::create_dir_all(&d)?;
-        figures["commit"] = commit::commit(&d, submissions, poll)?;
+        let bench = hearth_tests::commit::CommitBench {
+            submissions,
+            poll,
+            concurrent: vec![16, 64, 256],
+            flags: secured(&d),
+            quiet: false,
+        };
+        figures["commit"] = hearth_tests::commit::commit(&d, &bench)?;
     }
     Ok((figures, ok))
 }

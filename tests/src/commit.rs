@@ -1,13 +1,15 @@
-//! The commit benchmark: submissions committed through 3 Raft masters (every append
-//! fsynced) by 1, 16, 64 and 256 concurrent clients, with throughput and latency.
+//! The commit benchmark `bench-failover` and `bench-scale` share: submissions committed
+//! through a fresh group of 3 Raft masters (every append fsynced, no workers) by one
+//! client, then by each number of concurrent clients asked for, with throughput and
+//! latency.
 
-use crate::{dist, SETUP};
+use crate::cluster::RaftCluster;
+use crate::stats::dist_line;
+use crate::wait::Wait;
 use anyhow::{anyhow, Context, Result};
 use hearth_client::failover::stats::ms;
 use hearth_client::{MasterClient, SleepingApp};
 use hearth_proto::auth::{Credential, Secret};
-use hearth_tests::cluster::RaftCluster;
-use hearth_tests::wait::Wait;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +17,39 @@ use std::time::{Duration, Instant};
 
 /// One phase of the commit benchmark.
 const PHASE: Duration = Duration::from_secs(300);
+/// Starting the group.
+const SETUP: Duration = Duration::from_secs(60);
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct CommitBench {
+    /// Submissions by the one client, and in all by each concurrent group.
+    pub submissions: u64,
+    /// How often to look for the leader while starting.
+    pub poll: Duration,
+    /// The numbers of concurrent clients, after the one client.
+    pub concurrent: Vec<u64>,
+    /// Flags every master gets; `--secret-file F` makes the clients send that secret.
+    pub flags: Vec<String>,
+    /// Progress lines go to stderr (stdout is kept for one JSON object).
+    pub quiet: bool,
+}
+
+impl CommitBench {
+    fn say(&self, line: String) {
+        if self.quiet {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
+    fn dist(&self, label: &str, values: Vec<Duration>) -> Value {
+        let (v, line) = dist_line(label, values);
+        self.say(line);
+        v
+    }
+}
 
 async fn register(client: &MasterClient) -> Result<Duration> {
     let (app, _) = SleepingApp::client().named("bench").exiting().describe();
@@ -25,6 +60,7 @@ async fn register(client: &MasterClient) -> Result<Duration> {
         .context("registering a client-mode app")?;
     Ok(t.elapsed())
 }
+
 async fn within<T>(what: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tokio::time::timeout(PHASE, fut)
         .await
@@ -66,26 +102,32 @@ async fn concurrent(
     Ok((start.elapsed(), lat))
 }
 
-pub(crate) fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Value> {
-    println!(
+/// Runs `b` in `dir`: `{"submissions", "clients_1": {"submissions", "per_s", "latency"},
+/// "clients_<n>": ...}` with latencies as [`crate::stats::dist`] records them.
+pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
+    b.say(format!(
         "commit: 3 masters (default timings, every Raft append fsynced, directories in {}), \
          no workers; client-mode apps registered through hearth_client::MasterClient",
         dir.display()
-    );
-    let flags = crate::secured(dir);
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    ));
+    let flags: Vec<&str> = b.flags.iter().map(String::as_str).collect();
     let c = RaftCluster::start(dir, 3, &flags);
-    let credential = match flags.get(1) {
+    let secret = flags
+        .iter()
+        .position(|f| *f == "--secret-file")
+        .and_then(|i| flags.get(i + 1));
+    let credential = match secret {
         Some(file) => Credential::new(Some(
             &Secret::read(Path::new(file)).map_err(|e| anyhow!(e))?,
         )),
         None => Credential::default(),
     };
     let leader = Wait::new("an ALIVE leader", SETUP)
-        .every(poll)
+        .every(b.poll)
         .until(|| c.alive_leader(None))?;
     let url = c.url();
-    println!("  leader: master {}", leader + 1);
+    b.say(format!("  leader: master {}", leader + 1));
+    let submissions = b.submissions;
     let rt = tokio::runtime::Runtime::new()?;
     let out = rt.block_on(async {
         let client = MasterClient::from_url(&url)?.with_credential(credential.clone());
@@ -102,19 +144,19 @@ pub(crate) fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Val
         })
         .await?;
         let rate = submissions as f64 / seq.as_secs_f64();
-        println!(
+        b.say(format!(
             "  1 client: {submissions} submissions in {:.0} ms = {rate:.0}/s",
             ms(seq)
-        );
+        ));
         let mut out = json!({
             "submissions": submissions,
             "clients_1": {
                 "submissions": submissions,
                 "per_s": rate.round(),
-                "latency": dist("1 client: commit latency", lat),
+                "latency": b.dist("1 client: commit latency", lat),
             },
         });
-        for clients in [16u64, 64, 256] {
+        for &clients in &b.concurrent {
             let per = submissions.div_ceil(clients);
             let (took, lat) = within(
                 &format!("{clients} clients' submissions"),
@@ -123,14 +165,14 @@ pub(crate) fn commit(dir: &Path, submissions: u64, poll: Duration) -> Result<Val
             .await?;
             let n = per * clients;
             let rate = n as f64 / took.as_secs_f64();
-            println!(
+            b.say(format!(
                 "  {clients} clients: {n} submissions in {:.0} ms = {rate:.0}/s",
                 ms(took)
-            );
+            ));
             out[format!("clients_{clients}")] = json!({
                 "submissions": n,
                 "per_s": rate.round(),
-                "latency": dist(&format!("{clients} clients: commit latency"), lat),
+                "latency": b.dist(&format!("{clients} clients: commit latency"), lat),
             });
         }
         anyhow::Ok(out)

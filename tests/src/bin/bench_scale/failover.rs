@@ -1,0 +1,133 @@
+//! One failover round on the big state: SIGKILL the ALIVE leader, then measure from the
+//! kill (t0)
+//! - *ALIVE*: the first survivor whose `/readyz` answers 200 (polled every `--poll-ms`);
+//! - *workers back*: the latest of the instants at which each simulated worker's
+//!   registration was answered by a new master process (recorded by the worker itself,
+//!   so polling adds nothing to it);
+//! - *failover*: the later of the two: a new leader ALIVE with every worker registered;
+//!
+//! then the new leader's `/metrics` must count every worker ALIVE, the term step is read
+//! (more than 1 or 2 per failover is an election storm), and the killed master is
+//! restarted on its directory until it has applied what the leader had (*rejoined*,
+//! from its restart: a lagging master catching up).
+
+use crate::{probe, Scale};
+use anyhow::{bail, Result};
+use hearth_tests::wait::Wait;
+use std::time::{Duration, Instant};
+
+/// What one round measured.
+#[derive(Clone, Debug)]
+pub struct RoundFigures {
+    pub alive: Duration,
+    pub back: Duration,
+    pub failover: Duration,
+    pub rejoin: Duration,
+    /// How far the Raft term moved.
+    pub term_step: u64,
+    /// Workers registered with the new leader in this round.
+    pub reregistered: usize,
+    /// The master that leads after the round.
+    pub leader: usize,
+}
+
+impl Scale {
+    /// The longest a round may take: the recovery timeout (the worker timeout) and more.
+    fn round_deadline(&self) -> Duration {
+        self.worker_timeout + Duration::from_secs(60)
+    }
+
+    pub fn round(&mut self, round: u64) -> Result<RoundFigures> {
+        let old = self.leader;
+        let n = self.opts.workers;
+        let term_before = probe::gauge(self.c.http[old], "hearth_raft_term").unwrap_or(0.0) as u64;
+        let Some(old_inc) = self.fleet.incarnation() else {
+            bail!("round {round}: no worker has registered");
+        };
+        let survivors: Vec<(usize, u16)> = (0..3)
+            .filter(|i| *i != old)
+            .map(|i| (i, self.c.http[i]))
+            .collect();
+        let (poll, deadline) = (self.opts.poll, self.round_deadline());
+
+        let t0 = Instant::now();
+        self.c.kill9(old);
+        let alive = std::thread::spawn(move || {
+            Wait::new("a survivor ALIVE (/readyz 200)", deadline)
+                .every(poll)
+                .until(|| {
+                    (survivors.iter())
+                        .find(|(_, http)| probe::ready(*http))
+                        .map(|(i, _)| (*i, Instant::now()))
+                })
+        });
+        let back = Wait::new(
+            format!("round {round}: all {n} workers registered with a new leader"),
+            deadline,
+        )
+        .every(Duration::from_millis(20))
+        .until(|| (self.fleet.all_registered_since(t0)).filter(|(_, _, inc)| *inc != old_inc));
+        let (new, alive_at) = alive.join().expect("the /readyz poller")?;
+        let (back_at, _, new_inc) = back?;
+        let (alive, back) = (alive_at - t0, back_at - t0);
+        let failover = alive.max(back);
+        let reregistered = self.fleet.registered_with(new_inc, t0);
+
+        let http = self.c.http[new];
+        Wait::new(
+            format!("round {round}: the new leader counts {n} ALIVE workers"),
+            deadline,
+        )
+        .every(Duration::from_millis(100))
+        .until(|| (probe::gauge(http, "hearth_alive_workers") == Some(n as f64)).then_some(()))?;
+        let term_after = probe::gauge(http, "hearth_raft_term").unwrap_or(0.0) as u64;
+        let rejoin = self.rejoin(round, old, new)?;
+        self.leader = new;
+        let r = RoundFigures {
+            alive,
+            back,
+            failover,
+            rejoin,
+            term_step: term_after.saturating_sub(term_before),
+            reregistered,
+            leader: new,
+        };
+        self.say(format!(
+            "  round {round:>3}: master {} killed, master {} ALIVE after {:>7.1} ms, all {n} workers \
+             back after {:>7.1} ms (term +{}); restarted master in step after {:>7.1} ms; load {:.1}",
+            old + 1,
+            new + 1,
+            ms(alive),
+            ms(back),
+            r.term_step,
+            ms(rejoin),
+            probe::load(),
+        ));
+        Ok(r)
+    }
+
+    /// Restarts master `old` on its directory and waits until it follows `new` and has
+    /// applied every entry the leader had when it came back; the time from its restart.
+    fn rejoin(&mut self, round: u64, old: usize, new: usize) -> Result<Duration> {
+        let restarted = Instant::now();
+        self.c.start_master(old);
+        let (old_http, new_http) = (self.c.http[old], self.c.http[new]);
+        let target = probe::gauge(new_http, "hearth_raft_last_log_index").unwrap_or(0.0);
+        Wait::new(
+            format!("round {round}: the restarted master {} in step", old + 1),
+            self.round_deadline(),
+        )
+        .every(Duration::from_millis(20))
+        .until(|| {
+            let m = probe::metrics(old_http)?;
+            let following = m.get("hearth_is_leader") == Some(&0.0);
+            let applied = m.get("hearth_raft_applied_index").copied().unwrap_or(0.0);
+            (following && applied >= target).then_some(())
+        })?;
+        Ok(restarted.elapsed())
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

@@ -1,0 +1,170 @@
+//! Looking at the masters from outside, as an operator would: a process's RSS and CPU
+//! time in `/proc`, `/readyz`, the gauges of `/metrics`, `/json` and `GetState` timed and
+//! weighed, a directory's size on disk, the machine's load.
+
+use anyhow::{anyhow, Context, Result};
+use hearth_proto::pb;
+use hearth_proto::pb::master_service_client::MasterServiceClient;
+use hearth_tests::harness::http_get;
+use prost::Message;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A process's resident memory (KiB) and CPU time (user + system, in clock ticks).
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    pub rss_kb: u64,
+    pub cpu_ticks: u64,
+}
+
+/// `pid`'s usage now, from `/proc/<pid>/status` (VmRSS) and `/proc/<pid>/stat` (utime,
+/// stime).
+pub fn usage(pid: u32) -> Option<Usage> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    Some(Usage {
+        rss_kb,
+        cpu_ticks: field(14)? + field(15)?,
+    })
+}
+
+/// Clock ticks per second (`utime` and `stime` are counted in them).
+fn ticks_per_s() -> f64 {
+    // SAFETY: sysconf reads a constant of the running system.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// RSS at the end of a window and the CPU used over it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Steady {
+    pub rss_mb: f64,
+    /// CPU seconds per second over the window.
+    pub cpu_cores: f64,
+}
+
+/// `pid`'s usage over `window` (a measuring window, not a wait for anything).
+pub fn steady(pid: u32, window: Duration) -> Result<Steady> {
+    let gone = || anyhow!("process {pid} is gone");
+    let (a, t) = (usage(pid).ok_or_else(gone)?, Instant::now());
+    std::thread::sleep(window);
+    let b = usage(pid).ok_or_else(gone)?;
+    let secs = t.elapsed().as_secs_f64();
+    Ok(Steady {
+        rss_mb: b.rss_kb as f64 / 1024.0,
+        cpu_cores: (b.cpu_ticks - a.cpu_ticks) as f64 / ticks_per_s() / secs,
+    })
+}
+
+/// The master at `http` answers `/readyz` 200 (it is the ALIVE leader).
+pub fn ready(http: u16) -> bool {
+    http_get(&format!("http://127.0.0.1:{http}/readyz")).is_ok_and(|(code, _)| code == 200)
+}
+
+/// The unlabelled samples of a master's `/metrics`, by name.
+pub fn metrics(http: u16) -> Option<HashMap<String, f64>> {
+    let (code, body) = http_get(&format!("http://127.0.0.1:{http}/metrics")).ok()?;
+    (code == 200).then(|| {
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once(' '))
+            .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+            .collect()
+    })
+}
+
+/// One gauge of `/metrics`.
+pub fn gauge(http: u16, name: &str) -> Option<f64> {
+    metrics(http)?.get(name).copied()
+}
+
+/// The fastest of `n` reads of `/json` on the master at `http`: time and bytes.
+pub fn json_status(http: u16, n: usize) -> Result<(Duration, usize)> {
+    let mut best: Option<(Duration, usize)> = None;
+    for _ in 0..n.max(1) {
+        let t = Instant::now();
+        let (code, body) = http_get(&format!("http://127.0.0.1:{http}/json"))?;
+        let took = t.elapsed();
+        anyhow::ensure!(code == 200, "GET /json answered {code}");
+        if best.is_none_or(|(b, _)| took < b) {
+            best = Some((took, body.len()));
+        }
+    }
+    Ok(best.expect("at least one read"))
+}
+
+/// The fastest of `n` `GetState` calls on the master at `addr`: time and encoded size.
+pub async fn get_state(addr: &str, n: usize) -> Result<(Duration, usize)> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let mut client = MasterServiceClient::new(channel)
+        .max_decoding_message_size(hearth_proto::MAX_MESSAGE)
+        .max_encoding_message_size(hearth_proto::MAX_MESSAGE);
+    let mut best: Option<(Duration, usize)> = None;
+    for _ in 0..n.max(1) {
+        let t = Instant::now();
+        let s = client.get_state(pb::GetStateRequest {}).await?.into_inner();
+        let took = t.elapsed();
+        if best.is_none_or(|(b, _)| took < b) {
+            best = Some((took, s.encoded_len()));
+        }
+    }
+    Ok(best.expect("at least one call"))
+}
+
+/// Bytes of the files under `dir`.
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The 1-minute load average.
+pub fn load() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Raises this process's soft limit on open files to its hard limit (the masters it
+/// starts inherit it): the leader holds a connection to every simulated worker, and
+/// this process one from it. Returns the limit now.
+pub fn raise_nofile() -> u64 {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
+        }
+    }
+    l.rlim_cur
+}
