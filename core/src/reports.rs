@@ -69,10 +69,9 @@ pub(crate) fn executor_state_changed(
                 .is_some_and(|max| app.retry_count >= max);
             if counts_as_failure && exhausted && !app.has_running_executor() {
                 let why = format!(
-                    "{} executors failed in a row with none running (last: {end}, exit code {}: {})",
+                    "{} executors failed in a row with none running (last: {end}, {})",
                     app.retry_count,
-                    r.exit_code.map_or("none".to_owned(), |c| c.to_string()),
-                    r.message
+                    ended_with(r.exit_code, r.message)
                 );
                 finish_app(state, r.app, AppState::Failed, &why, at, actions);
             }
@@ -137,10 +136,37 @@ pub(crate) fn driver_state_changed(
         }
         return Ok(Outcome::Done);
     }
-    let reason = match r.exit_code {
-        Some(code) => format!("exit code {code}: {}", r.message),
-        None => r.message.to_owned(),
-    };
+    let reason = ended_with(r.exit_code, r.message);
     complete_driver(state, r.driver, r.state, &reason, at, actions);
     Ok(Outcome::Done)
+}
+
+/// How a process's end reads: its exit code, and what the worker said beyond it (a
+/// plain exit says nothing more: "exit code 0", not "exit code 0: exited with code 0").
+pub(crate) fn ended_with(code: Option<i32>, message: &str) -> String {
+    match (code, message.is_empty()) {
+        (Some(c), true) => format!("exit code {c}"),
+        (Some(c), false) => format!("exit code {c}: {message}"),
+        (None, _) => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ended_with;
+
+    /// Regression: a plain exit read "exit code 0: exited with code 0".
+    #[test]
+    fn an_end_reason_says_the_exit_code_once() {
+        assert_eq!(ended_with(Some(0), ""), "exit code 0");
+        assert_eq!(ended_with(Some(1), ""), "exit code 1");
+        assert_eq!(
+            ended_with(Some(137), "killed at the master's request"),
+            "exit code 137: killed at the master's request"
+        );
+        assert_eq!(
+            ended_with(None, "cannot start: no such file"),
+            "cannot start: no such file"
+        );
+    }
 }

@@ -196,7 +196,7 @@ fn executor_failures_count_until_the_app_fails_and_running_resets_the_count() {
     assert_eq!(failed.state, AppState::Failed);
     assert_eq!(
         failed.end_reason.as_deref(),
-        Some("3 executors failed in a row with none running (last: FAILED, exit code 1: )")
+        Some("3 executors failed in a row with none running (last: FAILED, exit code 1)")
     );
     // Its remaining LAUNCHING executors were killed and their cores freed.
     assert_eq!(s.workers[&w].cores_used, 0);

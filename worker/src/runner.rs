@@ -333,13 +333,9 @@ impl Runner {
         use DriverState as D;
         use ExecutorState as E;
         let (exec_state, driver_state, code, message) = match end {
-            End::Exited(0) => (E::Exited, D::Finished, Some(0), "exited with code 0".into()),
-            End::Exited(c) => (
-                E::Failed,
-                D::Failed,
-                Some(c),
-                format!("exited with code {c}"),
-            ),
+            // The exit code says it all (the master shows "exit code N").
+            End::Exited(0) => (E::Exited, D::Finished, Some(0), String::new()),
+            End::Exited(c) => (E::Failed, D::Failed, Some(c), String::new()),
             End::NotStarted(why) => (E::Failed, D::Failed, None, why),
             End::Killed {
                 reason: KillReason::Master,
