@@ -20,6 +20,14 @@
 //! ([`submitter_may`]: the app calls of `MasterService` and the `/v1/apps` API); any
 //! other call with a token is answered `PERMISSION_DENIED` (HTTP `403`). The middleware
 //! hands the handlers a [`Caller`] (who it is), so an app records its submitter.
+//!
+//! The web UI (`/`, `/ui/...`): a browser cannot send the header, so it posts the secret
+//! or a token once to `/ui/login` and keeps a [`Session`] cookie ([`SESSION_COOKIE`],
+//! HttpOnly, SameSite=Strict) that stands for the same [`Caller`] on the UI's routes only
+//! (never on the API's or a gRPC service's). It is signed with the secret (HMAC-SHA256),
+//! so every master of the cluster takes it and none stores it; it lapses after
+//! [`SESSION_SECS`], when the secret changes, or when its token is no longer listed. The
+//! UI's forms carry the session's CSRF token ([`Session::csrf_ok`]).
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -177,6 +185,97 @@ impl Access {
     }
 }
 
+/// The web UI's login cookie (see the module's header).
+pub const SESSION_COOKIE: &str = "hearth_session";
+
+/// How long a UI session lasts: 12 hours.
+pub const SESSION_SECS: u64 = 12 * 3600;
+
+/// A browser's login to the web UI, from its [`SESSION_COOKIE`]: who it stands for, and
+/// the CSRF token its forms must carry.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub caller: Caller,
+    csrf: String,
+}
+
+impl Session {
+    /// The CSRF token of this session's forms (a hidden field).
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    /// Whether a form's CSRF token is this session's, in time that depends only on its
+    /// length.
+    pub fn csrf_ok(&self, presented: &str) -> bool {
+        same_bytes(self.csrf.as_bytes(), presented.as_bytes())
+    }
+}
+
+impl Access {
+    /// HMAC-SHA256 of `what` under the secret, in hex.
+    fn mac(&self, what: &str) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.secret.0.as_bytes());
+        let tag = ring::hmac::sign(&key, what.as_bytes());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A new session cookie's value for `caller`, valid [`SESSION_SECS`] from `now`
+    /// (seconds since the epoch): `MAC.EXPIRES.NONCE.WHO` (`*` for the secret, else the
+    /// token's name).
+    pub fn open_session(&self, caller: &Caller, now: u64) -> std::io::Result<String> {
+        let nonce = &Secret::random_text()?[..32];
+        let who = caller.token.as_deref().unwrap_or("*");
+        let body = format!("{}.{nonce}.{who}", now + SESSION_SECS);
+        Ok(format!("{}.{body}", self.mac(&format!("session.{body}"))))
+    }
+
+    /// The session a cookie's `value` stands for at `now`: signed with this secret, not
+    /// expired, its token still listed.
+    pub fn session(&self, value: &str, now: u64) -> Option<Session> {
+        let (mac, body) = value.split_once('.')?;
+        if !same_bytes(
+            self.mac(&format!("session.{body}")).as_bytes(),
+            mac.as_bytes(),
+        ) {
+            return None;
+        }
+        let mut parts = body.splitn(3, '.');
+        let expires: u64 = parts.next()?.parse().ok()?;
+        let (nonce, who) = (parts.next()?, parts.next()?);
+        if now >= expires {
+            return None;
+        }
+        let caller = match who {
+            "*" => Caller { token: None },
+            name => self.tokens.iter().any(|(n, _)| n == name).then(|| Caller {
+                token: Some(name.to_owned()),
+            })?,
+        };
+        Some(Session {
+            caller,
+            csrf: self.mac(&format!("csrf.{nonce}")),
+        })
+    }
+}
+
+/// The session of `req`'s [`SESSION_COOKIE`], if it holds a valid one.
+fn session_of(access: &Access, req: &Request) -> Option<Session> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+        .find_map(|value| access.session(value, now))
+}
+
+/// The web UI's routes: the only ones a [`Session`] counts on.
+fn ui_route(path: &str) -> bool {
+    path == "/" || path.starts_with("/ui/")
+}
+
 /// Reads a submit-token file: one `NAME TOKEN` per line (`#` starts a comment), names of
 /// letters, digits, `.`, `_`, `-`; each token as long as a secret; no name or token
 /// twice, none equal to the cluster `secret`; the file readable by its owner only.
@@ -331,7 +430,17 @@ pub async fn require_secret(
     let Some(access) = access else {
         return next.run(req).await;
     };
-    if open_read(&req) {
+    // On the UI's routes, a login session stands for its caller (its handlers check the
+    // forms' CSRF token against it).
+    let session = ui_route(req.uri().path())
+        .then(|| session_of(&access, &req))
+        .flatten();
+    if let Some(s) = &session {
+        req.extensions_mut().insert(s.clone());
+    }
+    // The login form's POST: its handler checks what was posted (`Access::who`).
+    let login = req.method() == Method::POST && req.uri().path() == "/ui/login";
+    if open_read(&req) || login {
         return next.run(req).await;
     }
     let presented = req
@@ -339,8 +448,12 @@ pub async fn require_secret(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let why = match presented.map(|p| access.who(p.trim())) {
-        Some(Some(caller)) => {
+    let found = match presented {
+        Some(p) => access.who(p.trim()).ok_or("wrong secret"),
+        None => session.map(|s| s.caller).ok_or("no secret"),
+    };
+    let why = match found {
+        Ok(caller) => {
             let path = req.uri().path().to_owned();
             if let Some(name) = caller.token.as_deref().filter(|_| !submitter_may(&path)) {
                 return refuse_submitter(&req, name, &path);
@@ -348,8 +461,7 @@ pub async fn require_secret(
             req.extensions_mut().insert(caller);
             return next.run(req).await;
         }
-        Some(None) => "wrong secret",
-        None => "no secret",
+        Err(why) => why,
     };
     let peer = req
         .extensions()
@@ -484,6 +596,91 @@ mod tests {
     }
 
     #[test]
+    fn a_ui_session_stands_for_its_caller_until_it_lapses() {
+        let access = Access::new(secret('s'), vec![("alice".into(), secret('a'))]);
+        let alice = Caller {
+            token: Some("alice".into()),
+        };
+        let admin = access
+            .open_session(&Caller { token: None }, 1000)
+            .expect("session");
+        let own = access.open_session(&alice, 1000).expect("session");
+        let s = access.session(&own, 1001).expect("a valid session");
+        assert_eq!(s.caller, alice);
+        assert_eq!(
+            access.session(&admin, 1001).expect("valid").caller.token,
+            None
+        );
+        // One CSRF token per session, checked whole.
+        let again = access.session(&own, 2000).expect("valid");
+        assert!(again.csrf_ok(s.csrf()) && s.csrf().len() == 64);
+        assert!(!s.csrf_ok(access.session(&admin, 1001).expect("valid").csrf()));
+        assert!(!s.csrf_ok("") && !s.csrf_ok(&s.csrf()[1..]));
+        // Lapsed, forged, another cluster's, a token no longer listed: no session.
+        assert!(access.session(&own, 1000 + SESSION_SECS).is_none());
+        let forged = format!("{}*", own.strip_suffix("alice").expect("who last"));
+        assert!(access.session(&forged, 1001).is_none());
+        let longer = own.replacen(".", ".9", 1);
+        assert!(access.session(&longer, 1001).is_none());
+        assert!(access.session("", 1001).is_none());
+        let other = Access::new(secret('t'), vec![("alice".into(), secret('a'))]);
+        assert!(other.session(&own, 1001).is_none());
+        let revoked = Access::new(secret('s'), vec![]);
+        assert!(revoked.session(&own, 1001).is_none());
+        assert!(revoked.session(&admin, 1001).is_some());
+    }
+
+    fn request(method: &str, path: &str, cookie: Option<&str>) -> Request {
+        let mut b = axum::http::Request::builder().method(method).uri(path);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        b.body(axum::body::Body::empty()).expect("request")
+    }
+
+    #[test]
+    fn the_ui_reads_its_cookie_and_opens_its_pages_only() {
+        let access = Access::from(secret('s'));
+        let value = access
+            .open_session(&Caller { token: None }, now_secs())
+            .expect("session");
+        let cookie = format!("theme=dark; {SESSION_COOKIE}={value}");
+        let req = request("POST", "/ui/submit", Some(&cookie));
+        assert!(session_of(&access, &req).is_some());
+        let wrong = format!("{SESSION_COOKIE}=x{value}");
+        assert!(session_of(&access, &request("POST", "/ui/submit", Some(&wrong))).is_none());
+        assert!(session_of(&access, &request("POST", "/ui/submit", None)).is_none());
+        // Only the UI's routes count a session.
+        assert!(ui_route("/") && ui_route("/ui/apps/app-1/kill"));
+        assert!(!ui_route("/v1/apps/app-1/kill") && !ui_route("/hearth.v1.MasterService/KillApp"));
+        for open in [
+            "/",
+            "/ui/login",
+            "/ui/apps/app-1",
+            "/ui/drivers/d",
+            "/ui/workers/w",
+        ] {
+            assert!(open_read(&request("GET", open, None)), "{open}");
+        }
+        for closed in [
+            "/ui/logs/app-1/stdout",
+            "/ui/apps/app-1/kill",
+            "/ui/apps/",
+            "/ui/submit",
+        ] {
+            assert!(!open_read(&request("GET", closed, None)), "{closed}");
+        }
+        assert!(!open_read(&request("POST", "/ui/login", None)));
+    }
+
+    fn now_secs() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+    }
+
+    #[test]
     fn a_submit_token_reaches_the_app_calls_only() {
         for ok in [
             "/hearth.v1.MasterService/RegisterApp",
@@ -491,6 +688,11 @@ mod tests {
             "/hearth.v1.MasterService/GetState",
             "/v1/apps",
             "/v1/apps/app-1/executors",
+            "/ui/login",
+            "/ui/submit",
+            "/ui/apps/app-1/kill",
+            "/ui/drivers/driver-1/kill",
+            "/ui/logs/app-1/stdout",
         ] {
             assert!(submitter_may(ok), "{ok}");
         }
@@ -506,6 +708,7 @@ mod tests {
             "/hearth.v1.Drill/Inject",
             "/v1/appsx",
             "/",
+            "/ui/workers/w-1/decommission",
         ] {
             assert!(!submitter_may(no), "{no}");
         }
