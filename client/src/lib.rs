@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod failover;
+pub mod logs;
 mod masters;
 mod ops;
 mod sleeping;

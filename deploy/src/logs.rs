@@ -1,18 +1,16 @@
 //! `hearth logs ID`: a process's output, read from the worker that runs (or ran) it.
 //!
 //! The leader says where the process is (a driver's worker; an executor's, for an app
-//! and `--executor N`); the CLI then reads the worker's `WorkerControl.ReadLog` directly,
+//! and `--executor N`: `hearth_client::logs::locate`, which the web UI uses too); the
+//! CLI then reads the worker's `WorkerControl.ReadLog` directly,
 //! so `-f` goes on through a failover of the masters. Rotation (`stdout` becoming
 //! `stdout.1`) is followed: when the current file is shorter than what was read, the rest
 //! of the rotated file is read first.
 
 use crate::{Failure, Outcome};
 use clap::Args;
+use hearth_client::logs::{locate, LocateError};
 use hearth_client::MasterClient;
-use hearth_proto::auth::authed;
-use hearth_proto::convert::StatusView;
-use hearth_proto::pb;
-use hearth_proto::pb::worker_control_client::WorkerControlClient;
 use std::io::Write;
 use std::time::Duration;
 
@@ -35,64 +33,6 @@ pub struct LogsArgs {
     follow: bool,
 }
 
-/// Where a process's output is: its worker's address and the request naming it.
-fn locate(s: &StatusView, a: &LogsArgs) -> Result<(String, pb::ReadLogRequest), Failure> {
-    let mut req = pb::ReadLogRequest {
-        stderr: a.stderr,
-        ..Default::default()
-    };
-    let apps = s.active_apps.iter().chain(&s.completed_apps);
-    let drivers = || s.active_drivers.iter().chain(&s.completed_drivers);
-    let worker = if a.id.starts_with("driver-") {
-        req.driver_id = a.id.clone();
-        let d = drivers()
-            .find(|d| d.id.as_str() == a.id)
-            .ok_or_else(|| Failure::Request(format!("unknown driver {}", a.id)))?;
-        d.worker.clone()
-    } else {
-        let app = apps
-            .clone()
-            .find(|x| x.id.as_str() == a.id)
-            .ok_or_else(|| Failure::Request(format!("unknown app or driver {}", a.id)))?;
-        match a.executor {
-            Some(n) => {
-                req.app_id = a.id.clone();
-                req.executor_id = n;
-                let e = app.executors.get(&n).ok_or_else(|| {
-                    Failure::Request(format!(
-                        "{} has no executor {n} now (the leader lists running executors only)",
-                        a.id
-                    ))
-                })?;
-                Some(e.worker.clone())
-            }
-            None => {
-                let driver = app.driver.clone().ok_or_else(|| {
-                    Failure::Usage(format!(
-                        "{} is a client-mode app: its driver runs outside hearth; pass --executor N",
-                        a.id
-                    ))
-                })?;
-                req.driver_id = driver.0.clone();
-                drivers()
-                    .find(|d| d.id == driver)
-                    .and_then(|d| d.worker.clone())
-            }
-        }
-    };
-    let worker = worker
-        .ok_or_else(|| Failure::Request(format!("{} has not been placed on a worker", a.id)))?;
-    let w = s
-        .workers
-        .iter()
-        .find(|w| w.info.identity.id == worker)
-        .ok_or_else(|| Failure::Request(format!("worker {worker} is no longer listed")))?;
-    Ok((
-        format!("{}:{}", w.info.identity.host, w.info.identity.port),
-        req,
-    ))
-}
-
 /// The last `n` lines of `data` (all of it when it holds fewer).
 fn last_lines(data: &[u8], n: usize) -> &[u8] {
     let body = data.strip_suffix(b"\n").unwrap_or(data);
@@ -111,13 +51,15 @@ fn last_lines(data: &[u8], n: usize) -> &[u8] {
 
 pub async fn run(client: &MasterClient, a: LogsArgs) -> Outcome {
     let state = client.state().await?;
-    let (addr, base) = locate(&state, &a)?;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Failure::Request(format!("worker address {addr}: {e}")))?
-        .connect()
+    let (addr, base) = locate(&state, &a.id, a.executor, a.stderr).map_err(|e| match e {
+        LocateError::NotFound(why) => Failure::Request(why),
+        client_mode @ LocateError::ClientMode(_) => {
+            Failure::Usage(format!("{client_mode} with --executor N"))
+        }
+    })?;
+    let worker = hearth_client::logs::worker(client.credential(), &addr)
         .await
-        .map_err(|e| Failure::Request(format!("cannot reach worker {addr}: {e}")))?;
-    let worker = WorkerControlClient::new(authed(channel, client.credential()));
+        .map_err(Failure::Request)?;
     let read = |rotated: u32, offset: i64| {
         let mut r = base.clone();
         r.rotated = rotated;
