@@ -77,25 +77,31 @@ impl ApiError {
     }
 }
 
+/// The HTTP status and `code` a refusal is answered with (the table above).
+pub(crate) fn http_code(s: &Status) -> (StatusCode, &'static str) {
+    let leader = leader_hint(s);
+    let not_leader = s.code() == Code::Unavailable && s.message().starts_with("not the leader");
+    match s.code() {
+        Code::Unavailable if not_leader && leader.is_some() => {
+            (StatusCode::TEMPORARY_REDIRECT, "NOT_LEADER")
+        }
+        Code::Unavailable if not_leader => (StatusCode::SERVICE_UNAVAILABLE, "NOT_LEADER"),
+        Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+        Code::Aborted => (StatusCode::CONFLICT, "MAYBE_APPLIED"),
+        Code::FailedPrecondition => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
+        Code::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        Code::InvalidArgument => (StatusCode::BAD_REQUEST, "INVALID"),
+        Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        Code::PermissionDenied => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let s = &self.status;
         let leader = leader_hint(s);
-        let not_leader = s.code() == Code::Unavailable && s.message().starts_with("not the leader");
-        let (http, code) = match s.code() {
-            Code::Unavailable if not_leader && leader.is_some() => {
-                (StatusCode::TEMPORARY_REDIRECT, "NOT_LEADER")
-            }
-            Code::Unavailable if not_leader => (StatusCode::SERVICE_UNAVAILABLE, "NOT_LEADER"),
-            Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
-            Code::Aborted => (StatusCode::CONFLICT, "MAYBE_APPLIED"),
-            Code::FailedPrecondition => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
-            Code::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            Code::InvalidArgument => (StatusCode::BAD_REQUEST, "INVALID"),
-            Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-            Code::PermissionDenied => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
-        };
+        let (http, code) = http_code(s);
         let body = Json(json!({ "code": code, "error": s.message(), "leader": leader }));
         match leader.filter(|_| http == StatusCode::TEMPORARY_REDIRECT) {
             Some(addr) => {
@@ -135,28 +141,46 @@ fn ack(r: Result<tonic::Response<pb::Ack>, Status>, uri: &Uri) -> Answer {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Process {
-    argv: Vec<String>,
+pub(crate) struct Process {
+    pub argv: Vec<String>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, String>,
 }
 
+/// A submission: the body of `POST /v1/apps`, and what the web UI's form builds.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateApp {
-    name: String,
+pub(crate) struct CreateApp {
+    pub name: String,
     #[serde(default)]
-    executor_cores: Option<u32>,
-    executor_memory_mb: u64,
+    pub executor_cores: Option<u32>,
+    pub executor_memory_mb: u64,
     #[serde(default)]
-    max_cores: Option<u32>,
+    pub max_cores: Option<u32>,
     #[serde(default)]
-    initial_executors: Option<u32>,
-    driver_url: String,
-    command: Process,
+    pub initial_executors: Option<u32>,
+    /// A client-mode app: where its driver listens.
+    #[serde(default)]
+    pub driver_url: Option<String>,
+    /// A cluster-mode app: the driver the leader places on a worker.
+    #[serde(default)]
+    pub driver: Option<Driver>,
+    pub command: Process,
     /// Who submits it (kept with the cluster secret; a submit token's name wins).
     #[serde(default)]
-    user: Option<String>,
+    pub user: Option<String>,
+}
+
+/// A cluster-mode app's driver.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Driver {
+    pub cores: u32,
+    pub memory_mb: u64,
+    /// Relaunch it when it fails or its worker is lost.
+    #[serde(default)]
+    pub supervise: bool,
+    pub command: Process,
 }
 
 /// Who called (set by the port's auth layer): a submit token acts only on its own apps.
@@ -173,6 +197,26 @@ fn as_caller<T>(msg: T, who: Who) -> Request<T> {
 
 async fn create(State(svc): Api, caller: Who, uri: Uri, body: Bytes) -> Answer {
     let c: CreateApp = parse(&body, &uri)?;
+    let caller = caller.map(|axum::Extension(c)| c);
+    let r = register(&svc, caller, c)
+        .await
+        .map_err(|s| ApiError::new(s, &uri))?;
+    ok(
+        json!({ "app_id": r.app_id, "driver_id": r.driver_id, "heartbeat_interval_ms": r.heartbeat_interval_ms }),
+    )
+}
+
+/// Registers `c` for `caller` through `MasterService.RegisterApp`: the one way `POST
+/// /v1/apps` and the web UI's form submit.
+pub(crate) async fn register(
+    svc: &Svc,
+    caller: Option<hearth_proto::auth::Caller>,
+    c: CreateApp,
+) -> Result<pb::RegisterAppResponse, Status> {
+    let process = |p: Process| pb::ProcessSpec {
+        argv: p.argv,
+        env: p.env.into_iter().collect(),
+    };
     let req = pb::RegisterAppRequest {
         app: Some(pb::AppDescription {
             name: c.name,
@@ -180,22 +224,23 @@ async fn create(State(svc): Api, caller: Who, uri: Uri, body: Bytes) -> Answer {
             memory_per_executor_mb: c.executor_memory_mb,
             max_cores: c.max_cores,
             initial_executor_limit: c.initial_executors,
-            command: Some(pb::ProcessSpec {
-                argv: c.command.argv,
-                env: c.command.env.into_iter().collect(),
-            }),
+            command: Some(process(c.command)),
             user: c.user.unwrap_or_default(),
         }),
-        driver: None,
-        driver_url: Some(c.driver_url),
+        driver: c.driver.map(|d| pb::DriverDescription {
+            cores: d.cores,
+            memory_mb: d.memory_mb,
+            supervise: d.supervise,
+            command: Some(process(d.command)),
+        }),
+        driver_url: c.driver_url,
     };
     // Who called (the submit token's name is recorded as the app's user).
-    let r = svc
-        .register_app(as_caller(req, caller))
-        .await
-        .map_err(|s| ApiError::new(s, &uri))?
-        .into_inner();
-    ok(json!({ "app_id": r.app_id, "heartbeat_interval_ms": r.heartbeat_interval_ms }))
+    let mut req = Request::new(req);
+    if let Some(c) = caller {
+        req.extensions_mut().insert(c);
+    }
+    Ok(svc.register_app(req).await?.into_inner())
 }
 
 async fn heartbeat(State(svc): Api, Path(id): Path<String>, uri: Uri) -> Answer {

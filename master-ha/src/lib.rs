@@ -26,7 +26,7 @@
 //!   masters, `hearth cluster` administration.
 //! - [`service`]: a master's gRPC port (every service, and HTTP/1.1, behind the secret);
 //!   [`grpc`]: the `MasterService` shim; [`http`]: status page, `/json`,
-//!   `/readyz`; [`api`]: the apps' JSON API (`/v1/apps`) on both ports, over the same
+//!   `/readyz`; [`ui`]: the web UI; [`api`]: the apps' JSON API (`/v1/apps`) on both ports, over the same
 //!   `MasterService` calls; [`loops`]: scheduling and timeouts.
 //! - [`drill`]: the isolate drill's switch; [`ports`]: peer ports for local clusters.
 //! - [`error`]: [`MasterError`], why a master could not start or stopped.
@@ -47,6 +47,7 @@ pub mod node;
 pub mod ports;
 pub mod raft;
 pub mod service;
+pub mod ui;
 
 pub use error::MasterError;
 pub use journal::{FsJournal, Journal, JournalError, NoJournal};

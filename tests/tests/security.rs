@@ -158,6 +158,12 @@ fn every_rpc_and_every_write_route_refuses_callers_without_the_secret() {
         "/v1/apps/app-x/scale",
         "/v1/apps/app-x/finish",
         "/v1/apps/app-x/kill",
+        // The web UI's forms (a login session's cookie stands for the header there).
+        "/ui/submit",
+        "/ui/logout",
+        "/ui/apps/app-x/kill",
+        "/ui/apps/app-x/scale",
+        "/ui/drivers/driver-x/kill",
     ];
     for route in routes {
         for headers in [vec![], vec![("Authorization", wrong)]] {
