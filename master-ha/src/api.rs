@@ -106,7 +106,8 @@ impl IntoResponse for ApiError {
         match leader.filter(|_| http == StatusCode::TEMPORARY_REDIRECT) {
             Some(addr) => {
                 let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
-                let location = format!("http://{addr}{path}");
+                // Scheme-relative (RFC 7231 7.1.2): the client keeps http or https.
+                let location = format!("//{addr}{path}");
                 (http, [(header::LOCATION, location)], body).into_response()
             }
             None => (http, body).into_response(),

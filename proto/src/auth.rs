@@ -548,7 +548,7 @@ pub(crate) fn log_refusal(peer: &str, why: &str, path: &str) {
         return;
     }
     let unlogged = QUIET.swap(0, Ordering::Relaxed);
-    tracing::warn!(%peer, why, path, unlogged, "refused an unauthenticated request");
+    tracing::warn!(%peer, why, path, unlogged, "refused an unauthenticated request or connection");
 }
 
 #[cfg(test)]

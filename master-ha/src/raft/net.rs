@@ -27,7 +27,6 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tonic::transport::Endpoint;
 use tonic::{Request, Response, Status};
 
 /// One cached channel per peer address, shared by every client openraft makes (it makes
