@@ -122,6 +122,13 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
         )),
         None => Credential::default(),
     };
+    let tls = c
+        .tls
+        .as_ref()
+        .map(hearth_proto::tls::Tls::read)
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
+    let credential = credential.with_tls(tls.as_ref());
     let leader = Wait::new("an ALIVE leader", SETUP)
         .every(b.poll)
         .until(|| c.alive_leader(None))?;

@@ -44,7 +44,8 @@
 //! ```
 //!
 //! Options: `--secret 1` (every master and worker with a cluster secret, every client
-//! sending it: what authentication costs), `--workers N` (N real workers instead of 2,
+//! sending it: what authentication costs), `--tls 1` (every port and connection mutual
+//! TLS with a CA and certificate made in the directory: what encryption costs), `--workers N` (N real workers instead of 2,
 //! heartbeating every 750 ms, a quarter of the worker timeout: the re-registration herd
 //! after each failover; the JSON then has `term_steps`, how far the term moved per
 //! round, which shows an election storm), `--rounds N`, `--submissions N`, `--poll-ms N`, `--skip-failover 1`,
@@ -136,22 +137,54 @@ fn worker_heartbeat(workers: usize) -> &'static str {
     }
 }
 
-/// Under `--secret 1`: `--secret-file F` with a secret in `dir` (made once), else nothing.
+/// Under `--secret 1`: `--secret-file F` with a secret in `dir` (made once); under `--tls
+/// 1`: `--tls-cert/--tls-key/--tls-ca` with a CA and a certificate in `dir/tls` (made
+/// once). Else nothing.
 pub(crate) fn secured(dir: &Path) -> Vec<String> {
-    if arg("--secret", 0) != 1 {
-        return Vec::new();
+    let mut flags = Vec::new();
+    if arg("--secret", 0) == 1 {
+        let file = dir.join("secret");
+        if !file.exists() {
+            hearth_proto::auth::Secret::create(&file).expect("write the secret");
+        }
+        flags.extend(["--secret-file".into(), file.display().to_string()]);
     }
-    let file = dir.join("secret");
-    if !file.exists() {
-        hearth_proto::auth::Secret::create(&file).expect("write the secret");
+    if let Some(t) = tls_files(dir) {
+        for (flag, file) in [
+            ("--tls-cert", t.cert),
+            ("--tls-key", t.key),
+            ("--tls-ca", t.ca),
+        ] {
+            flags.extend([flag.into(), file.display().to_string()]);
+        }
     }
-    vec!["--secret-file".into(), file.display().to_string()]
+    flags
 }
 
-/// The cluster at `url` wants the secret of `dir` (CLI calls send it), if `--secret 1`.
+/// Under `--tls 1`: the CA and certificate in `dir/tls`, made once.
+fn tls_files(dir: &Path) -> Option<hearth_proto::tls::TlsFiles> {
+    if arg("--tls", 0) != 1 {
+        return None;
+    }
+    let tls = dir.join("tls");
+    if !tls.join("node.pem").exists() {
+        hearth_proto::tls::generate_local(&tls, &[]).expect("make a CA and a certificate");
+    }
+    Some(hearth_proto::tls::TlsFiles {
+        cert: tls.join("node.pem"),
+        key: tls.join("node-key.pem"),
+        ca: tls.join(hearth_proto::tls::CA_CERT),
+    })
+}
+
+/// The cluster at `url` wants the secret and TLS of `dir` (CLI calls send them), under
+/// `--secret 1` / `--tls 1`.
 pub(crate) fn remember(dir: &Path, url: &str) {
-    if let Some(file) = secured(dir).get(1) {
-        hearth_tests::harness::remember_secret(url, Path::new(file));
+    if arg("--secret", 0) == 1 {
+        hearth_tests::harness::remember_secret(url, &dir.join("secret"));
+    }
+    if let Some(t) = tls_files(dir) {
+        hearth_tests::harness::remember_tls(url, &t);
     }
 }
 /// The default of `flag` as `hearth master --help` prints it (`[default: 50ms]`).
@@ -515,6 +548,7 @@ fn run(dir: &Path) -> Result<(Value, bool)> {
         "bench": "failover",
         "hearth": bin("hearth").display().to_string(),
         "secret": arg("--secret", 0) == 1,
+        "tls": arg("--tls", 0) == 1,
     });
     let mut ok = true;
     if arg("--skip-failover", 0) != 1 && rounds > 0 {
