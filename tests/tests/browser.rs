@@ -200,7 +200,9 @@ fn a_follower_leads_to_the_leader_where_a_page_submits_shows_logs_and_kills() {
         wait_text(&c, "body", DRIVER_LINE, true).await;
 
         eprintln!("--- a screenshot of the overview");
-        c.goto(&format!("http://{leader}/")).await.expect("overview");
+        c.goto(&format!("http://{leader}/"))
+            .await
+            .expect("overview");
         wait_text(&c, "main", "from-the-browser", false).await;
         let png = c.screenshot().await.expect("screenshot");
         let path = artifacts().join("ui-overview.png");
@@ -213,7 +215,9 @@ fn a_follower_leads_to_the_leader_where_a_page_submits_shows_logs_and_kills() {
         wait_text(&c, "#app-state", "KILLED", true).await;
         c.close().await.expect("close the browser");
     });
-    let shown = local.app(&app_id_of(&local)).expect("the app on the leader");
+    let shown = local
+        .app(&app_id_of(&local))
+        .expect("the app on the leader");
     assert_eq!(shown["state"], "KILLED", "{shown}");
     eprintln!("browser test took {:?}", started.elapsed());
 }
