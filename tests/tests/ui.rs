@@ -85,7 +85,12 @@ fn encode(v: &str) -> String {
 
 /// Logs in at `ui` with `secret`: the session cookie's value.
 fn login(ui: &str, secret: &str) -> String {
-    let a = send("POST", &format!("{ui}/ui/login"), None, &[("secret", secret)]);
+    let a = send(
+        "POST",
+        &format!("{ui}/ui/login"),
+        None,
+        &[("secret", secret)],
+    );
     assert_eq!(a.code, 303, "login answered {}: {}", a.code, a.body);
     let cookie = a.header("set-cookie").expect("a session cookie");
     assert!(
@@ -135,8 +140,7 @@ fn forms_need_a_session_and_its_csrf_token_and_a_token_acts_on_its_own_apps() {
         ],
     );
     let secret_arg = ["--secret-file", secret_file.to_str().unwrap()];
-    let _worker =
-        hearth_tests::harness::start_worker(dir.path(), "w", &master.url, 2, &secret_arg);
+    let _worker = hearth_tests::harness::start_worker(dir.path(), "w", &master.url, 2, &secret_arg);
     wait_for("the worker ALIVE", LONG, || {
         (master.json()["aliveworkers"] == 1).then_some(())
     });
@@ -178,7 +182,12 @@ fn forms_need_a_session_and_its_csrf_token_and_a_token_acts_on_its_own_apps() {
     let kill_admins = format!("{ui}/ui/apps/{admins}/kill");
     assert_eq!(send("POST", &kill_admins, None, &[("csrf", "x")]).code, 401);
     let admin = login(&ui, secret_text);
-    let api_kill = send("POST", &format!("{ui}/v1/apps/{admins}/kill"), Some(&admin), &[]);
+    let api_kill = send(
+        "POST",
+        &format!("{ui}/v1/apps/{admins}/kill"),
+        Some(&admin),
+        &[],
+    );
     assert_eq!(api_kill.code, 401, "{}", api_kill.body);
 
     // Without the CSRF token, or with another session's: refused, nothing done.
@@ -186,13 +195,22 @@ fn forms_need_a_session_and_its_csrf_token_and_a_token_acts_on_its_own_apps() {
     let alices_csrf = csrf(&format!("{ui}/"), &alices);
     let admin_csrf = csrf(&format!("{ui}/"), &admin);
     assert_ne!(alices_csrf, admin_csrf);
-    for form in [vec![], vec![("csrf", "")], vec![("csrf", alices_csrf.as_str())]] {
+    for form in [
+        vec![],
+        vec![("csrf", "")],
+        vec![("csrf", alices_csrf.as_str())],
+    ] {
         let a = send("POST", &kill_admins, Some(&admin), &form);
         assert_eq!(a.code, 403, "{form:?}: {}", a.body);
         assert!(a.body.contains("CSRF"), "{}", a.body);
     }
     // A token's session, with its own CSRF token: not another's app (as the API).
-    let a = send("POST", &kill_admins, Some(&alices), &[("csrf", &alices_csrf)]);
+    let a = send(
+        "POST",
+        &kill_admins,
+        Some(&alices),
+        &[("csrf", &alices_csrf)],
+    );
     assert_eq!(a.code, 403, "{}", a.body);
     assert!(
         a.body.contains("may act only on the apps it submitted"),
@@ -208,12 +226,19 @@ fn forms_need_a_session_and_its_csrf_token_and_a_token_acts_on_its_own_apps() {
     assert_eq!(logs.code, 403, "{}", logs.body);
     assert_ne!(state(&master, &admins), "KILLED", "still there");
     // The secret's session reads it, through the master from the worker.
-    let read = wait_for("the executor's line through the UI's log route", LONG, || {
-        let url = format!("{ui}/ui/logs/{admins}/stdout?executor=0");
-        let a = send("GET", &url, Some(&admin), &[]);
-        (a.code == 200 && a.body.contains("admins-line")).then_some(a)
-    });
-    assert_eq!(read.header("content-type"), Some("text/plain; charset=utf-8"));
+    let read = wait_for(
+        "the executor's line through the UI's log route",
+        LONG,
+        || {
+            let url = format!("{ui}/ui/logs/{admins}/stdout?executor=0");
+            let a = send("GET", &url, Some(&admin), &[]);
+            (a.code == 200 && a.body.contains("admins-line")).then_some(a)
+        },
+    );
+    assert_eq!(
+        read.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
 
     // The token submits through the form (the app is alice's) and kills its own app.
     let submitted = send(
@@ -232,7 +257,10 @@ fn forms_need_a_session_and_its_csrf_token_and_a_token_acts_on_its_own_apps() {
     );
     assert_eq!(submitted.code, 303, "{}", submitted.body);
     let page = submitted.header("location").expect("to the app's page");
-    let own = page.strip_prefix("/ui/apps/").expect("an app page").to_owned();
+    let own = page
+        .strip_prefix("/ui/apps/")
+        .expect("an app page")
+        .to_owned();
     assert_eq!(master.app(&own).expect("in /json")["user"], "alice");
     let a = send(
         "POST",
@@ -269,5 +297,8 @@ fn a_standbys_page_links_to_the_leaders() {
     let (code, html) =
         http_get(&format!("http://{}/", c.advertised[leader])).expect("the leader's page");
     assert_eq!(code, 200, "{html}");
-    assert!(html.contains("leads") && !html.contains("leader-link"), "{html}");
+    assert!(
+        html.contains("leads") && !html.contains("leader-link"),
+        "{html}"
+    );
 }
