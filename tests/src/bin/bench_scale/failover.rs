@@ -14,6 +14,7 @@
 use crate::{probe, Scale};
 use anyhow::{bail, Result};
 use hearth_tests::wait::Wait;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// What one round measured.
@@ -27,6 +28,9 @@ pub struct RoundFigures {
     pub term_step: u64,
     /// Workers registered with the new leader in this round.
     pub reregistered: usize,
+    /// `MasterChanged` announcements the workers received in this round (the others
+    /// register at their next heartbeat).
+    pub announced: u64,
     /// The master that leads after the round.
     pub leader: usize,
 }
@@ -50,6 +54,8 @@ impl Scale {
             .collect();
         let (poll, deadline) = (self.opts.poll, self.round_deadline());
 
+        let announced = &self.fleet.counters.announced;
+        let announced_before = announced.load(Ordering::Relaxed);
         let t0 = Instant::now();
         self.c.kill9(old);
         let alive = std::thread::spawn(move || {
@@ -72,6 +78,7 @@ impl Scale {
         let (alive, back) = (alive_at - t0, back_at - t0);
         let failover = alive.max(back);
         let reregistered = self.fleet.registered_with(new_inc, t0);
+        let announced = announced.load(Ordering::Relaxed) - announced_before;
 
         let http = self.c.http[new];
         Wait::new(
@@ -90,16 +97,18 @@ impl Scale {
             rejoin,
             term_step: term_after.saturating_sub(term_before),
             reregistered,
+            announced,
             leader: new,
         };
         self.say(format!(
             "  round {round:>3}: master {} killed, master {} ALIVE after {:>7.1} ms, all {n} workers \
-             back after {:>7.1} ms (term +{}); restarted master in step after {:>7.1} ms; load {:.1}",
+             back after {:>7.1} ms (term +{}, {} announcements received); restarted master in step after {:>7.1} ms; load {:.1}",
             old + 1,
             new + 1,
             ms(alive),
             ms(back),
             r.term_step,
+            r.announced,
             ms(rejoin),
             probe::load(),
         ));

@@ -102,6 +102,11 @@ fn main() {
             } else {
                 print!("{}", table(&out));
             }
+            if let Some(e) = out.get("failover_error") {
+                eprintln!("error: {e}");
+                eprintln!("test files kept in {}", dir.display());
+                std::process::exit(1);
+            }
             if opts.keep {
                 eprintln!("test files kept in {}", dir.display());
             } else {
@@ -125,7 +130,9 @@ fn run(opts: &Opts, dir: &Path) -> Result<Value> {
     s.status()?;
     s.snapshot()?;
     s.failovers()?;
-    s.finish()?;
+    if !s.out.contains_key("failover_error") {
+        s.finish()?;
+    }
     let mut out = Value::Object(std::mem::take(&mut s.out));
     drop(s);
     if opts.submissions > 0 {
@@ -313,10 +320,23 @@ impl Scale {
             }
             anyhow::Ok(t.elapsed())
         })?;
-        let deadline = SETUP + Duration::from_millis(e / 10);
+        // 10 ms a placement at worst (a storm of elections may stall it for long).
+        let deadline = SETUP + Duration::from_millis(e * 10);
+        let mut said = Instant::now();
         Wait::new(format!("{e} executors RUNNING"), deadline)
             .every(Duration::from_millis(5))
-            .until(|| (counters.executors_running.load(Ordering::Relaxed) >= e).then_some(()))?;
+            .until(|| {
+                let running = counters.executors_running.load(Ordering::Relaxed);
+                if said.elapsed() >= Duration::from_secs(10) {
+                    said = Instant::now();
+                    eprintln!(
+                        "  {running} executors RUNNING after {:.0} s; load {:.1}",
+                        t.elapsed().as_secs_f64(),
+                        probe::load()
+                    );
+                }
+                (running >= e).then_some(())
+            })?;
         let took = t.elapsed();
         let rate = e as f64 / took.as_secs_f64();
         let drivers = counters.drivers_running.load(Ordering::Relaxed);
@@ -377,8 +397,18 @@ impl Scale {
         let mut rounds: Vec<RoundFigures> = Vec::new();
         let load = probe::load();
         for r in 1..=self.opts.rounds {
-            rounds.push(self.round(r)?);
+            match self.round(r) {
+                Ok(f) => rounds.push(f),
+                // The group may never recover (no leader ALIVE): the figures so far are
+                // still reported, with what failed.
+                Err(e) => {
+                    self.say(format!("round {r} failed: {e:#}"));
+                    self.set("failover_error", format!("round {r}: {e:#}"));
+                    break;
+                }
+            }
         }
+        self.set("rounds_done", rounds.len());
         let pick = |f: fn(&RoundFigures) -> Duration| rounds.iter().map(f).collect::<Vec<_>>();
         for (key, label, values) in [
             (
@@ -412,6 +442,8 @@ impl Scale {
         let min_back = rounds.iter().map(|r| r.reregistered).min().unwrap_or(n);
         self.set("reregistered_min", min_back);
         self.set("reregistered_all", min_back == n);
+        let announced: Vec<u64> = rounds.iter().map(|r| r.announced).collect();
+        self.set("announced", announced);
         let steps: Vec<u64> = rounds.iter().map(|r| r.term_step).collect();
         self.set("term_step_max", steps.iter().max().copied().unwrap_or(0));
         self.set("term_steps", steps);

@@ -10,8 +10,9 @@
 //! term fence (in memory, not persisted) and reports each launch RUNNING and each kill
 //! KILLED, in order, at least once.
 //!
-//! Sharing: every simulated worker is served by ONE `WorkerControl` gRPC server on one
-//! port, bound to `0.0.0.0` (connections from outside loopback are dropped at accept).
+//! Sharing: every simulated worker is served by ONE `WorkerControl` gRPC server, over a
+//! listening socket per 250 workers bound to `0.0.0.0` (connections from outside
+//! loopback are dropped at accept).
 //! Worker `i` registers as host `127.100.a.b` (all of 127/8 is loopback on Linux), so
 //! the leader dials a distinct address per worker (it replaces a worker registered at
 //! the same address, so they must differ), and the server tells the worker addressed by
@@ -28,14 +29,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
-use tokio_stream::StreamExt;
+use tokio_stream::{StreamExt, StreamMap};
 use tonic::{Code, Request, Response, Status};
 
 /// At most this many workers: one loopback address each, `127.100.1.1` upwards.
 pub const MAX_WORKERS: usize = 250 * 250;
+/// Workers sharing one listening socket.
+const PER_LISTENER: usize = 250;
 
 /// Worker `i`'s loopback address.
 fn host_of(i: usize) -> Ipv4Addr {
@@ -65,6 +68,8 @@ pub struct Counters {
     pub refused: AtomicU64,
     /// Registrations a leader answered.
     pub registrations: AtomicU64,
+    /// `MasterChanged` announcements received.
+    pub announced: AtomicU64,
 }
 
 /// A state change to tell the leader about.
@@ -463,6 +468,7 @@ impl WorkerControl for Control {
 
     async fn master_changed(&self, r: Request<pb::MasterChangedRequest>) -> Answer {
         let sim = self.sim(&r)?;
+        sim.counters.announced.fetch_add(1, Ordering::Relaxed);
         Ok(sim.master_changed(r.get_ref()))
     }
 
@@ -510,8 +516,20 @@ impl Fleet {
         if cfg.workers > MAX_WORKERS {
             bail!("at most {MAX_WORKERS} simulated workers");
         }
-        let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], 0))).await?;
-        let port = listener.local_addr()?.port();
+        // One listening socket per 250 workers, each with a long accept queue: after a
+        // failover the new leader dials every worker at once (MasterChanged, then its
+        // commands), and one socket's queue overflowed (SYNs dropped, connects timing
+        // out, counted in `nstat TcpExtListenOverflows`), which real workers, each with
+        // its own socket, would not see.
+        let mut ports = Vec::new();
+        let mut listeners = StreamMap::new();
+        for group in 0..cfg.workers.div_ceil(PER_LISTENER) {
+            let socket = TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::from(([0, 0, 0, 0], 0)))?;
+            let listener = socket.listen(4096)?;
+            ports.push(listener.local_addr()?.port());
+            listeners.insert(group, TcpListenerStream::new(listener));
+        }
         let masters = Arc::new(cfg.masters.clone());
         let clients: Vec<Arc<MasterClient>> = (0..cfg.clients.max(1))
             .map(|_| {
@@ -531,7 +549,7 @@ impl Fleet {
             workers.push(Arc::new(Sim {
                 id: format!("sim-{i:05}"),
                 host: host_of(i),
-                port,
+                port: ports[i / PER_LISTENER],
                 cores: cfg.cores,
                 memory_mb: cfg.memory_mb,
                 masters: Arc::clone(&masters),
@@ -549,7 +567,7 @@ impl Fleet {
             }));
         }
         let workers = Arc::new(workers);
-        let incoming = TcpListenerStream::new(listener).filter(|s| match s {
+        let incoming = listeners.map(|(_, s)| s).filter(|s| match s {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
                 s.peer_addr().is_ok_and(|a| a.ip().is_loopback())
