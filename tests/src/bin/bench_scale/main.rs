@@ -41,6 +41,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod control;
 mod failover;
 mod opts;
 mod probe;

@@ -10,20 +10,20 @@
 //! term fence (in memory, not persisted) and reports each launch RUNNING and each kill
 //! KILLED, in order, at least once.
 //!
-//! Sharing: every simulated worker is served by ONE `WorkerControl` gRPC server, over a
-//! listening socket per 250 workers bound to `0.0.0.0` (connections from outside
-//! loopback are dropped at accept).
-//! Worker `i` registers as host `127.100.a.b` (all of 127/8 is loopback on Linux), so
+//! Sharing: every simulated worker is served by ONE `WorkerControl` gRPC server
+//! ([`crate::control`]), over a listening socket per 250 workers bound to `0.0.0.0`
+//! (connections from outside loopback are dropped at accept). Worker `i` registers as host `127.100.a.b` (all of 127/8 is loopback on Linux), so
 //! the leader dials a distinct address per worker (it replaces a worker registered at
 //! the same address, so they must differ), and the server tells the worker addressed by
 //! the connection's local address: `MasterChanged` carries no worker id. Workers share
 //! `--clients` [`MasterClient`]s (one HTTP/2 connection to each master each) instead of
 //! one each, to stay within the file descriptor limit.
 
+use crate::control::Control;
 use anyhow::{bail, Result};
 use hearth_client::{ClientError, Idempotency, MasterClient};
 use hearth_proto::pb;
-use hearth_proto::pb::worker_control_server::{WorkerControl, WorkerControlServer};
+use hearth_proto::pb::worker_control_server::WorkerControlServer;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +33,7 @@ use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::{StreamExt, StreamMap};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Response};
 
 /// At most this many workers: one loopback address each, `127.100.1.1` upwards.
 pub const MAX_WORKERS: usize = 250 * 250;
@@ -46,7 +46,7 @@ fn host_of(i: usize) -> Ipv4Addr {
 }
 
 /// The worker a loopback address belongs to.
-fn index_of(ip: IpAddr) -> Option<usize> {
+pub(crate) fn index_of(ip: IpAddr) -> Option<usize> {
     let IpAddr::V4(ip) = ip else { return None };
     let [a, b, c, d] = ip.octets();
     (a == 127 && b == 100 && c >= 1 && (1..=250).contains(&d))
@@ -113,7 +113,7 @@ pub struct Sim {
     reports: mpsc::UnboundedSender<Report>,
     /// The last registration a leader answered: when, its term and its incarnation.
     pub registered: Mutex<Option<(Instant, u64, u64)>>,
-    counters: Arc<Counters>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 fn ack(highest_term: u64, duplicate: bool) -> Response<pb::WorkerAck> {
@@ -125,7 +125,7 @@ fn ack(highest_term: u64, duplicate: bool) -> Response<pb::WorkerAck> {
 }
 
 /// A checked command, ready to carry out.
-enum Step {
+pub(crate) enum Step {
     LaunchExecutor(String, u32),
     KillExecutor(String, u32),
     LaunchDriver(String),
@@ -154,7 +154,7 @@ impl Sim {
 
     /// The fence, then the step, as `control.rs` obeys: addressed to this worker, a term
     /// at least the highest obeyed.
-    fn obey(&self, term: u64, addressed: &str, step: Step) -> Response<pb::WorkerAck> {
+    pub(crate) fn obey(&self, term: u64, addressed: &str, step: Step) -> Response<pb::WorkerAck> {
         let refuse = |why: String, highest: u64| {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             Response::new(pb::WorkerAck {
@@ -237,7 +237,7 @@ impl Sim {
     }
 
     /// `MasterChanged`, as `control.rs` and `link.rs` take it.
-    fn master_changed(&self, r: &pb::MasterChangedRequest) -> Response<pb::WorkerAck> {
+    pub(crate) fn master_changed(&self, r: &pb::MasterChangedRequest) -> Response<pb::WorkerAck> {
         let mut fence = self.fence.lock().unwrap_or_else(|p| p.into_inner());
         let highest = *fence;
         if r.term < highest {
@@ -421,65 +421,6 @@ impl Sim {
     }
 }
 
-/// The one `WorkerControl` server of every simulated worker.
-struct Control {
-    workers: Arc<Vec<Arc<Sim>>>,
-}
-
-impl Control {
-    /// The worker the connection was made to (by its local address).
-    fn sim<T>(&self, r: &Request<T>) -> Result<Arc<Sim>, Status> {
-        let at = r.local_addr().map(|a| a.ip());
-        at.and_then(index_of)
-            .and_then(|i| self.workers.get(i).cloned())
-            .ok_or_else(|| Status::not_found(format!("no simulated worker at {at:?}")))
-    }
-}
-
-type Answer = Result<Response<pb::WorkerAck>, Status>;
-
-#[tonic::async_trait]
-impl WorkerControl for Control {
-    async fn launch_executor(&self, r: Request<pb::LaunchExecutorRequest>) -> Answer {
-        let sim = self.sim(&r)?;
-        let r = r.into_inner();
-        let step = Step::LaunchExecutor(r.app_id, r.executor_id);
-        Ok(sim.obey(r.term, &r.worker_id, step))
-    }
-
-    async fn kill_executor(&self, r: Request<pb::KillExecutorRequest>) -> Answer {
-        let sim = self.sim(&r)?;
-        let r = r.into_inner();
-        let step = Step::KillExecutor(r.app_id, r.executor_id);
-        Ok(sim.obey(r.term, &r.worker_id, step))
-    }
-
-    async fn launch_driver(&self, r: Request<pb::LaunchDriverRequest>) -> Answer {
-        let sim = self.sim(&r)?;
-        let r = r.into_inner();
-        Ok(sim.obey(r.term, &r.worker_id, Step::LaunchDriver(r.driver_id)))
-    }
-
-    async fn kill_driver(&self, r: Request<pb::WorkerKillDriverRequest>) -> Answer {
-        let sim = self.sim(&r)?;
-        let r = r.into_inner();
-        Ok(sim.obey(r.term, &r.worker_id, Step::KillDriver(r.driver_id)))
-    }
-
-    async fn master_changed(&self, r: Request<pb::MasterChangedRequest>) -> Answer {
-        let sim = self.sim(&r)?;
-        sim.counters.announced.fetch_add(1, Ordering::Relaxed);
-        Ok(sim.master_changed(r.get_ref()))
-    }
-
-    async fn read_log(
-        &self,
-        _: Request<pb::ReadLogRequest>,
-    ) -> Result<Response<pb::ReadLogResponse>, Status> {
-        Err(Status::not_found("a simulated worker runs no process"))
-    }
-}
-
 /// How the fleet is made.
 #[derive(Clone, Debug)]
 pub struct FleetConfig {
@@ -575,9 +516,7 @@ impl Fleet {
             Err(_) => true,
         });
         let server = tonic::transport::Server::builder()
-            .add_service(WorkerControlServer::new(Control {
-                workers: Arc::clone(&workers),
-            }))
+            .add_service(WorkerControlServer::new(Control::new(Arc::clone(&workers))))
             .serve_with_incoming(incoming);
         let server = tokio::spawn(async move {
             if let Err(e) = server.await {
