@@ -14,6 +14,7 @@ use crate::servers::shutdown_signal;
 use crate::units::{parse_cores, parse_duration, parse_mib};
 use crate::{Failure, Outcome};
 use clap::Args;
+use rustix::process::{Pid, Signal};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -121,8 +122,8 @@ fn tls_files(dir: &Path) -> Result<hearth_proto::tls::TlsFiles, Failure> {
 
 /// This machine's name, if it has one.
 fn hostname() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    let name = name.trim();
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_str().ok()?.trim();
     (!name.is_empty()).then(|| name.to_owned())
 }
 
@@ -156,12 +157,10 @@ fn spawn_logging(exe: &Path, args: &[String], log_file: std::fs::File) -> Result
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log_file);
-    // SAFETY: prctl and getppid are async-signal-safe; nothing else runs in the child.
+    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            rustix::process::set_parent_process_death_signal(Some(Signal::TERM))?;
             Ok(())
         });
     }
@@ -204,9 +203,8 @@ async fn read_announced(child: &mut Child, keys: &[&str]) -> Result<Vec<String>,
 
 async fn stop_all(members: &mut [Member]) {
     for m in members.iter() {
-        if let Some(pid) = m.child.id() {
-            // SAFETY: kill(2) on our own child.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        if let Some(pid) = m.child.id().and_then(|p| Pid::from_raw(p.try_into().ok()?)) {
+            let _ = rustix::process::kill_process(pid, Signal::TERM);
         }
     }
     for m in members.iter_mut() {

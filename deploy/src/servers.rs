@@ -162,8 +162,7 @@ pub(crate) async fn shutdown_signal() {
 /// worker's fence, logs of launched processes) are its user's only: they hold app env
 /// values and the cluster's state.
 fn private_files() {
-    // SAFETY: umask(2) only sets this process's file mode mask.
-    unsafe { libc::umask(0o077) };
+    rustix::process::umask(rustix::fs::Mode::RWXG | rustix::fs::Mode::RWXO);
 }
 
 /// Refuses a directory that other users may write into (they could plant or replace

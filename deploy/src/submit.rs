@@ -8,6 +8,7 @@ use crate::{Failure, Outcome};
 use clap::{Args, ValueEnum};
 use hearth_client::MasterClient;
 use hearth_core::{AppDescription, AppId, AppState, DriverDescription, ProcessSpec};
+use rustix::process::{Pid, Signal};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Stdio;
@@ -241,8 +242,8 @@ async fn client_mode(
     }
     // Whatever the driver left behind in its process group goes with it.
     if let Some(pgid) = pgid {
-        // SAFETY: kill(2) on the process group our child led; ESRCH when it is empty.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        // ESRCH when the group is empty.
+        kill_group(pgid, Signal::KILL);
     }
     if !matches!(end, Ending::EndedByMaster) {
         client.finish_app(&app, state, &reason).await?;
@@ -262,15 +263,20 @@ enum Ending {
 /// SIGTERM to the driver's process group, SIGKILL after 5 s.
 async fn stop_group(pgid: Option<i32>, child: &mut tokio::process::Child) {
     let Some(pgid) = pgid else { return };
-    // SAFETY: kill(2) on our own child's process group.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    kill_group(pgid, Signal::TERM);
     if tokio::time::timeout(Duration::from_secs(5), child.wait())
         .await
         .is_err()
     {
-        // SAFETY: as above.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        kill_group(pgid, Signal::KILL);
         let _ = child.wait().await;
+    }
+}
+
+/// `signal` to the process group our child led, if any of it is left.
+fn kill_group(pgid: i32, signal: Signal) {
+    if let Some(group) = Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(group, signal);
     }
 }
 

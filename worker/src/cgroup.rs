@@ -119,7 +119,7 @@ fn enable_memory(base: &Path) -> Result<(), String> {
     let enable = || fs::write(&control, "+memory");
     match enable() {
         Ok(()) => return Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {}
         Err(e) => {
             return Err(format!(
                 "cannot enable memory in {}: {e}",

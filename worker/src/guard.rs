@@ -34,6 +34,7 @@
 //! when the command (or its log files) could not be started.
 
 use crate::logs::{self, LogLimits, RotatingFile, SharedFile};
+use rustix::process::{self, Pid, Signal};
 use std::ffi::c_int;
 use std::fs::File;
 use std::io::{self, Write};
@@ -230,11 +231,7 @@ impl Logs {
             stderr: open("stderr")?,
         };
         if let Ok(null) = File::options().write(true).open("/dev/null") {
-            use std::os::fd::AsRawFd;
-            // SAFETY: dup2 onto the standard error descriptor, which this process owns.
-            unsafe {
-                libc::dup2(null.as_raw_fd(), libc::STDERR_FILENO);
-            }
+            let _ = rustix::stdio::dup2_stderr(&null);
         }
         Ok(logs)
     }
@@ -310,18 +307,12 @@ fn tell(status: &mut Option<File>, line: &str) {
 }
 
 fn set_cloexec(f: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: plain fcntl on a descriptor we own.
-    unsafe {
-        libc::fcntl(f.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
-    }
+    let _ = rustix::io::fcntl_setfd(f, rustix::io::FdFlags::CLOEXEC);
 }
 
 extern "C" fn kill_own_group(_: c_int) {
-    // SAFETY: kill(2) is async-signal-safe.
-    unsafe {
-        libc::kill(0, libc::SIGKILL);
-    }
+    // kill(2), a plain system call: async-signal-safe.
+    let _ = process::kill_current_process_group(Signal::KILL);
 }
 
 extern "C" fn ignore_signal(_: c_int) {}
@@ -344,31 +335,18 @@ fn set_handler(signal: c_int, handler: extern "C" fn(c_int)) -> io::Result<()> {
 /// Installs the handlers and the parent-death signal; fails when the parent is already
 /// gone (it died between forking us and the `prctl`).
 fn arm_parent_death() -> io::Result<()> {
-    // SAFETY: getppid and prctl have no memory-safety preconditions.
+    let parent = || Pid::as_raw(process::getppid());
     let expected = std::env::var(PARENT_ENV)
         .ok()
-        .and_then(|p| p.parse::<libc::pid_t>().ok())
-        .unwrap_or_else(|| unsafe { libc::getppid() });
-    set_handler(libc::SIGUSR1, kill_own_group)?;
-    set_handler(libc::SIGTERM, ignore_signal)?;
-    // SAFETY: as above.
-    unsafe {
-        if libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGUSR1 as libc::c_ulong,
-            0,
-            0,
-            0,
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        let parent = libc::getppid();
-        if parent != expected {
-            return Err(io::Error::other(format!(
-                "the worker (pid {expected}) exited before the command started"
-            )));
-        }
+        .and_then(|p| p.parse::<i32>().ok())
+        .unwrap_or_else(parent);
+    set_handler(Signal::USR1.as_raw(), kill_own_group)?;
+    set_handler(Signal::TERM.as_raw(), ignore_signal)?;
+    process::set_parent_process_death_signal(Some(Signal::USR1))?;
+    if parent() != expected {
+        return Err(io::Error::other(format!(
+            "the worker (pid {expected}) exited before the command started"
+        )));
     }
     Ok(())
 }

@@ -19,9 +19,12 @@
 //! A supervised driver restarted in the same directory appends to the `stdout` that is
 //! there (and rotates it when full), as it did before rotation existed.
 
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+use rustix::io::Errno;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -190,49 +193,45 @@ const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 /// copies what is left in the pipes (everything the command itself wrote) and returns.
 /// Pipes that reach end of file are simply no longer watched.
 pub(crate) fn copy(streams: Vec<(OwnedFd, SharedFile)>, done: OwnedFd) {
-    let mut open: Vec<Option<(File, SharedFile)>> = streams
+    let mut open: Vec<(File, SharedFile)> = streams
         .into_iter()
-        .map(|(fd, f)| Some((File::from(fd), f)))
+        .map(|(fd, f)| (File::from(fd), f))
         .collect();
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let mut fds: Vec<libc::pollfd> = open
-            .iter()
-            .map(|s| libc::pollfd {
-                fd: s.as_ref().map_or(-1, |(p, _)| p.as_raw_fd()),
-                events: libc::POLLIN,
-                revents: 0,
+    // A poll error cannot happen with valid descriptors; then drain and stop.
+    while let Ok((ready, done_ready)) = wait_readable(&open, &done) {
+        open = open
+            .into_iter()
+            .zip(ready)
+            .filter_map(|((mut pipe, file), ready)| {
+                (!ready || copy_once(&mut pipe, &file, &mut buf)).then_some((pipe, file))
             })
             .collect();
-        fds.push(libc::pollfd {
-            fd: done.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        // SAFETY: `fds` is a valid array of pollfd of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break; // cannot happen with valid descriptors; drain and stop
-        }
-        let (done_fd, pipes) = fds.split_last().expect("done is in the set");
-        for (slot, pfd) in open.iter_mut().zip(pipes) {
-            if pfd.revents == 0 {
-                continue;
-            }
-            if let Some((pipe, file)) = slot {
-                if !copy_once(pipe, file, &mut buf) {
-                    *slot = None;
-                }
-            }
-        }
-        if done_fd.revents != 0 {
+        if done_ready {
             break;
         }
     }
     drain(open, &mut buf);
+}
+
+/// Waits until a pipe or `done` has something to say: which pipes do, and whether
+/// `done` does.
+fn wait_readable(open: &[(File, SharedFile)], done: &OwnedFd) -> io::Result<(Vec<bool>, bool)> {
+    let mut fds: Vec<PollFd<'_>> = open
+        .iter()
+        .map(|(pipe, _)| PollFd::new(pipe, PollFlags::IN))
+        .chain([PollFd::new(done, PollFlags::IN)])
+        .collect();
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) => break,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+    let done_ready = ready.pop().unwrap_or(true);
+    Ok((ready, done_ready))
 }
 
 /// One read from `pipe` into `file`. False at end of file (or a read error).
@@ -253,13 +252,11 @@ fn copy_once(pipe: &mut File, file: &SharedFile, buf: &mut [u8]) -> bool {
 
 /// Copies what the pipes hold now: until each is empty (or at end of file), for at most
 /// [`DRAIN_LIMIT`].
-fn drain(open: Vec<Option<(File, SharedFile)>>, buf: &mut [u8]) {
+fn drain(open: Vec<(File, SharedFile)>, buf: &mut [u8]) {
     let until = Instant::now() + DRAIN_LIMIT;
-    for (mut pipe, file) in open.into_iter().flatten() {
-        // SAFETY: fcntl on a descriptor this function owns.
-        unsafe {
-            let flags = libc::fcntl(pipe.as_raw_fd(), libc::F_GETFL);
-            libc::fcntl(pipe.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    for (mut pipe, file) in open {
+        if let Ok(flags) = fcntl_getfl(&pipe) {
+            let _ = fcntl_setfl(&pipe, flags | OFlags::NONBLOCK);
         }
         while Instant::now() < until {
             match pipe.read(buf) {

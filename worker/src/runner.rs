@@ -18,6 +18,7 @@ use crate::plan::Plan;
 use crate::spawn::{group_alive, signal_group, Handshake, SpawnRequest, Spawned, Spawner};
 use crate::table::{KillReason, ProcId, Table};
 use hearth_core::{DriverState, ExecutorState, WorkerId};
+use rustix::process::Signal;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -288,7 +289,7 @@ impl Runner {
             ?grace,
             "stopping: SIGTERM to the process group"
         );
-        signal_group(s.pgid, libc::SIGTERM);
+        signal_group(s.pgid, Signal::TERM);
         let deadline = Instant::now() + grace;
         let mut status = tokio::time::timeout_at(deadline, s.child.wait())
             .await
@@ -301,7 +302,7 @@ impl Runner {
         if status.is_none() || group_alive(s.pgid) {
             info!(pgid = s.pgid, "grace over: SIGKILL to the process group");
         }
-        signal_group(s.pgid, libc::SIGKILL);
+        signal_group(s.pgid, Signal::KILL);
         if let Some(cg) = cg {
             cg.kill_all();
         }
@@ -383,7 +384,7 @@ impl Runner {
 /// Waits for the guard to exit, then kills what is left of its group (and cgroup).
 async fn reap(s: &mut Spawned, cg: Option<&ProcCgroup>) -> Option<i32> {
     let status = s.child.wait().await;
-    signal_group(s.pgid, libc::SIGKILL);
+    signal_group(s.pgid, Signal::KILL);
     if let Some(cg) = cg {
         cg.kill_all();
     }

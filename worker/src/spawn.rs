@@ -8,6 +8,8 @@
 //! group.
 
 use crate::guard::PARENT_ENV;
+use rustix::io::Errno;
+use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -162,15 +164,17 @@ fn spawn_now(req: SpawnRequest) -> io::Result<Spawned> {
 }
 
 /// Sends `signal` to every process of group `pgid`. False when none is left.
-pub(crate) fn signal_group(pgid: i32, signal: i32) -> bool {
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
-    unsafe { libc::kill(-pgid, signal) == 0 }
+pub(crate) fn signal_group(pgid: i32, signal: Signal) -> bool {
+    Pid::from_raw(pgid).is_some_and(|group| kill_process_group(group, signal).is_ok())
 }
 
 /// Whether a live (not zombie) process is left in group `pgid`. Zombies are skipped: an
 /// orphan's zombie waits for whoever reaps orphans here, and no signal can hurry it.
 pub(crate) fn group_alive(pgid: i32) -> bool {
-    if !signal_group(pgid, 0) && io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
+    let Some(group) = Pid::from_raw(pgid) else {
+        return false;
+    };
+    if matches!(test_kill_process_group(group), Err(e) if e != Errno::PERM) {
         return false;
     }
     let Ok(dir) = std::fs::read_dir("/proc") else {

@@ -10,6 +10,7 @@ use clap::Args;
 use hearth_master::drill::Isolation;
 use hearth_proto::pb::drill_server::{Drill, DrillServer};
 use hearth_proto::pb::{DrillRequest, DrillResponse};
+use rustix::process::Signal;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 
@@ -68,11 +69,10 @@ fn same(offered: &str, token: &str) -> bool {
 }
 
 /// Sends `sig` to this process after `delay`, so the answer leaves first.
-fn signal_self_soon(sig: i32, delay: Duration) {
+fn signal_self_soon(sig: Signal, delay: Duration) {
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
-        // SAFETY: kill(2) on our own pid.
-        unsafe { libc::kill(libc::getpid(), sig) };
+        let _ = rustix::process::kill_process(rustix::process::getpid(), sig);
     });
 }
 
@@ -90,7 +90,7 @@ impl Drill for DrillService {
             "check" => "drills enabled".to_owned(),
             "crash" => {
                 tracing::warn!("drill: crashing (SIGKILL) now");
-                signal_self_soon(libc::SIGKILL, Duration::from_millis(50));
+                signal_self_soon(Signal::KILL, Duration::from_millis(50));
                 "crashing (SIGKILL)".to_owned()
             }
             "freeze" => {
@@ -109,7 +109,7 @@ impl Drill for DrillService {
                     .spawn()
                     .map_err(|e| Status::internal(format!("cannot start the thaw timer: {e}")))?;
                 tracing::warn!(for_ms = d.as_millis() as u64, "drill: freezing (SIGSTOP)");
-                signal_self_soon(libc::SIGSTOP, Duration::from_millis(50));
+                signal_self_soon(Signal::STOP, Duration::from_millis(50));
                 format!("freezing for {d:?}")
             }
             "isolate" => {
