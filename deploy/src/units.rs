@@ -69,6 +69,29 @@ mod tests {
         assert!(parse_mib("99999999999999999999g").is_err());
     }
 
+    /// Sizes mean what they mean to Spark and the JVM (`-Xmx512m`): units are binary and
+    /// a bare number is MiB. A general-purpose byte-size parser (bytesize: `1g` = 10^9
+    /// bytes, `512` = 512 bytes) would change what every existing flag and config asks for.
+    #[test]
+    fn sizes_are_spark_sizes() {
+        assert_eq!(parse_mib("1g"), Ok(1024), "binary, not 10^9 bytes");
+        assert_eq!(parse_mib("1G"), Ok(1024));
+        assert_eq!(parse_mib("1gb"), Ok(1024), "gb is GiB, as in Spark");
+        assert_eq!(parse_mib("10g"), Ok(10_240));
+        assert_eq!(parse_mib("4g"), Ok(4096));
+        assert_eq!(parse_mib("10m"), Ok(10));
+        assert_eq!(parse_mib("1024"), Ok(1024), "a bare number is MiB");
+        assert_eq!(parse_mib(" 512 m "), Ok(512));
+        assert_eq!(parse_mib("1048576k"), Ok(1024));
+        assert_eq!(
+            parse_mib("1023k").unwrap_err(),
+            "\"1023k\" is less than 1 MiB"
+        );
+        assert!(parse_mib("1.5g").is_err(), "whole numbers only");
+        assert!(parse_mib("-1g").is_err());
+        assert!(parse_mib("").is_err());
+    }
+
     #[test]
     fn durations_and_cores() {
         assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
