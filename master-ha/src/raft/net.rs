@@ -3,6 +3,8 @@
 //! service). Payloads are openraft's own messages as JSON in `RaftPayload.payload`; an
 //! answer carries the `Result` the peer's `Raft` returned, so a remote refusal (a higher
 //! vote, a snapshot error) reaches openraft as a `RemoteError`, not as a network failure.
+//! How many entries one AppendEntries carries adapts to what gets through in time
+//! ([`Window`]).
 
 use crate::drill::Isolation;
 use crate::lease::Acks;
@@ -126,6 +128,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                     .max_encoding_message_size(MAX_MESSAGE)
             }),
             addr,
+            window: Window::default(),
         }
     }
 }
@@ -138,6 +141,61 @@ pub struct Peer {
     isolation: Isolation,
     addr: String,
     client: Result<RaftServiceClient<AuthChannel>, String>,
+    window: Window,
+}
+
+/// How many log entries the next AppendEntries to a peer carries.
+///
+/// openraft 0.9 gives each AppendEntries one heartbeat interval (50 ms by default) and
+/// offers up to `max_payload_entries` entries, however many bytes they are. A follower
+/// megabytes behind was offered the same oversized call again and again, each dropped at
+/// the deadline, and never caught up (bench-scale: 850 entries behind for minutes, then
+/// elections). Here a call that openraft dropped (it was still in flight when the next
+/// began) or that failed halves what the next one carries, down to one entry; each call
+/// that succeeds doubles it, up to everything offered. What is held back is reported to
+/// openraft as not yet replicated (`PartialSuccess`), so the next call starts there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// At most this many entries per call; `None`: all that openraft offers.
+    limit: Option<usize>,
+    /// Entries of the call under way, if one is.
+    in_flight: Option<usize>,
+}
+
+impl Window {
+    /// Beyond this, no limit (openraft offers at most 300 by default).
+    const UNLIMITED_FROM: usize = 1024;
+
+    /// A call is about to carry some of the `offered` entries: how many.
+    pub(crate) fn start(&mut self, offered: usize) -> usize {
+        if let Some(sent) = self.in_flight.take() {
+            // The previous call never finished: openraft dropped it at its deadline.
+            self.shrink(sent);
+        }
+        if offered == 0 {
+            return 0; // a heartbeat: nothing to adapt
+        }
+        let n = self.limit.map_or(offered, |l| l.min(offered));
+        self.in_flight = Some(n);
+        n
+    }
+
+    /// The call under way finished; `ok`: the peer answered.
+    pub(crate) fn finish(&mut self, ok: bool) {
+        let Some(sent) = self.in_flight.take() else {
+            return;
+        };
+        if !ok {
+            self.shrink(sent);
+        } else if let Some(l) = self.limit {
+            let grown = l.saturating_mul(2);
+            self.limit = (grown < Self::UNLIMITED_FROM).then_some(grown);
+        }
+    }
+
+    fn shrink(&mut self, sent: usize) {
+        self.limit = Some((sent / 2).max(1));
+    }
 }
 
 /// A failure that is not a remote refusal: the peer was not reached, or its answer was
@@ -261,7 +319,23 @@ impl RaftNetwork<TypeConfig> for Peer {
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let sent = Instant::now();
         let leader = *rpc.vote.leader_id();
+        let mut rpc = rpc;
+        let offered = rpc.entries.len();
+        let n = self.window.start(offered);
+        let held_back = n < offered;
+        rpc.entries.truncate(n);
+        let last_sent = rpc.entries.last().map(|e| e.log_id);
         let answer = self.send(Rpc::Append, &rpc, option.hard_ttl()).await;
+        self.window.finish(answer.is_ok());
+        // Only a prefix went: the follower has the entries up to the last one sent (it
+        // commits no further than that either: openraft's followers take the lesser of
+        // the leader's commit and what they accepted).
+        let answer = match answer {
+            Ok(AppendEntriesResponse::Success) if held_back => {
+                Ok(AppendEntriesResponse::PartialSuccess(last_sent))
+            }
+            other => other,
+        };
         // Anything but a higher vote means the peer accepted this leader (a conflict is
         // only about log positions).
         if matches!(&answer, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
@@ -433,6 +507,36 @@ impl RaftService for RaftServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_dropped_at_its_deadline_halves_the_next_and_successes_double_it_back() {
+        let mut w = Window::default();
+        // Nothing learned yet: everything offered goes.
+        assert_eq!(w.start(300), 300);
+        // Dropped by openraft (never finished): the next carries half.
+        assert_eq!(w.start(300), 150);
+        assert_eq!(w.start(300), 75);
+        w.finish(false); // failed: half again
+        assert_eq!(w.start(300), 37);
+        w.finish(true);
+        assert_eq!(w.start(300), 74);
+        w.finish(true);
+        // Never more than offered, and a heartbeat changes nothing.
+        assert_eq!(w.start(10), 10);
+        w.finish(true);
+        assert_eq!(w.start(0), 0);
+        assert_eq!(w.start(300), 296);
+        w.finish(true); // 592
+        assert_eq!(w.start(300), 300);
+        w.finish(true); // beyond 1024: no limit again
+        assert_eq!(w, Window::default());
+        // Down to one entry, never zero.
+        let mut w = Window::default();
+        for _ in 0..20 {
+            assert!(w.start(3) >= 1);
+        }
+        assert_eq!(w.start(3), 1);
+    }
     use hearth_raft_store::openraft::error::InstallSnapshotError;
     use hearth_raft_store::openraft::raft::{
         AppendEntriesResponse, InstallSnapshotResponse, VoteResponse,
