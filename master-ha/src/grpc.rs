@@ -278,8 +278,8 @@ impl MasterService for Svc {
         if self.node.current().is_some() {
             self.node.read_barrier().await?;
         }
-        let view = self.node.status().await;
-        Ok(Response::new((&view).into()))
+        let status = self.node.render(|view| ClusterStatus::from(view)).await;
+        Ok(Response::new(status))
     }
 }
 

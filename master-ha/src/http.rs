@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use hearth_core::MasterRole;
 use hearth_proto::convert::json::status_json;
 use std::future::Future;
@@ -74,8 +74,15 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
         .into_response()
 }
 
-async fn json(State(node): State<Arc<Node>>) -> Json<serde_json::Value> {
-    Json(status_json(&node.status().await))
+async fn json(State(node): State<Arc<Node>>) -> Response {
+    // Rendered and encoded off the runtime's threads ([`Node::render`]).
+    let body = node
+        .render(|view| serde_json::to_vec(&status_json(view)))
+        .await;
+    match body {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 async fn readyz(State(node): State<Arc<Node>>) -> Response {

@@ -133,6 +133,20 @@ impl Node {
         view
     }
 
+    /// `f` of [`Node::status`], run on a blocking thread (and the view dropped there): a
+    /// status of a big cluster takes hundreds of milliseconds to render (a `/json` of
+    /// 100,000 executors is 7 MB), and on the runtime's worker threads that would hold up
+    /// Raft's heartbeats long enough to depose this leader (bench-scale saw it).
+    pub async fn render<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&StatusView) -> T + Send + 'static,
+    ) -> T {
+        let view = self.status().await;
+        tokio::task::spawn_blocking(move || f(&view))
+            .await
+            .expect("rendering a status panicked")
+    }
+
     /// This process's role: the acting master's recovery role, else STANDBY.
     pub async fn role(&self) -> MasterRole {
         match self.current() {

@@ -38,16 +38,23 @@ fn replication(node: &Node) -> Option<Replication> {
 }
 
 pub(crate) async fn overview(State(ui): UiState, session: Option<Extension<Session>>) -> Response {
-    let view = ui.node.status().await;
     let viewer = Viewer::of(&ui, session);
     let raft = replication(&ui.node);
-    let f = Frame {
-        view: &view,
-        this: ui.node.advertised(),
-        viewer: &viewer,
-        here: "/",
-    };
-    overview_page(&f, raft.as_ref()).into_response()
+    let this = ui.node.advertised().to_owned();
+    // Rendered off the runtime's threads: a big cluster's page takes a while.
+    let page = ui
+        .node
+        .render(move |view| {
+            let f = Frame {
+                view,
+                this: &this,
+                viewer: &viewer,
+                here: "/",
+            };
+            overview_page(&f, raft.as_ref())
+        })
+        .await;
+    page.into_response()
 }
 
 /// The overview: summary, masters, workers, apps, drivers; the submit form after.
