@@ -2,7 +2,7 @@
 //! reads the node's status once and renders it with a pure function of it (tested in
 //! `tests.rs`).
 
-use super::{error_page, layout, leader_href, time, Frame, UiState, Viewer};
+use super::{error_page, layout, leader_href, time, Frame, Ui, UiState, Viewer};
 use crate::node::Node;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -218,24 +218,44 @@ fn submit_form(f: &Frame) -> Markup {
     }
 }
 
+/// The page of one app, driver or worker (`what` `id`, at `here`), rendered off the
+/// runtime's threads ([`Node::render`](crate::node::Node::render)); 404 when `page` finds
+/// no such thing.
+async fn one_page(
+    ui: &Ui,
+    session: Option<Extension<Session>>,
+    what: &'static str,
+    here: String,
+    id: String,
+    page: fn(&Frame, &str) -> Option<Markup>,
+) -> Response {
+    let viewer = Viewer::of(ui, session);
+    let this = ui.node.advertised().to_owned();
+    let wanted = id.clone();
+    let found = ui
+        .node
+        .render(move |view| {
+            let f = Frame {
+                view,
+                this: &this,
+                viewer: &viewer,
+                here: &here,
+            };
+            page(&f, &wanted)
+        })
+        .await;
+    match found {
+        Some(page) => page.into_response(),
+        None => error_page(StatusCode::NOT_FOUND, &format!("unknown {what} {id}")),
+    }
+}
+
 pub(crate) async fn app(
     State(ui): UiState,
     Path(id): Path<String>,
     session: Option<Extension<Session>>,
 ) -> Response {
-    let view = ui.node.status().await;
-    let viewer = Viewer::of(&ui, session);
-    let here = format!("/ui/apps/{id}");
-    let f = Frame {
-        view: &view,
-        this: ui.node.advertised(),
-        viewer: &viewer,
-        here: &here,
-    };
-    match app_page(&f, &id) {
-        Some(page) => page.into_response(),
-        None => error_page(StatusCode::NOT_FOUND, &format!("unknown app {id}")),
-    }
+    one_page(&ui, session, "app", format!("/ui/apps/{id}"), id, app_page).await
 }
 
 /// One app: what it is, its executors with their logs; kill and scale after.
@@ -311,19 +331,15 @@ pub(crate) async fn driver(
     Path(id): Path<String>,
     session: Option<Extension<Session>>,
 ) -> Response {
-    let view = ui.node.status().await;
-    let viewer = Viewer::of(&ui, session);
-    let here = format!("/ui/drivers/{id}");
-    let f = Frame {
-        view: &view,
-        this: ui.node.advertised(),
-        viewer: &viewer,
-        here: &here,
-    };
-    match driver_page(&f, &id) {
-        Some(page) => page.into_response(),
-        None => error_page(StatusCode::NOT_FOUND, &format!("unknown driver {id}")),
-    }
+    one_page(
+        &ui,
+        session,
+        "driver",
+        format!("/ui/drivers/{id}"),
+        id,
+        driver_page,
+    )
+    .await
 }
 
 /// One driver: what it runs, where, its logs; kill after.
@@ -368,19 +384,15 @@ pub(crate) async fn worker(
     Path(id): Path<String>,
     session: Option<Extension<Session>>,
 ) -> Response {
-    let view = ui.node.status().await;
-    let viewer = Viewer::of(&ui, session);
-    let here = format!("/ui/workers/{id}");
-    let f = Frame {
-        view: &view,
-        this: ui.node.advertised(),
-        viewer: &viewer,
-        here: &here,
-    };
-    match worker_page(&f, &id) {
-        Some(page) => page.into_response(),
-        None => error_page(StatusCode::NOT_FOUND, &format!("unknown worker {id}")),
-    }
+    one_page(
+        &ui,
+        session,
+        "worker",
+        format!("/ui/workers/{id}"),
+        id,
+        worker_page,
+    )
+    .await
 }
 
 /// One worker: its resources and the processes it runs, with their logs.
