@@ -34,7 +34,6 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tonic::metadata::{Ascii, MetadataValue};
@@ -468,7 +467,7 @@ pub async fn require_secret(
         .get::<tonic::transport::server::TcpConnectInfo>()
         .and_then(|c| c.remote_addr())
         .map_or_else(|| "an unknown peer".to_owned(), |a| a.to_string());
-    log_refusal(&peer, why, req.uri().path());
+    crate::refusals::log_refusal(&peer, why, req.uri().path());
     let message = format!(
         "{why}: this cluster wants `authorization: Bearer <secret>` with the secret of its --secret-file (HEARTH_SECRET_FILE)"
     );
@@ -533,22 +532,6 @@ fn open_read(req: &Request) -> bool {
         ) || ["/v1/apps/", "/ui/apps/", "/ui/drivers/", "/ui/workers/"]
             .into_iter()
             .any(one))
-}
-
-/// Logs a refusal, at most once a second (a flood must not fill the disk), with how many
-/// were not logged since.
-pub(crate) fn log_refusal(peer: &str, why: &str, path: &str) {
-    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
-    static QUIET: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    if LAST_SECOND.swap(now, Ordering::Relaxed) == now {
-        QUIET.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    let unlogged = QUIET.swap(0, Ordering::Relaxed);
-    tracing::warn!(%peer, why, path, unlogged, "refused an unauthenticated request or connection");
 }
 
 #[cfg(test)]

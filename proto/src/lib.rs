@@ -25,9 +25,11 @@
 //!   in front of every port ([`auth::require_secret`]).
 //! - [`tls`]: mutual TLS on every port and client (`--tls-cert/--tls-key/--tls-ca`), and
 //!   making a CA and certificates.
+//! - `refusals`: the rate-limited log line of a refused request or connection (both use it).
 
 pub mod auth;
 pub mod convert;
+mod refusals;
 pub mod status;
 pub mod tls;
 

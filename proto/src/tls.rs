@@ -217,11 +217,11 @@ async fn handshake(
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => Some(Conn::Tls(Box::new(stream))),
         Ok(Err(e)) => {
-            crate::auth::log_refusal(&peer, &format!("TLS handshake failed: {e}"), "");
+            crate::refusals::log_refusal(&peer, &format!("TLS handshake failed: {e}"), "");
             None
         }
         Err(_) => {
-            crate::auth::log_refusal(&peer, "TLS handshake timed out", "");
+            crate::refusals::log_refusal(&peer, "TLS handshake timed out", "");
             None
         }
     }
