@@ -8,8 +8,8 @@
 //! elections that followed). hearth's Raft network now sends a shorter prefix after a call
 //! that did not finish in time (`raft::net::Window`) and reports the rest as not yet sent.
 
-use hearth_client::SleepingApp;
 use hearth_client::MasterClient;
+use hearth_client::SleepingApp;
 use hearth_tests::cluster::RaftCluster;
 use hearth_tests::harness::*;
 use std::time::Duration;
