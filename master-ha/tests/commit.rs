@@ -91,6 +91,9 @@ struct RecordingWorker {
     refuse: Arc<Mutex<u32>>,
     /// Answers every call as a worker that has obeyed this newer term.
     fenced: Arc<Mutex<Option<u64>>>,
+    /// MasterChanged calls received; the first `refuse_announcements` answered UNAVAILABLE.
+    announcements: Arc<Mutex<u32>>,
+    refuse_announcements: Arc<Mutex<u32>>,
 }
 
 impl RecordingWorker {
@@ -151,6 +154,17 @@ impl WorkerControl for RecordingWorker {
         &self,
         _: Request<pb::MasterChangedRequest>,
     ) -> Result<Response<pb::WorkerAck>, Status> {
+        *self.announcements.lock().unwrap() += 1;
+        if let Some(highest) = *self.fenced.lock().unwrap() {
+            return Err(Status::failed_precondition(format!(
+                "stale term < {highest}"
+            )));
+        }
+        let mut refuse = self.refuse_announcements.lock().unwrap();
+        if *refuse > 0 {
+            *refuse -= 1;
+            return Err(Status::unavailable("restarting"));
+        }
         Ok(Response::new(pb::WorkerAck::default()))
     }
     async fn read_log(
@@ -484,4 +498,54 @@ async fn a_read_never_shows_a_write_that_is_not_durable_yet() {
     let view = reading.await.unwrap().expect("leading");
     assert_eq!(view.active_apps.len(), 1);
     proposing.await.unwrap().expect("registered");
+}
+
+#[tokio::test]
+async fn a_new_leader_is_announced_again_to_a_worker_that_did_not_take_it() {
+    // Two failed attempts (the worker was restarting), then it answers: three calls, and
+    // none after the answer.
+    let worker = RecordingWorker::default();
+    *worker.refuse_announcements.lock().unwrap() = 2;
+    let port = serve(worker.clone()).await;
+    let req = pb::MasterChangedRequest {
+        term: 7,
+        ..Default::default()
+    };
+    hearth_master::dispatch::announce(
+        vec![format!("127.0.0.1:{port}")],
+        req.clone(),
+        &hearth_proto::auth::Credential::default(),
+    );
+    let announced = || *worker.announcements.lock().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while announced() < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("announced three times within 10 s");
+    // A window in which a fourth call would come (the next pause would be 800 ms) if the
+    // answer did not stop the retries.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(announced(), 3);
+
+    // A worker that refuses for its own reasons (a newer term: FAILED_PRECONDITION, not a
+    // transport failure) is asked once.
+    let refusing = RecordingWorker::default();
+    *refusing.fenced.lock().unwrap() = Some(9);
+    let port = serve(refusing.clone()).await;
+    hearth_master::dispatch::announce(
+        vec![format!("127.0.0.1:{port}")],
+        req,
+        &hearth_proto::auth::Credential::default(),
+    );
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while *refusing.announcements.lock().unwrap() < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("announced once");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(*refusing.announcements.lock().unwrap(), 1);
 }
