@@ -381,11 +381,6 @@ impl Credential {
         self
     }
 
-    /// Whether connections are TLS.
-    pub fn tls(&self) -> bool {
-        self.tls.is_some()
-    }
-
     /// The endpoint of the hearth port at `addr` (`host:port`): `https://` with this
     /// process's certificate, or `http://`. Every hearth client dials through this.
     pub fn endpoint(&self, addr: &str) -> Result<tonic::transport::Endpoint, String> {
