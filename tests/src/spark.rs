@@ -262,18 +262,26 @@ impl Local {
     }
 
     /// The app's executor JVMs on this cluster's workers (`CoarseGrainedExecutorBackend`
-    /// processes carrying its `HEARTH_APP_ID`), by hearth executor id.
+    /// processes carrying its `HEARTH_APP_ID`), by hearth executor id. Where a process the
+    /// JVM started looks the same (its environment and class name), the oldest (lowest
+    /// pid) is the executor, whatever order `/proc` lists them in.
     pub fn executor_jvms(&self, app: &str) -> BTreeMap<u32, ProcInfo> {
-        procs::of_app(&self.masters, app)
-            .into_iter()
-            .filter(|p| {
-                !p.is_guard()
-                    && p.argv
-                        .iter()
-                        .any(|a| a == "org.apache.spark.executor.CoarseGrainedExecutorBackend")
-            })
-            .filter_map(|p| Some((p.env("HEARTH_EXECUTOR_ID")?.parse().ok()?, p)))
-            .collect()
+        let mut jvms: BTreeMap<u32, ProcInfo> = BTreeMap::new();
+        let found = procs::of_app(&self.masters, app).into_iter().filter(|p| {
+            !p.is_guard()
+                && p.argv
+                    .iter()
+                    .any(|a| a == "org.apache.spark.executor.CoarseGrainedExecutorBackend")
+        });
+        for p in found {
+            let Some(id) = p.env("HEARTH_EXECUTOR_ID").and_then(|i| i.parse().ok()) else {
+                continue;
+            };
+            if jvms.get(&id).is_none_or(|q| p.pid < q.pid) {
+                jvms.insert(id, p);
+            }
+        }
+        jvms
     }
 }
 
