@@ -10,7 +10,7 @@
 use crate::command::{Action, Command, DriverKill, Outcome, Rejection};
 use crate::ids::WorkerId;
 use crate::lifecycle;
-use crate::state::{ClusterState, DriverState, WorkerState};
+use crate::state::{ClusterState, DriverState, WorkerInfo, WorkerState};
 use crate::time::Millis;
 
 /// The worker stopped heartbeating: DEAD, unless it already is.
@@ -21,10 +21,7 @@ pub(crate) fn worker_lost(
     at: Millis,
     actions: &mut Vec<Action>,
 ) -> Result<Outcome, Rejection> {
-    let w = state
-        .workers
-        .get(worker)
-        .ok_or_else(|| Rejection::UnknownWorker(worker.clone()))?;
+    let w = known(state, worker)?;
     if w.state == WorkerState::Dead {
         return Ok(Outcome::Unchanged);
     }
@@ -37,10 +34,7 @@ pub(crate) fn forget_worker(
     state: &mut ClusterState,
     worker: &WorkerId,
 ) -> Result<Outcome, Rejection> {
-    let w = state
-        .workers
-        .get(worker)
-        .ok_or_else(|| Rejection::UnknownWorker(worker.clone()))?;
+    let w = known(state, worker)?;
     if w.state != WorkerState::Dead {
         return Err(Rejection::wrong_state(
             worker,
@@ -57,10 +51,7 @@ pub(crate) fn decommission_worker(
     state: &mut ClusterState,
     worker: &WorkerId,
 ) -> Result<Outcome, Rejection> {
-    let w = state
-        .workers
-        .get_mut(worker)
-        .ok_or_else(|| Rejection::UnknownWorker(worker.clone()))?;
+    let w = known_mut(state, worker)?;
     match w.state {
         WorkerState::Decommissioned => Ok(Outcome::Unchanged),
         WorkerState::Dead => Err(Rejection::wrong_state(
@@ -82,10 +73,7 @@ pub(crate) fn drain_worker(
     worker: &WorkerId,
     deadline: Millis,
 ) -> Result<Outcome, Rejection> {
-    let w = state
-        .workers
-        .get_mut(worker)
-        .ok_or_else(|| Rejection::UnknownWorker(worker.clone()))?;
+    let w = known_mut(state, worker)?;
     let draining = WorkerState::Draining { deadline };
     match w.state {
         WorkerState::Dead => Err(Rejection::wrong_state(
@@ -109,10 +97,7 @@ pub(crate) fn undrain_worker(
     state: &mut ClusterState,
     worker: &WorkerId,
 ) -> Result<Outcome, Rejection> {
-    let w = state
-        .workers
-        .get_mut(worker)
-        .ok_or_else(|| Rejection::UnknownWorker(worker.clone()))?;
+    let w = known_mut(state, worker)?;
     match w.state {
         WorkerState::Dead => Err(Rejection::wrong_state(
             worker,
@@ -138,10 +123,7 @@ pub(crate) fn finish_drain(
     at: Millis,
     actions: &mut Vec<Action>,
 ) -> Result<Outcome, Rejection> {
-    let w = state
-        .workers
-        .get(worker)
-        .ok_or_else(|| Rejection::UnknownWorker(worker.clone()))?;
+    let w = known(state, worker)?;
     let deadline = match w.state {
         // Already finished (a retried command).
         WorkerState::Decommissioned => return Ok(Outcome::Unchanged),
@@ -203,4 +185,23 @@ pub fn due_drains(state: &ClusterState, now: Millis) -> Vec<Command> {
             at: now,
         })
         .collect()
+}
+
+/// The worker named by a command, or the command's refusal.
+fn known<'a>(state: &'a ClusterState, worker: &WorkerId) -> Result<&'a WorkerInfo, Rejection> {
+    state
+        .workers
+        .get(worker)
+        .ok_or_else(|| Rejection::UnknownWorker(worker.clone()))
+}
+
+/// [`known`], to change it.
+fn known_mut<'a>(
+    state: &'a mut ClusterState,
+    worker: &WorkerId,
+) -> Result<&'a mut WorkerInfo, Rejection> {
+    state
+        .workers
+        .get_mut(worker)
+        .ok_or_else(|| Rejection::UnknownWorker(worker.clone()))
 }
