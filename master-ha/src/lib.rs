@@ -110,13 +110,15 @@ pub async fn serve_raft(
         let advertised = advertised(&config, &grpc)?;
         check_peer_address(&opts, &advertised)?;
         let stop_rx = stop_on(shutdown);
-        let handle = raft::open(&opts, config.isolation.clone()).await?;
+        let raft_threads = raft::runtime::RaftRuntime::start()?;
+        let handle = raft::open(&opts, config.isolation.clone(), raft_threads.handle()).await?;
         let node = Arc::new(Node::raft(config, advertised, handle.clone()));
         let leader = tokio::spawn(
             leadership::lead(node.clone(), handle.clone(), stop_rx.clone()).in_current_span(),
         );
-        let watcher =
-            tokio::spawn(raft::elect::run(handle.clone(), stop_rx.clone()).in_current_span());
+        let watcher = raft_threads
+            .handle()
+            .spawn(raft::elect::run(handle.clone(), stop_rx.clone()).in_current_span());
         let http_task = tokio::spawn(
             http::serve(node.clone(), http, stopped(stop_rx.clone())).in_current_span(),
         );
@@ -127,6 +129,7 @@ pub async fn serve_raft(
         if let Err(e) = handle.raft.shutdown().await {
             tracing::warn!(error = %e, "Raft did not shut down cleanly");
         }
+        drop(raft_threads);
         tracing::info!("master stopped");
         grpc_result
     }

@@ -19,9 +19,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
-    let raft = node
-        .raft_handle()
-        .map(crate::raft::net::RaftServer::service);
+    let raft = node.raft_handle().map(|h| {
+        crate::raft::runtime::OnRaftThreads::new(
+            crate::raft::net::RaftServer::service(h),
+            h.runtime(),
+        )
+    });
     let admin = node
         .raft_handle()
         .map(|h| crate::raft::admin::AdminServer::service(h.clone()));

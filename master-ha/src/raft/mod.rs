@@ -13,10 +13,13 @@
 //!   frozen or cut off cannot depose a leader the others still hear, and one whose
 //!   leader's process is gone campaigns as soon as the voters' lease allows.
 //! - [`net`]: the tonic network between masters; [`admin`]: `hearth cluster`.
+//! - [`runtime`]: Raft's own threads, so heartbeats and votes never queue behind the
+//!   master's work.
 
 pub mod admin;
 pub mod elect;
 pub mod net;
+pub mod runtime;
 
 use crate::drill::Isolation;
 use crate::error::MasterError;
@@ -96,11 +99,18 @@ pub struct RaftHandle {
     network: net::Network,
     /// When this process started Raft: "heard from a leader" before any AppendEntries.
     started: Instant,
+    /// Raft's own threads ([`runtime`]).
+    rt: tokio::runtime::Handle,
 }
 
 impl RaftHandle {
     fn metrics(&self) -> openraft::RaftMetrics<NodeId, BasicNode> {
         self.raft.metrics().borrow().clone()
+    }
+
+    /// Raft's own threads: where peers' `RaftService` calls are answered.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.rt.clone()
     }
 
     pub fn current_term(&self) -> u64 {
@@ -155,10 +165,12 @@ impl RaftHandle {
     }
 }
 
-/// Opens the store in `opts.dir`, starts Raft, and bootstraps or rejoins the group.
+/// Opens the store in `opts.dir`, starts Raft on `rt` (its tasks live there), and
+/// bootstraps or rejoins the group.
 pub async fn open(
     opts: &RaftOptions,
     isolation: Isolation,
+    rt: tokio::runtime::Handle,
 ) -> Result<Arc<RaftHandle>, MasterError> {
     if !opts.peers.contains_key(&opts.id) {
         return Err(MasterError::Config(format!(
@@ -172,8 +184,12 @@ pub async fn open(
     let config = Arc::new(opts.config()?);
     let network = net::Network::new(opts.via.clone(), isolation.clone(), opts.credential.clone());
     let acks = network.acks();
-    let raft = Raft::new(opts.id, config, network.clone(), log.clone(), sm)
+    // openraft spawns its core and replication tasks where `Raft::new` runs.
+    let start = Raft::new(opts.id, config, network.clone(), log.clone(), sm);
+    let raft = rt
+        .spawn(tracing::Instrument::in_current_span(start))
         .await
+        .map_err(|e| MasterError::Raft(format!("starting Raft: {e}")))?
         .map_err(|e| MasterError::Raft(format!("starting Raft: {e}")))?;
     // The metrics show the state loaded from disk (its membership) only from openraft's
     // first report, shortly after `Raft::new` returns; before it they are empty, which
@@ -245,6 +261,7 @@ pub async fn open(
         log,
         network,
         started: Instant::now(),
+        rt,
     }))
 }
 
