@@ -1,12 +1,14 @@
 //! The RocksDB directory: column families, key encoding, and the two write paths (synced
 //! and not).
 //!
-//! Values are JSON (`serde_json`): openraft's `Entry`, `Vote`, `LogId` and `SnapshotMeta`
-//! and hearth-core's types all derive serde, JSON needs no positional discipline (new
-//! optional fields read back from old bytes), and an operator can read a value with
-//! `ldb`. The one bulky value, the snapshot's `ClusterState`, is stored as the raw bytes
-//! openraft ships between nodes, so it is never encoded twice.
+//! Values are written in the compact form of [`crate::codec`] (a `0x01` marker byte, then
+//! postcard) and read in it or as JSON, which every value written before it was:
+//! openraft's `Entry`, `Vote`, `LogId` and `SnapshotMeta`. A directory may hold both, even
+//! one log of old JSON entries followed by compact ones. The one bulky value, the
+//! snapshot's `ClusterState`, is stored as the raw bytes openraft ships between nodes
+//! (`state_machine::SnapshotDoc`), so it is never encoded twice.
 
+use crate::codec::{self, CodecError};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -14,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Raft log entries: key = log index as 8 big-endian bytes (so keys sort by index),
-/// value = JSON `Entry<TypeConfig>`.
+/// value = `Entry<TypeConfig>` (compact or JSON, see [`crate::codec`]).
 pub(crate) const CF_LOG: &str = "log";
 /// Log-side metadata: [`KEY_VOTE`], [`KEY_COMMITTED`], [`KEY_LAST_PURGED`].
 pub(crate) const CF_META: &str = "meta";
@@ -24,7 +26,7 @@ pub(crate) const CF_SM: &str = "sm";
 pub(crate) const KEY_VOTE: &[u8] = b"vote";
 pub(crate) const KEY_COMMITTED: &[u8] = b"committed";
 pub(crate) const KEY_LAST_PURGED: &[u8] = b"last_purged_log_id";
-/// JSON `SnapshotMeta`: the snapshot's last applied log id, membership and id.
+/// `SnapshotMeta` (compact or JSON): the snapshot's last applied log id, membership and id.
 pub(crate) const KEY_SNAPSHOT_META: &[u8] = b"snapshot_meta";
 /// The snapshot document (see `state_machine::SnapshotDoc`), as shipped to followers.
 pub(crate) const KEY_SNAPSHOT_DATA: &[u8] = b"snapshot_data";
@@ -68,38 +70,33 @@ pub(crate) fn key_index(key: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(key).ok().map(u64::from_be_bytes)
 }
 
-/// Error raised while encoding or decoding a stored value.
+/// Error raised while reading and decoding a stored value.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CodecError {
+pub(crate) enum ReadError {
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
-    #[error("value under {key:?} is not valid JSON for its type: {source}")]
-    Json {
-        key: String,
-        source: serde_json::Error,
-    },
+    #[error("value under {key:?} is not valid for its type: {source}")]
+    Decode { key: String, source: CodecError },
 }
 
-/// Reads and decodes a JSON value, `None` when absent.
-pub(crate) fn get_json<T: DeserializeOwned>(
+/// Reads and decodes a value (compact or JSON), `None` when absent.
+pub(crate) fn get_value<T: DeserializeOwned>(
     db: &DB,
     cf_name: &str,
     key: &[u8],
-) -> Result<Option<T>, CodecError> {
+) -> Result<Option<T>, ReadError> {
     match db.get_pinned_cf(cf(db, cf_name), key)? {
         None => Ok(None),
-        Some(bytes) => {
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| CodecError::Json {
-                    key: String::from_utf8_lossy(key).into_owned(),
-                    source,
-                })
-        }
+        Some(bytes) => codec::decode(&bytes)
+            .map(Some)
+            .map_err(|source| ReadError::Decode {
+                key: String::from_utf8_lossy(key).into_owned(),
+                source,
+            }),
     }
 }
 
-/// Encodes a value as JSON for a write batch.
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(value)
+/// Encodes a value for a write batch, in the compact form.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    codec::encode(value)
 }

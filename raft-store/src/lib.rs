@@ -10,9 +10,12 @@
 //!
 //! # Layout
 //! - `db` (private): the RocksDB directory. Column families `log` (key =
-//!   big-endian log index, value = JSON `Entry`), `meta` (vote, committed, last purged
-//!   log id), `sm` (the last snapshot: JSON `SnapshotMeta` + the snapshot document).
-//!   Values are JSON (`serde_json`).
+//!   big-endian log index, value = `Entry`), `meta` (vote, committed, last purged
+//!   log id), `sm` (the last snapshot: `SnapshotMeta` + the snapshot document).
+//! - [`codec`]: how values are encoded, on disk and between masters. Written compact (a
+//!   `0x01` marker byte, then postcard); read compact or as JSON, the form everything
+//!   written before the compact one used, so older data dirs open and a log may hold
+//!   both. The snapshot document is still written as JSON (see [`SnapshotDoc`]).
 //! - [`log_store`] holds [`LogStore`], openraft's `RaftLogStorage` + `RaftLogReader`.
 //! - [`state_machine`] holds [`StateMachineStore`] (`RaftStateMachine` + `RaftSnapshotBuilder`)
 //!   and [`StateReader`], the master's read-only view of the applied `ClusterState`.
@@ -41,6 +44,7 @@
 // helpers that feed those trait methods return it too rather than convert twice.
 #![allow(clippy::result_large_err)]
 
+pub mod codec;
 mod db;
 pub mod log_store;
 pub mod seed;

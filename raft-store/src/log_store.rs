@@ -1,8 +1,10 @@
 //! [`LogStore`]: the Raft log, the vote and the committed/purged marks in RocksDB.
 //!
-//! Layout: column family `log`, key = 8-byte big-endian index, value = JSON `Entry`;
-//! column family `meta`, keys `vote`, `committed`, `last_purged_log_id` (JSON).
+//! Layout: column family `log`, key = 8-byte big-endian index, value = `Entry`;
+//! column family `meta`, keys `vote`, `committed`, `last_purged_log_id`. Values are
+//! written compact and read compact or JSON ([`crate::codec`]).
 
+use crate::codec;
 use crate::db::{self, CF_LOG, CF_META, KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE};
 use crate::{Entry, LogId, NodeId, StorageError, TypeConfig};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -41,7 +43,7 @@ impl LogStore {
     }
 
     fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
-        db::get_json(&self.db, CF_META, KEY_LAST_PURGED)
+        db::get_value(&self.db, CF_META, KEY_LAST_PURGED)
             .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
     }
 
@@ -54,7 +56,7 @@ impl LogStore {
             None => Ok(None),
             Some(item) => {
                 let (_, value) = item.map_err(read_logs_err)?;
-                let entry: Entry = serde_json::from_slice(&value).map_err(read_logs_err)?;
+                let entry: Entry = codec::decode(&value).map_err(read_logs_err)?;
                 Ok(Some(entry.log_id))
             }
         }
@@ -84,7 +86,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&index) {
                 break;
             }
-            let entry: Entry = serde_json::from_slice(&value).map_err(|e| {
+            let entry: Entry = codec::decode(&value).map_err(|e| {
                 read_logs_err(format!("log entry {index} is not a valid entry: {e}"))
             })?;
             if entry.log_id.index != index {
@@ -119,13 +121,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
         let err = |e: String| io_err(ErrorSubject::Vote, ErrorVerb::Write, e);
         let mut batch = WriteBatch::default();
-        let bytes = db::to_json(vote).map_err(|e| err(e.to_string()))?;
+        let bytes = db::encode(vote).map_err(|e| err(e.to_string()))?;
         batch.put_cf(db::cf(&self.db, CF_META), KEY_VOTE, bytes);
         db::write_synced(&self.db, batch).map_err(|e| err(e.to_string()))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
-        db::get_json(&self.db, CF_META, KEY_VOTE)
+        db::get_value(&self.db, CF_META, KEY_VOTE)
             .map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Read, e))
     }
 
@@ -135,7 +137,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Not synced on purpose (see the crate docs): a lost committed mark is harmless.
         match committed {
             Some(id) => {
-                let bytes = db::to_json(&id).map_err(|e| err(e.to_string()))?;
+                let bytes = db::encode(&id).map_err(|e| err(e.to_string()))?;
                 self.db.put_cf(meta, KEY_COMMITTED, bytes)
             }
             None => self.db.delete_cf(meta, KEY_COMMITTED),
@@ -144,7 +146,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        db::get_json(&self.db, CF_META, KEY_COMMITTED)
+        db::get_value(&self.db, CF_META, KEY_COMMITTED)
             .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
     }
 
@@ -160,7 +162,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let log = db::cf(&self.db, CF_LOG);
         let mut batch = WriteBatch::default();
         for entry in entries {
-            let bytes = db::to_json(&entry)
+            let bytes = db::encode(&entry)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
             batch.put_cf(log, db::index_key(entry.log_id.index), bytes);
         }
@@ -193,7 +195,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // The purge mark and the deletion go in one atomic batch, so a crash cannot leave
         // a log whose first entry is not right after the mark.
         let mut batch = WriteBatch::default();
-        let bytes = db::to_json(&log_id).map_err(write_logs_err)?;
+        let bytes = db::encode(&log_id).map_err(write_logs_err)?;
         batch.put_cf(db::cf(&self.db, CF_META), KEY_LAST_PURGED, bytes);
         let end = Some(log_id).next_index();
         batch.delete_range_cf(

@@ -67,7 +67,7 @@ pub fn seed_from_export(
 
     // The purge mark and the snapshot in one synced batch: all seeded or nothing.
     let mut batch = WriteBatch::default();
-    let purged = db::to_json(&seed_id).map_err(|e| write_err("the seed", e.to_string()))?;
+    let purged = db::encode(&seed_id).map_err(|e| write_err("the seed", e.to_string()))?;
     batch.put_cf(db::cf(&db, CF_META), KEY_LAST_PURGED, purged);
     put_snapshot(&db, &mut batch, &meta, &data).map_err(|e| write_err("the seed", e))?;
     db::write_synced(&db, batch).map_err(|e| write_err("the seed", e.to_string()))?;

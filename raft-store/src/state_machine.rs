@@ -2,10 +2,11 @@
 //!
 //! The state, its last applied log id and its membership live together behind one lock,
 //! so a reader or a snapshot always sees the three consistent with each other. Snapshots
-//! are stored in column family `sm`: `snapshot_meta` (JSON `SnapshotMeta`) and
+//! are stored in column family `sm`: `snapshot_meta` (`SnapshotMeta`, [`crate::codec`]) and
 //! `snapshot_data` (the [`SnapshotDoc`] bytes openraft ships between nodes), written in
 //! one synced batch.
 
+use crate::codec;
 use crate::db::{self, CF_SM, KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META};
 use crate::{Entry, LogId, NodeId, Response, StorageError, StoreError, TypeConfig};
 use hearth_core::ClusterState;
@@ -27,8 +28,15 @@ pub const SNAPSHOT_FORMAT: &str = "hearth-raft-snapshot";
 /// The `version` this build writes and reads.
 pub const SNAPSHOT_VERSION: u32 = 1;
 
-/// The bytes of a Raft snapshot: JSON of this document. The log id and membership it
-/// covers travel beside it in openraft's `SnapshotMeta`.
+/// The bytes of a Raft snapshot: this document, as JSON or in the compact form of
+/// [`crate::codec`]. The log id and membership it covers travel beside it in openraft's
+/// `SnapshotMeta`.
+///
+/// [`SnapshotDoc::encode`] still writes JSON although [`SnapshotDoc::decode`] reads both:
+/// these bytes go as they are to followers (`InstallSnapshot`), and a master of a build
+/// from before the compact form reads only JSON and would fail to install a compact
+/// snapshot (a storage error: its Raft stops). Once every master reads both (this
+/// build), a later one can write [`SnapshotDoc::encode_compact`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotDoc {
     pub format: String,
@@ -37,19 +45,21 @@ pub struct SnapshotDoc {
 }
 
 impl SnapshotDoc {
-    /// Encodes `state` as snapshot bytes.
-    pub fn encode(state: &ClusterState) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&SnapshotDocRef {
-            format: SNAPSHOT_FORMAT,
-            version: SNAPSHOT_VERSION,
-            state,
-        })
+    /// Encodes `state` as snapshot bytes (JSON, readable by every build).
+    pub fn encode(state: &ClusterState) -> Result<Vec<u8>, codec::CodecError> {
+        codec::encode_json(&SnapshotDocRef::new(state))
     }
 
-    /// Decodes and checks snapshot bytes.
+    /// Encodes `state` as compact snapshot bytes, which only builds with
+    /// [`crate::codec`] read.
+    pub fn encode_compact(state: &ClusterState) -> Result<Vec<u8>, codec::CodecError> {
+        codec::encode(&SnapshotDocRef::new(state))
+    }
+
+    /// Decodes and checks snapshot bytes, JSON or compact.
     pub fn decode(bytes: &[u8]) -> Result<ClusterState, String> {
         let doc: SnapshotDoc =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a snapshot document: {e}"))?;
+            codec::decode(bytes).map_err(|e| format!("not a snapshot document: {e}"))?;
         if doc.format != SNAPSHOT_FORMAT || doc.version != SNAPSHOT_VERSION {
             return Err(format!(
                 "snapshot is {:?} version {}, this build reads {SNAPSHOT_FORMAT:?} version {SNAPSHOT_VERSION}",
@@ -66,6 +76,16 @@ struct SnapshotDocRef<'a> {
     format: &'a str,
     version: u32,
     state: &'a ClusterState,
+}
+
+impl<'a> SnapshotDocRef<'a> {
+    fn new(state: &'a ClusterState) -> Self {
+        SnapshotDocRef {
+            format: SNAPSHOT_FORMAT,
+            version: SNAPSHOT_VERSION,
+            state,
+        }
+    }
 }
 
 /// What the state machine holds: always updated together.
@@ -193,7 +213,7 @@ impl StateMachineStore {
             .unwrap_or_else(|e| e.into_inner());
         if !replace_newer {
             let stored: Option<SnapshotMeta<NodeId, BasicNode>> =
-                db::get_json(&self.db, CF_SM, KEY_SNAPSHOT_META)
+                db::get_value(&self.db, CF_SM, KEY_SNAPSHOT_META)
                     .map_err(|e| snapshot_err(Some(meta), e))?;
             if stored.is_some_and(|s| s.last_log_id > meta.last_log_id) {
                 return Ok(false);
@@ -215,7 +235,7 @@ pub(crate) fn put_snapshot(
     batch.put_cf(
         sm,
         KEY_SNAPSHOT_META,
-        db::to_json(meta).map_err(|e| e.to_string())?,
+        db::encode(meta).map_err(|e| e.to_string())?,
     );
     batch.put_cf(sm, KEY_SNAPSHOT_DATA, data);
     Ok(())
@@ -237,7 +257,7 @@ fn write_snapshot(
 type StoredSnapshot = (SnapshotMeta<NodeId, BasicNode>, Vec<u8>);
 
 fn read_snapshot(db: &DB) -> Result<Option<StoredSnapshot>, String> {
-    let meta = db::get_json(db, CF_SM, KEY_SNAPSHOT_META).map_err(|e| e.to_string())?;
+    let meta = db::get_value(db, CF_SM, KEY_SNAPSHOT_META).map_err(|e| e.to_string())?;
     let data = db
         .get_cf(db::cf(db, CF_SM), KEY_SNAPSHOT_DATA)
         .map_err(|e| e.to_string())?;

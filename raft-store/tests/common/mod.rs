@@ -26,7 +26,7 @@ pub fn blank(term: u64, index: u64) -> Entry {
     }
 }
 
-fn register_worker(n: u16, at: Millis) -> Command {
+pub fn register_worker(n: u16, at: Millis) -> Command {
     let host = format!("10.0.0.{n}");
     Command::RegisterWorker {
         reg: WorkerRegistration {
@@ -45,7 +45,7 @@ fn register_worker(n: u16, at: Millis) -> Command {
     }
 }
 
-fn register_app(name: &str, at: Millis) -> Command {
+pub fn register_app(name: &str, at: Millis) -> Command {
     Command::RegisterApp {
         desc: AppDescription {
             name: name.to_owned(),
