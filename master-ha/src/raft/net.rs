@@ -1,6 +1,9 @@
 //! Raft between masters over tonic: the client side ([`Network`], openraft's
 //! `RaftNetworkFactory`) and the server side ([`RaftServer`], the `RaftService` gRPC
-//! service). Payloads are openraft's own messages as JSON in `RaftPayload.payload`; an
+//! service). Payloads are openraft's own messages in `RaftPayload.payload`, encoded by
+//! [`codec`]: compact (a `0x01` marker, then postcard) or JSON, which masters of builds
+//! before the compact form send and read; a server answers in the form it was asked in,
+//! and a peer that refuses compact messages is sent JSON for a while ([`Formats`]). An
 //! answer carries the `Result` the peer's `Raft` returned, so a remote refusal (a higher
 //! vote, a snapshot error) reaches openraft as a `RemoteError`, not as a network failure.
 //! How many entries one AppendEntries carries adapts to what gets through in time
@@ -13,6 +16,7 @@ use hearth_proto::pb::raft_service_client::RaftServiceClient;
 use hearth_proto::pb::raft_service_server::{RaftService, RaftServiceServer};
 use hearth_proto::pb::{PreVoteRequest, PreVoteResponse, RaftPayload};
 use hearth_proto::MAX_MESSAGE;
+use hearth_raft_store::codec::{self, Format};
 use hearth_raft_store::openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -45,7 +49,68 @@ pub struct Network {
     isolation: Isolation,
     /// The cluster secret, sent with every message.
     credential: Credential,
+    /// Which encoding each peer is sent.
+    formats: Formats,
 }
+
+/// Which encoding each peer is sent, for rolling upgrades: compact, except to a peer that
+/// refused a compact message (a master of a build before it reads only JSON and answers
+/// "unreadable raft message", see [`refuses_compact`]). Such a peer is sent JSON until
+/// one of two things suggests it may have been upgraded: it was found unreachable (it is
+/// being restarted, maybe on a new build), or [`Formats::RETRY_COMPACT_AFTER`] passed.
+/// Then compact is tried again; a peer still on the old build refuses it once more, and
+/// that one message is resent as JSON at once, so trying costs a round trip, never a
+/// lost message. Kept per peer address in the [`Network`], shared by every client
+/// openraft makes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Formats {
+    /// Peers sent JSON, and since when.
+    json_since: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl Formats {
+    /// How long a peer that refused a compact message is sent only JSON.
+    pub(crate) const RETRY_COMPACT_AFTER: Duration = Duration::from_secs(120);
+
+    /// The encoding to send `addr` now.
+    pub(crate) fn for_peer(&self, addr: &str, now: Instant) -> Format {
+        let mut json = self.json_since.lock().expect("formats lock");
+        match json.get(addr) {
+            Some(since) if now.saturating_duration_since(*since) < Self::RETRY_COMPACT_AFTER => {
+                Format::Json
+            }
+            Some(_) => {
+                json.remove(addr);
+                Format::Compact
+            }
+            None => Format::Compact,
+        }
+    }
+
+    /// `addr` refused a compact message: send it JSON from now on.
+    pub(crate) fn refused_compact(&self, addr: &str, now: Instant) {
+        let mut json = self.json_since.lock().expect("formats lock");
+        json.insert(addr.to_owned(), now);
+    }
+
+    /// `addr` was not reached: it may come back on another build, so try compact then.
+    pub(crate) fn unreachable(&self, addr: &str) {
+        self.json_since.lock().expect("formats lock").remove(addr);
+    }
+}
+
+/// Whether `status`, the answer to a compact message, says the peer could not read it: a
+/// master of a build before the compact form answers `InvalidArgument` "unreadable raft
+/// message: ..." (its JSON decoder fails on the marker byte), and so does this build for
+/// a compact message it cannot decode. Other refusals (a drill's isolation, an absurd
+/// term) are not about the encoding.
+pub(crate) fn refuses_compact(status: &Status) -> bool {
+    status.code() == tonic::Code::InvalidArgument && status.message().starts_with(UNREADABLE)
+}
+
+/// How a server starts the message refusing a payload it cannot decode (the old build's
+/// words too: senders rely on them, see [`refuses_compact`]).
+const UNREADABLE: &str = "unreadable raft message";
 
 impl Network {
     pub fn new(
@@ -129,6 +194,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             }),
             addr,
             window: Window::default(),
+            formats: self.formats.clone(),
         }
     }
 }
@@ -142,6 +208,7 @@ pub struct Peer {
     addr: String,
     client: Result<RaftServiceClient<AuthChannel>, String>,
     window: Window,
+    formats: Formats,
 }
 
 /// How many log entries the next AppendEntries to a peer carries.
@@ -243,7 +310,10 @@ impl Peer {
     {
         let result = self.exchange(rpc, req, ttl).await;
         match &result {
-            Err(RPCError::Unreachable(e)) => self.reached(false, &e.to_string()),
+            Err(RPCError::Unreachable(e)) => {
+                self.formats.unreachable(&self.addr);
+                self.reached(false, &e.to_string())
+            }
             Err(RPCError::Network(e)) => self.reached(false, &e.to_string()),
             _ => self.reached(true, ""),
         }
@@ -274,17 +344,33 @@ impl Peer {
             Ok(c) => c,
             Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&fail(e.clone())))),
         };
-        let payload = serde_json::to_vec(req)
-            .map_err(|e| RPCError::Network(NetworkError::new(&fail(e.to_string()))))?;
-        let msg = RaftPayload { payload };
-        let call = async {
-            match rpc {
-                Rpc::Append => client.append_entries(msg).await,
-                Rpc::Vote => client.vote(msg).await,
-                Rpc::Snapshot => client.install_snapshot(msg).await,
+        let unencodable =
+            |e: codec::CodecError| RPCError::Network(NetworkError::new(&fail(e.to_string())));
+        let format = self.formats.for_peer(&self.addr, Instant::now());
+        let deadline = tokio::time::Instant::now() + ttl;
+        let mut answer = tokio::time::timeout_at(
+            deadline,
+            call(
+                client,
+                &rpc,
+                codec::encode_as(format, req).map_err(unencodable)?,
+            ),
+        )
+        .await;
+        if format == Format::Compact && matches!(&answer, Ok(Err(s)) if refuses_compact(s)) {
+            // A master of an older build: resend this message as JSON, and the next ones.
+            if let Ok(Err(s)) = &answer {
+                tracing::info!(peer = self.target, addr = %self.addr, answer = %s.message(),
+                    "raft peer does not read the compact encoding; sending it JSON");
             }
-        };
-        let answer = match tokio::time::timeout(ttl, call).await {
+            self.formats.refused_compact(&self.addr, Instant::now());
+            answer = tokio::time::timeout_at(
+                deadline,
+                call(client, &rpc, codec::encode_json(req).map_err(unencodable)?),
+            )
+            .await;
+        }
+        let answer = match answer {
             Err(_) => {
                 return Err(RPCError::Network(NetworkError::new(&fail(format!(
                     "no answer within {ttl:?}"
@@ -302,13 +388,28 @@ impl Peer {
                     status.message()
                 )))))
             }
-            Ok(Ok(resp)) => resp.into_inner().payload,
+            Ok(Ok(payload)) => payload,
         };
-        let result: Result<Resp, E> = serde_json::from_slice(&answer).map_err(|e| {
+        let result: Result<Resp, E> = codec::decode(&answer).map_err(|e| {
             RPCError::Network(NetworkError::new(&fail(format!("unreadable answer: {e}"))))
         })?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
+}
+
+/// Sends one encoded message; the answer's payload.
+async fn call(
+    client: &mut RaftServiceClient<AuthChannel>,
+    rpc: &Rpc,
+    payload: Vec<u8>,
+) -> Result<Vec<u8>, Status> {
+    let msg = RaftPayload { payload };
+    let answer = match rpc {
+        Rpc::Append => client.append_entries(msg).await,
+        Rpc::Vote => client.vote(msg).await,
+        Rpc::Snapshot => client.install_snapshot(msg).await,
+    };
+    answer.map(|a| a.into_inner().payload)
 }
 
 impl RaftNetwork<TypeConfig> for Peer {
@@ -396,8 +497,11 @@ impl RaftServer {
 }
 
 impl RaftServer {
-    /// The message in `req`; refused while an isolate drill is in force.
-    fn decode<T: DeserializeOwned>(&self, req: Request<RaftPayload>) -> Result<T, Status> {
+    /// The message in `req` and its encoding; refused while an isolate drill is in force.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        req: Request<RaftPayload>,
+    ) -> Result<(T, Format), Status> {
         self.isolation.refuse()?;
         decode(req)
     }
@@ -446,14 +550,20 @@ pub fn admissible(
     }
 }
 
-fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
-    serde_json::from_slice(&req.into_inner().payload)
-        .map_err(|e| Status::invalid_argument(format!("unreadable raft message: {e}")))
+/// The message in `req`, compact or JSON, and which it was.
+fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<(T, Format), Status> {
+    let payload = req.into_inner().payload;
+    let format = Format::of(&payload);
+    codec::decode(&payload)
+        .map(|m| (m, format))
+        .map_err(|e| Status::invalid_argument(format!("{UNREADABLE}: {e}")))
 }
 
-fn encode<T: Serialize>(answer: &T) -> Result<Response<RaftPayload>, Status> {
+/// `answer` in `format`, the encoding of the request it answers: a master of an older
+/// build reads only JSON, and asks in JSON.
+fn encode<T: Serialize>(answer: &T, format: Format) -> Result<Response<RaftPayload>, Status> {
     let payload =
-        serde_json::to_vec(answer).map_err(|e| Status::internal(format!("encoding: {e}")))?;
+        codec::encode_as(format, answer).map_err(|e| Status::internal(format!("encoding: {e}")))?;
     Ok(Response::new(RaftPayload { payload }))
 }
 
@@ -463,7 +573,7 @@ impl RaftService for RaftServer {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig> = self.decode(req)?;
+        let (rpc, format): (AppendEntriesRequest<TypeConfig>, _) = self.decode(req)?;
         self.admit("AppendEntries", &rpc.vote)?;
         let arrived = std::time::Instant::now();
         let answer = self.raft.append_entries(rpc).await;
@@ -472,7 +582,7 @@ impl RaftService for RaftServer {
         if matches!(&answer, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
             *self.last_append.lock().expect("last_append lock") = Some(arrived);
         }
-        encode(&answer)
+        encode(&answer, format)
     }
 
     async fn pre_vote(
@@ -489,18 +599,18 @@ impl RaftService for RaftServer {
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let rpc: VoteRequest<NodeId> = self.decode(req)?;
+        let (rpc, format): (VoteRequest<NodeId>, _) = self.decode(req)?;
         self.admit("Vote", &rpc.vote)?;
-        encode(&self.raft.vote(rpc).await)
+        encode(&self.raft.vote(rpc).await, format)
     }
 
     async fn install_snapshot(
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc: InstallSnapshotRequest<TypeConfig> = self.decode(req)?;
+        let (rpc, format): (InstallSnapshotRequest<TypeConfig>, _) = self.decode(req)?;
         self.admit("InstallSnapshot", &rpc.vote)?;
-        encode(&self.raft.install_snapshot(rpc).await)
+        encode(&self.raft.install_snapshot(rpc).await, format)
     }
 }
 
@@ -560,50 +670,286 @@ mod tests {
         let _ = decode::<AppendEntriesRequest<TypeConfig>>(req());
         let _ = decode::<VoteRequest<NodeId>>(req());
         let _ = decode::<InstallSnapshotRequest<TypeConfig>>(req());
-        let _ = serde_json::from_slice::<Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>>(
-            payload,
-        );
-        let _ = serde_json::from_slice::<Result<VoteResponse<NodeId>, RaftError<NodeId>>>(payload);
-        let _ = serde_json::from_slice::<
+        let _ = codec::decode::<Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>>(payload);
+        let _ = codec::decode::<Result<VoteResponse<NodeId>, RaftError<NodeId>>>(payload);
+        let _ = codec::decode::<
             Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
         >(payload);
     }
 
-    /// A valid AppendEntries with one entry, to mutate.
-    fn valid() -> Vec<u8> {
-        let entry: hearth_raft_store::Entry = serde_json::from_str(
-            r#"{"log_id":{"leader_id":{"term":3,"node_id":1},"index":7},"payload":"Blank"}"#,
-        )
-        .expect("an entry");
-        serde_json::to_vec(&AppendEntriesRequest::<TypeConfig> {
+    fn entry(term: u64, index: u64) -> hearth_raft_store::Entry {
+        serde_json::from_str(&format!(
+            r#"{{"log_id":{{"leader_id":{{"term":{term},"node_id":1}},"index":{index}}},"payload":"Blank"}}"#
+        ))
+        .expect("an entry")
+    }
+
+    fn append(entries: Vec<hearth_raft_store::Entry>) -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest::<TypeConfig> {
             vote: Vote::new_committed(3, 1),
             prev_log_id: None,
-            entries: vec![entry],
+            entries,
             leader_commit: None,
-        })
-        .expect("json")
+        }
+    }
+
+    /// A valid AppendEntries with one entry, to mutate, in `format`.
+    fn valid(format: Format) -> Vec<u8> {
+        codec::encode_as(format, &append(vec![entry(3, 7)])).expect("encodes")
     }
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
-        /// Fuzzing: arbitrary bytes and mutated valid messages decode or are refused;
-        /// nothing panics (10,000 cases; `PROPTEST_CASES` for a long run).
+        /// Fuzzing: arbitrary bytes (also behind the compact marker) and mutated valid
+        /// messages of both encodings decode or are refused; nothing panics (10,000
+        /// cases; `PROPTEST_CASES` for a long run).
         #[test]
         fn raft_payloads_decode_or_are_refused_without_panic(
             bytes in proptest::collection::vec(any::<u8>(), 0..256),
             flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
         ) {
             decode_everything(&bytes);
-            let mut v = valid();
-            for (at, value) in flips {
-                let n = v.len();
-                v[at % n] = value;
+            let mut marked = vec![codec::COMPACT];
+            marked.extend_from_slice(&bytes);
+            decode_everything(&marked);
+            for format in [Format::Json, Format::Compact] {
+                let mut v = valid(format);
+                for &(at, value) in &flips {
+                    let n = v.len();
+                    v[at % n] = value;
+                }
+                decode_everything(&v);
             }
-            decode_everything(&v);
         }
     }
 
+    #[test]
+    fn lengths_claiming_2_pow_60_elements_are_refused_without_allocating_them() {
+        // A compact AppendEntries whose entry count, and an InstallSnapshot whose data
+        // length, claim 2^60: refused (the input ends), not allocated (that would abort).
+        // 2^60 as a postcard varint: 7 bits a byte, low first.
+        let huge = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10];
+        assert_eq!(
+            codec::decode::<u64>(&[&[codec::COMPACT][..], &huge].concat()).unwrap(),
+            1 << 60
+        );
+        let mut append_bytes = codec::encode(&Vote::<NodeId>::new_committed(3, 1)).unwrap();
+        append_bytes.push(0); // prev_log_id: None
+        append_bytes.extend(&huge);
+        append_bytes.extend([0, 1, 2, 3]);
+        let req = |payload: Vec<u8>| Request::new(RaftPayload { payload });
+        let e = decode::<AppendEntriesRequest<TypeConfig>>(req(append_bytes)).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(
+            e.message().starts_with("unreadable raft message: compact"),
+            "{e:?}"
+        );
+
+        let snapshot = InstallSnapshotRequest::<TypeConfig> {
+            vote: Vote::new_committed(3, 1),
+            meta: Default::default(),
+            offset: 0,
+            data: vec![],
+            done: true,
+        };
+        let mut bytes = codec::encode(&snapshot).unwrap();
+        // The encoding ends with data's length (0) and done (1): claim 2^60 bytes.
+        assert_eq!(bytes[bytes.len() - 2..], [0, 1]);
+        bytes.truncate(bytes.len() - 2);
+        bytes.extend(&huge);
+        bytes.extend([7; 16]);
+        assert!(decode::<InstallSnapshotRequest<TypeConfig>>(req(bytes)).is_err());
+    }
+
+    #[test]
+    fn the_server_reads_both_encodings_and_answers_in_the_one_it_was_asked_in() {
+        let msg = append(vec![entry(3, 7), entry(3, 8)]);
+        for format in [Format::Json, Format::Compact] {
+            let payload = codec::encode_as(format, &msg).unwrap();
+            let (got, asked): (AppendEntriesRequest<TypeConfig>, _) =
+                decode(Request::new(RaftPayload { payload })).expect("decodes");
+            assert_eq!(asked, format);
+            assert_eq!(got.entries, msg.entries);
+            let answer: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> =
+                Ok(AppendEntriesResponse::Success);
+            let bytes = encode(&answer, asked).unwrap().into_inner().payload;
+            assert_eq!(Format::of(&bytes), format);
+            if format == Format::Json {
+                // Exactly what the old build sent and reads.
+                assert_eq!(bytes, serde_json::to_vec(&answer).unwrap());
+            }
+        }
+        // The old build's refusal of a compact message, and this build's of garbage behind
+        // the marker, both read as "does not read compact"; other refusals do not.
+        let old =
+            serde_json::from_slice::<AppendEntriesRequest<TypeConfig>>(&valid(Format::Compact))
+                .map_err(|e| Status::invalid_argument(format!("unreadable raft message: {e}")))
+                .unwrap_err();
+        assert!(refuses_compact(&old));
+        let new = decode::<VoteRequest<NodeId>>(Request::new(RaftPayload {
+            payload: vec![codec::COMPACT, 0xff],
+        }))
+        .unwrap_err();
+        assert!(refuses_compact(&new));
+        assert!(!refuses_compact(&Status::invalid_argument(
+            "AppendEntries refused: term"
+        )));
+        assert!(!refuses_compact(&Status::unavailable(
+            "unreadable raft message"
+        )));
+    }
+
+    #[test]
+    fn a_peer_refusing_compact_is_sent_json_until_it_was_unreachable_or_a_while_passed() {
+        let f = Formats::default();
+        let t0 = Instant::now();
+        assert_eq!(f.for_peer("a:1", t0), Format::Compact);
+        f.refused_compact("a:1", t0);
+        assert_eq!(f.for_peer("a:1", t0), Format::Json);
+        assert_eq!(f.for_peer("b:1", t0), Format::Compact, "per peer");
+        let later = t0 + Formats::RETRY_COMPACT_AFTER;
+        assert_eq!(
+            f.for_peer("a:1", later - Duration::from_millis(1)),
+            Format::Json
+        );
+        assert_eq!(f.for_peer("a:1", later), Format::Compact, "tried again");
+        f.refused_compact("a:1", later);
+        assert_eq!(
+            f.for_peer("a:1", later),
+            Format::Json,
+            "still old: JSON again"
+        );
+        f.unreachable("a:1");
+        assert_eq!(
+            f.for_peer("a:1", later),
+            Format::Compact,
+            "maybe restarted on a new build"
+        );
+    }
+
+    /// The entries of one AppendEntries and the encoding they came in.
+    type Received = (Format, Vec<hearth_raft_store::Entry>);
+
+    /// A Raft server that records the AppendEntries it got and answers success: `legacy`,
+    /// it reads only JSON and refuses anything else as the build before the compact
+    /// encoding did; otherwise it decodes and answers as [`RaftServer`] does.
+    #[derive(Clone, Default)]
+    struct FakeServer {
+        legacy: bool,
+        got: Arc<Mutex<Vec<Received>>>,
+        refused: Arc<Mutex<usize>>,
+    }
+
+    #[tonic::async_trait]
+    impl RaftService for FakeServer {
+        async fn append_entries(
+            &self,
+            req: Request<RaftPayload>,
+        ) -> Result<Response<RaftPayload>, Status> {
+            let answer: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> =
+                Ok(AppendEntriesResponse::Success);
+            let (rpc, format): (AppendEntriesRequest<TypeConfig>, _) = if self.legacy {
+                let payload = req.into_inner().payload;
+                let rpc = serde_json::from_slice(&payload).map_err(|e| {
+                    *self.refused.lock().unwrap() += 1;
+                    Status::invalid_argument(format!("unreadable raft message: {e}"))
+                })?;
+                (rpc, Format::Json)
+            } else {
+                decode(req)?
+            };
+            self.got.lock().unwrap().push((format, rpc.entries));
+            if self.legacy {
+                let payload = serde_json::to_vec(&answer).unwrap();
+                return Ok(Response::new(RaftPayload { payload }));
+            }
+            encode(&answer, format)
+        }
+
+        async fn pre_vote(
+            &self,
+            _: Request<PreVoteRequest>,
+        ) -> Result<Response<PreVoteResponse>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+
+        async fn vote(&self, _: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+
+        async fn install_snapshot(
+            &self,
+            _: Request<RaftPayload>,
+        ) -> Result<Response<RaftPayload>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+    }
+
+    /// Serves `server` on a loopback port; its address.
+    async fn serve(server: FakeServer) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(RaftServiceServer::new(server))
+                .serve_with_incoming(incoming),
+        );
+        addr
+    }
+
+    async fn replicate(
+        network: &mut Network,
+        addr: &str,
+        entries: Vec<hearth_raft_store::Entry>,
+    ) -> AppendEntriesResponse<NodeId> {
+        let mut peer = network.new_client(2, &BasicNode::new(addr)).await;
+        peer.append_entries(append(entries), RPCOption::new(Duration::from_secs(10)))
+            .await
+            .expect("the peer takes the entries")
+    }
+
+    #[tokio::test]
+    async fn entries_reach_a_master_of_the_json_only_build_and_a_current_one() {
+        let mut network = Network::new([], Isolation::default(), Credential::default());
+
+        // The old build: the first (compact) message is refused and resent as JSON at
+        // once; the entries arrive, and the next messages go JSON straight away, from
+        // this client and from the next one openraft makes.
+        let legacy = FakeServer {
+            legacy: true,
+            ..Default::default()
+        };
+        let addr = serve(legacy.clone()).await;
+        let first = vec![entry(3, 7), entry(3, 8)];
+        let r = replicate(&mut network, &addr, first.clone()).await;
+        assert_eq!(r, AppendEntriesResponse::Success);
+        assert_eq!(*legacy.refused.lock().unwrap(), 1);
+        assert_eq!(*legacy.got.lock().unwrap(), vec![(Format::Json, first)]);
+        let second = vec![entry(3, 9)];
+        replicate(&mut network, &addr, second.clone()).await;
+        assert_eq!(
+            *legacy.refused.lock().unwrap(),
+            1,
+            "not asked compact again"
+        );
+        assert_eq!(
+            legacy.got.lock().unwrap().last(),
+            Some(&(Format::Json, second))
+        );
+
+        // A current master is sent compact, by the same network.
+        let current = FakeServer::default();
+        let addr = serve(current.clone()).await;
+        let entries = vec![entry(4, 10)];
+        let r = replicate(&mut network, &addr, entries.clone()).await;
+        assert_eq!(r, AppendEntriesResponse::Success);
+        assert_eq!(
+            *current.got.lock().unwrap(),
+            vec![(Format::Compact, entries)]
+        );
+    }
     #[test]
     fn absurd_terms_and_strangers_are_refused_before_openraft() {
         let voters: BTreeSet<NodeId> = [1, 2, 3].into();
