@@ -25,6 +25,8 @@
 //!   - `lifecycle`: the transitions those share (a worker lost, a driver or an app ended,
 //!     a supervised driver relaunched, executors killed, retention).
 //! - [`mod@schedule`]: Spark's placement rules as a pure function, with `Policy`.
+//! - [`listing`]: which workers, apps and drivers a filtered or paged status shows
+//!   (`/json`, `GetState`, the CLI's lists), in which order, and their totals.
 //! - [`liveness`]: worker and client-app timeouts from leader-local "last heard" times, on
 //!   the leader's monotonic clock ([`Now`]; the wall clock only labels commands).
 //! - `wire`: the frozen serialized form of the records that embed a [`WorkerIdentity`].
@@ -34,6 +36,7 @@ mod apps;
 pub mod command;
 pub mod ids;
 mod lifecycle;
+pub mod listing;
 pub mod liveness;
 mod placement;
 pub mod recovery;
@@ -53,7 +56,9 @@ pub use command::{
 };
 pub use ids::{AppId, DriverId, ExecutorId, WorkerId};
 pub use liveness::{liveness_commands, LastHeard, LivenessConfig};
-pub use schedule::{schedule, Placement, Policy, WorkerSelection};
+pub use schedule::{
+    schedule, schedule_up_to, Placement, Policy, WorkerSelection, PLACEMENTS_PER_PASS,
+};
 pub use state::{
     AppDescription, AppInfo, AppState, ClusterConfig, ClusterState, DriverDescription, DriverInfo,
     DriverState, ExecutorInfo, ExecutorState, MasterRole, ProcessSpec, WorkerIdentity, WorkerInfo,

@@ -92,7 +92,27 @@ struct Slot<'s> {
 /// Computes placements for everything that can be placed now. Pure: the same state,
 /// policy and seed always give the same answer.
 pub fn schedule(state: &ClusterState, policy: &Policy, seed: u64) -> Vec<Placement> {
-    if state.role != MasterRole::Alive {
+    schedule_up_to(state, policy, seed, usize::MAX)
+}
+
+/// How many placements the leader commits in one pass, i.e. in one Raft entry. Every
+/// master receives, fsyncs, decodes and applies a pass as one piece; an entry for 100,000
+/// executors (megabytes) kept a follower busy past the election timeout, and the
+/// followers deposed the leader (issue 15, 5,000 workers). 1,000 placements are ~100 KB
+/// and a few milliseconds to apply; the leader runs the next pass as soon as this one is
+/// committed, so a large demand is placed at the same rate, in steps.
+pub const PLACEMENTS_PER_PASS: usize = 1_000;
+
+/// [`schedule`], stopping at `limit` placements: the first `limit` of what [`schedule`]
+/// returns (so each is still valid: nothing over-committed). Whatever is left is placed
+/// by the next pass, over the state with these applied.
+pub fn schedule_up_to(
+    state: &ClusterState,
+    policy: &Policy,
+    seed: u64,
+    limit: usize,
+) -> Vec<Placement> {
+    if state.role != MasterRole::Alive || limit == 0 {
         return Vec::new();
     }
     let mut slots: Vec<Slot<'_>> = state
@@ -121,6 +141,9 @@ pub fn schedule(state: &ClusterState, policy: &Policy, seed: u64) -> Vec<Placeme
     let mut ranking = Ranking::new(policy.worker_selection, &slots);
     let mut scratch = Scratch::default();
     for app in apps {
+        if out.len() >= limit {
+            break;
+        }
         schedule_app(
             app,
             policy,
@@ -130,6 +153,7 @@ pub fn schedule(state: &ClusterState, policy: &Policy, seed: u64) -> Vec<Placeme
             &mut out,
         );
     }
+    out.truncate(limit);
     out
 }
 

@@ -508,3 +508,81 @@ fn a_stale_batch_is_refused_whole_and_changes_nothing() {
     );
     assert_eq!(s, before);
 }
+
+/// Every executor placed on it, per worker: what a pass (or several) left on the cluster.
+fn held(s: &ClusterState) -> Vec<(WorkerId, usize)> {
+    s.workers
+        .values()
+        .map(|w| (w.identity.id.clone(), w.executors.len()))
+        .collect()
+}
+
+#[test]
+fn a_capped_pass_is_the_start_of_the_whole_one_and_capped_passes_place_the_same_in_the_end() {
+    let mut s = alive();
+    for n in 1..=5 {
+        add_worker(&mut s, n, 8, 8192);
+    }
+    let apps: Vec<AppId> = (0..3)
+        .map(|i| client_app(&mut s, app_desc(Some(1), 256, Some(9)), i))
+        .collect();
+    let policy = Policy::default();
+    let whole = schedule(&s, &policy, 7);
+    assert_eq!(
+        whole.len(),
+        27,
+        "3 apps of 9 one-core executors fit on 40 cores"
+    );
+    assert_eq!(schedule_up_to(&s, &policy, 7, 0), vec![]);
+    assert_eq!(schedule_up_to(&s, &policy, 7, 4), whole[..4].to_vec());
+    assert_eq!(schedule_up_to(&s, &policy, 7, 27), whole);
+    assert_eq!(schedule_up_to(&s, &policy, 7, 1_000), whole);
+
+    let mut at_once = s.clone();
+    ok(
+        &mut at_once,
+        Command::Place {
+            placements: whole,
+            at: T0,
+        },
+    );
+    let mut passes = Vec::new();
+    loop {
+        let pass = schedule_up_to(&s, &policy, 7, 4);
+        if pass.is_empty() {
+            break;
+        }
+        assert_eq!(pass, schedule(&s, &policy, 7)[..pass.len()].to_vec());
+        passes.push(pass.len());
+        ok(
+            &mut s,
+            Command::Place {
+                placements: pass,
+                at: T0,
+            },
+        );
+        assert_eq!(s.check_invariants(), Ok(()));
+    }
+    assert_eq!(passes, vec![4, 4, 4, 4, 4, 4, 3]);
+    assert_eq!(schedule(&s, &policy, 99), vec![], "nothing left to place");
+    for app in &apps {
+        assert_eq!(s.apps[app].executors.len(), 9, "{app}");
+    }
+    // Placed in steps, the executors are spread as evenly as one pass spreads them (each
+    // step's ranking sees the cores the earlier steps took), ties going elsewhere.
+    let counts = |s: &ClusterState| {
+        let mut c: Vec<usize> = held(s).into_iter().map(|(_, n)| n).collect();
+        c.sort();
+        c
+    };
+    assert_eq!(counts(&at_once), vec![5, 5, 5, 6, 6]);
+    assert_eq!(counts(&s), counts(&at_once));
+    assert_eq!(
+        held(&s),
+        [6, 5, 5, 6, 5]
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (wid(i as u32 + 1), n))
+            .collect::<Vec<_>>()
+    );
+}

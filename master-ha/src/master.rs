@@ -16,8 +16,9 @@ use crate::journal::{Journal, JournalError};
 use crate::lease::{self, Lease};
 use hearth_core::recovery;
 use hearth_core::{
-    apply, schedule, AppId, AppState, Applied, ClusterConfig, ClusterState, Command, LastHeard,
-    MasterRole, Millis, Now, Outcome, Policy, Rejection, WorkerId, WorkerState,
+    apply, schedule_up_to, AppId, AppState, Applied, ClusterConfig, ClusterState, Command,
+    LastHeard, MasterRole, Millis, Now, Outcome, Policy, Rejection, WorkerId, WorkerState,
+    PLACEMENTS_PER_PASS,
 };
 use hearth_proto::auth::{Credential, Secret};
 use hearth_proto::convert::{Fence, Member, MemberRole, StatusView, WorkerStatus};
@@ -428,7 +429,12 @@ impl Master {
                 return 0;
             }
             inner.seed = inner.seed.wrapping_add(1);
-            let placements = schedule(&inner.state, &self.config.policy, inner.seed);
+            let placements = schedule_up_to(
+                &inner.state,
+                &self.config.policy,
+                inner.seed,
+                PLACEMENTS_PER_PASS,
+            );
             if placements.is_empty() {
                 return 0;
             }
@@ -604,6 +610,7 @@ pub fn status_of(state: &ClusterState, heard: Option<&LastHeard>) -> StatusView 
         active_drivers: s.drivers.values().map(shown_driver).collect(),
         completed_drivers: s.completed_drivers.iter().map(shown_driver).collect(),
         now: at.wall,
+        totals: None,
     }
 }
 
