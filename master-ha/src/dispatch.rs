@@ -2,7 +2,8 @@
 //! worker receives its launches and kills in commit order; each request is stamped with
 //! the leader's fence (term) and retried with backoff until the worker answers or the
 //! worker is dropped (lost or forgotten). Launches are idempotent on the worker, so a
-//! retry after a lost answer never starts a second process.
+//! retry after a lost answer never starts a second process. A worker's connection is
+//! closed after [`IDLE`] without a command and opened again for the next one.
 //!
 //! A worker's refusal is an observed fact, not only a log line ([`feedback`]): a launch
 //! it refuses (or cannot carry out) is reported to the master as the process FAILED
@@ -155,6 +156,9 @@ impl Dispatcher {
     }
 }
 
+/// How long a worker's delivery connection stays open without a command to carry.
+const IDLE: Duration = Duration::from_secs(10);
+
 /// Pauses before each new attempt to announce a leader to a worker that was not reached
 /// (its connection failed or it did not answer within a second): about 6 s in all.
 const ANNOUNCE_RETRIES_MS: [u64; 5] = [200, 400, 800, 1600, 3200];
@@ -283,8 +287,21 @@ async fn deliver(
             return;
         }
     };
-    let mut client = worker_client(endpoint.connect_lazy(), &credential);
-    while let Some((lsn, cmd)) = rx.recv().await {
+    let mut connected: Option<WorkerControlClient<AuthChannel>> = None;
+    loop {
+        let next = match tokio::time::timeout(IDLE, rx.recv()).await {
+            Ok(Some(next)) => next,
+            Ok(None) => return,
+            Err(_idle) => {
+                // Quiet for a while: close the connection (its buffers are tens of KB, a
+                // leader of 5,000 workers held 5,000 of them); the next command opens one.
+                connected = None;
+                continue;
+            }
+        };
+        let (lsn, cmd) = next;
+        let client = connected
+            .get_or_insert_with(|| worker_client(endpoint.clone().connect_lazy(), &credential));
         if durable.wait_for(|d| *d >= lsn).await.is_err() {
             return; // the master is gone
         }
@@ -301,7 +318,7 @@ async fn deliver(
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
-            let sent = tokio::time::timeout(Duration::from_secs(5), call(&mut client, cmd.clone()))
+            let sent = tokio::time::timeout(Duration::from_secs(5), call(client, cmd.clone()))
                 .await
                 .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer within 5 s")));
             match sent {
