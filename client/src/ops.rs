@@ -2,6 +2,7 @@
 //! benchmarks send. Each says whether it may be retried after a lost answer.
 
 use crate::masters::{ClientError, Idempotency, MasterClient};
+use hearth_core::listing::ListQuery;
 use hearth_core::{AppDescription, AppId, AppState, DriverDescription, DriverId, WorkerId};
 use hearth_proto::convert::StatusView;
 use hearth_proto::pb;
@@ -50,14 +51,22 @@ impl MasterClient {
     /// which is then asked (a leader's answer is linearizable: it shows every write
     /// acknowledged before it was asked).
     pub async fn state(&self) -> Result<StatusView, ClientError> {
-        let mut snap = self.state_here().await?;
+        self.state_listed(&ListQuery::default()).await
+    }
+
+    /// [`state`](Self::state) filtered and paged on the master by `q` (hearth-core
+    /// `listing`): only the entries it shows cross the wire, with the totals they were
+    /// cut from (`StatusView::totals`) when `q` asks for anything.
+    pub async fn state_listed(&self, q: &ListQuery) -> Result<StatusView, ClientError> {
+        let req = pb::GetStateRequest::from(q);
+        let mut snap = self.state_here_with(&req).await?;
         for _ in 0..3 {
             match (&snap.status, &snap.leader) {
                 (hearth_core::MasterRole::Standby, Some(leader))
                     if self.preferred().as_deref() != Some(leader.as_str()) =>
                 {
                     self.prefer(leader.clone());
-                    snap = self.state_here().await?;
+                    snap = self.state_here_with(&req).await?;
                 }
                 _ => break,
             }
@@ -96,9 +105,14 @@ impl MasterClient {
     /// The status as the first master that answers sees it (a standby answers from its
     /// replica, with status STANDBY).
     pub async fn state_here(&self) -> Result<StatusView, ClientError> {
+        self.state_here_with(&pb::GetStateRequest::default()).await
+    }
+
+    async fn state_here_with(&self, req: &pb::GetStateRequest) -> Result<StatusView, ClientError> {
         let resp = self
-            .call("status", Idempotent, |mut c| async move {
-                c.get_state(pb::GetStateRequest {}).await
+            .call("status", Idempotent, |mut c| {
+                let req = req.clone();
+                async move { c.get_state(req).await }
             })
             .await?;
         Ok(resp.try_into()?)

@@ -1,17 +1,95 @@
 //! `hearth status`, `app`, `driver`, `worker-admin`: read the leader's snapshot and print
 //! it, or send one request.
+//!
+//! Paging (README "The CLI"; the rules are hearth-core's `listing`): `app list`, `driver
+//! list` and `worker-admin list` take `--state S[,S...]`, `--offset K` and `--limit N`,
+//! applied on the master (`GetState`), so only the page crosses the wire. Given any of
+//! them, a line on stderr says how many were shown of how many and, when more remain,
+//! the `--offset` of the next page; without them the output is what it always was.
+//! `hearth status` prints the counts and the first 20 workers, apps and drivers (with a
+//! line saying how many more and how to see them), `--limit`/`--offset`/`--state` to
+//! choose others, `--all` for every one; `hearth status --json` prints the whole `/json`
+//! document unless given `--state`, `--offset` or `--limit` (then that page of it, with
+//! its `*total` fields).
 
 use crate::{Failure, Outcome};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use hearth_client::MasterClient;
+use hearth_core::listing::{parse_states, Kind, ListQuery};
 use hearth_core::{AppId, AppInfo, DriverId, DriverInfo, WorkerId, WorkerState};
 use hearth_proto::convert::json::status_json;
 use hearth_proto::convert::StatusView;
 
+/// The filter and page of a list: `--state`, `--offset`, `--limit`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct PageArgs {
+    /// Only those in one of these states (comma-separated, any case; the command's
+    /// `--help` lists its states).
+    #[arg(long, value_name = "STATE[,STATE...]")]
+    pub state: Option<String>,
+    /// Skip the first K (after --state), in the order listed.
+    #[arg(long, value_name = "K")]
+    pub offset: Option<usize>,
+    /// Show at most N (after --offset). 0: only count them.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+impl PageArgs {
+    /// The query these flags ask for; a state that `kinds` do not have is bad usage.
+    fn query(&self, kinds: &[Kind]) -> Result<ListQuery, Failure> {
+        let states = match &self.state {
+            Some(text) => Some(parse_states(text, kinds).map_err(Failure::Usage)?),
+            None => None,
+        };
+        Ok(ListQuery {
+            states,
+            offset: self.offset,
+            limit: self.limit,
+        })
+    }
+}
+
+/// `hearth status`.
+#[derive(Args, Debug, Default)]
+pub struct StatusArgs {
+    /// Print the /json document instead of tables (the whole document, unless --state,
+    /// --offset or --limit is given: then that page of it, with workerstotal, appstotal
+    /// and driverstotal).
+    #[arg(long)]
+    pub json: bool,
+    /// Only workers, apps and drivers in one of these states (comma-separated, any
+    /// case): workers ALIVE, DEAD, DECOMMISSIONED, UNKNOWN, DRAINING; apps WAITING,
+    /// RUNNING, FINISHED, FAILED, KILLED, UNKNOWN; drivers SUBMITTED, RUNNING,
+    /// RELAUNCHING, FINISHED, FAILED, KILLED, ERROR, UNKNOWN. A list whose kind has none
+    /// of them shows none: `--state RUNNING,ALIVE` shows running apps and drivers and
+    /// alive workers.
+    #[arg(long, value_name = "STATE[,STATE...]")]
+    pub state: Option<String>,
+    /// Skip the first K workers, the first K apps (active, then completed) and the
+    /// first K drivers (active, then completed).
+    #[arg(long, value_name = "K", conflicts_with = "all")]
+    pub offset: Option<usize>,
+    /// Show at most N workers, N apps and N drivers [default without --json: 20].
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub limit: Option<usize>,
+    /// Show every worker, app and driver (no --limit).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// How many workers, apps and drivers `hearth status` shows without `--limit`.
+pub const STATUS_ROWS: usize = 20;
+
 #[derive(Subcommand)]
 pub enum AppCmd {
-    /// Active and completed apps.
-    List,
+    /// Active and completed apps (active first, each oldest first).
+    ///
+    /// --state keeps the apps in one of WAITING, RUNNING, FINISHED, FAILED, KILLED,
+    /// UNKNOWN; --offset K skips the first K of those, --limit N shows at most N. With
+    /// any of them, stderr says how many were shown of how many, and the --offset of the
+    /// next page when more remain.
+    List(PageArgs),
     /// One app with its executors, as JSON.
     Show { id: String },
     /// Kill an app: its executors and, in cluster mode, its driver.
@@ -26,8 +104,13 @@ pub enum AppCmd {
 
 #[derive(Subcommand)]
 pub enum DriverCmd {
-    /// Active and completed drivers.
-    List,
+    /// Active and completed drivers (active first, each oldest first).
+    ///
+    /// --state keeps the drivers in one of SUBMITTED, RUNNING, RELAUNCHING, FINISHED,
+    /// FAILED, KILLED, ERROR, UNKNOWN; --offset K skips the first K of those, --limit N
+    /// shows at most N. With any of them, stderr says how many were shown of how many,
+    /// and the --offset of the next page when more remain.
+    List(PageArgs),
     /// One driver, as JSON.
     Show { id: String },
     /// Kill a driver (and so its app).
@@ -36,8 +119,13 @@ pub enum DriverCmd {
 
 #[derive(Subcommand)]
 pub enum WorkerAdminCmd {
-    /// Every worker the leader knows.
-    List,
+    /// Every worker the leader knows (by id).
+    ///
+    /// --state keeps the workers in one of ALIVE, DEAD, DECOMMISSIONED, UNKNOWN,
+    /// DRAINING; --offset K skips the first K of those, --limit N shows at most N. With
+    /// any of them, stderr says how many were shown of how many, and the --offset of the
+    /// next page when more remain.
+    List(PageArgs),
     /// Place nothing new on a worker; what runs there keeps running.
     Decommission { id: String },
     /// Drain a worker (an id), or every worker on a host: nothing new is placed there,
@@ -69,12 +157,22 @@ pub fn client(master: Option<String>) -> Result<MasterClient, Failure> {
     Ok(client.with_credential(crate::secret::credential()))
 }
 
-pub async fn status(client: &MasterClient, json: bool) -> Outcome {
-    let s = client.state().await?;
-    if json {
+pub async fn status(client: &MasterClient, args: StatusArgs) -> Outcome {
+    let page = PageArgs {
+        state: args.state,
+        offset: args.offset,
+        limit: args.limit,
+    };
+    let mut q = page.query(&Kind::ALL)?;
+    if args.json {
+        let s = client.state_listed(&q).await?;
         println!("{}", serde_json::to_string_pretty(&status_json(&s))?);
         return Ok(());
     }
+    if !args.all && q.limit.is_none() {
+        q.limit = Some(STATUS_ROWS);
+    }
+    let s = client.state_listed(&q).await?;
     println!(
         "status {}  leader {}  term {}",
         s.status,
@@ -84,10 +182,63 @@ pub async fn status(client: &MasterClient, json: bool) -> Outcome {
     for m in &s.masters {
         println!("master {} {} {}", m.id, m.address, m.role);
     }
+    let t = s.totals();
+    let c = t.capacity;
+    println!(
+        "workers {}  apps {}  drivers {}  alive workers {}  cores used {}/{}  memory used {}/{} MiB",
+        t.workers, t.apps, t.drivers, c.alive_workers, c.cores_used, c.cores, c.memory_used_mb, c.memory_mb
+    );
+    let more = |kind: Kind, shown: usize, total: usize| {
+        if let Some(next) = q.next_offset(shown, total) {
+            println!(
+                "... {} more {}: hearth status --offset {next} (or --limit N, --all)",
+                total - next,
+                kind.plural()
+            );
+        }
+    };
     print_workers(&s);
+    more(Kind::Worker, s.workers.len(), t.workers);
     print_apps(s.active_apps.iter().chain(&s.completed_apps));
+    more(
+        Kind::App,
+        s.active_apps.len() + s.completed_apps.len(),
+        t.apps,
+    );
     print_drivers(s.active_drivers.iter().chain(&s.completed_drivers));
+    more(
+        Kind::Driver,
+        s.active_drivers.len() + s.completed_drivers.len(),
+        t.drivers,
+    );
     Ok(())
+}
+
+/// What a paged list says on stderr: how many of how many were shown, and where the next
+/// page starts when more remain.
+fn page_note(q: &ListQuery, kind: Kind, shown: usize, total: usize) -> String {
+    let mut note = format!("{shown} of {total} {} shown", kind.plural());
+    if let Some(next) = q.next_offset(shown, total) {
+        note.push_str(&format!("; the next page: --offset {next}"));
+    }
+    note
+}
+
+/// The leader's status filtered and paged by `page` for a list of `kind` (a state of
+/// another kind is bad usage): the view and the query it answered.
+async fn listed(
+    client: &MasterClient,
+    page: &PageArgs,
+    kind: Kind,
+) -> Result<(StatusView, ListQuery), Failure> {
+    let q = page.query(&[kind])?;
+    Ok((client.state_listed(&q).await?, q))
+}
+
+fn note_if_paged(q: &ListQuery, kind: Kind, shown: usize, total: usize) {
+    if q.is_given() {
+        eprintln!("{}", page_note(q, kind, shown, total));
+    }
 }
 
 fn print_workers(s: &StatusView) {
@@ -176,9 +327,11 @@ fn killed(id: &str, changed: bool) {
 
 pub async fn app(client: &MasterClient, cmd: AppCmd) -> Outcome {
     match cmd {
-        AppCmd::List => {
-            let s = client.state().await?;
+        AppCmd::List(page) => {
+            let (s, q) = listed(client, &page, Kind::App).await?;
             print_apps(s.active_apps.iter().chain(&s.completed_apps));
+            let shown = s.active_apps.len() + s.completed_apps.len();
+            note_if_paged(&q, Kind::App, shown, s.totals().apps);
         }
         AppCmd::Show { id } => show(client, ["activeapps", "completedapps"], "app", &id).await?,
         AppCmd::Kill { id } => killed(&id, client.kill_app(&AppId(id.clone())).await?),
@@ -192,9 +345,11 @@ pub async fn app(client: &MasterClient, cmd: AppCmd) -> Outcome {
 
 pub async fn driver(client: &MasterClient, cmd: DriverCmd) -> Outcome {
     match cmd {
-        DriverCmd::List => {
-            let s = client.state().await?;
+        DriverCmd::List(page) => {
+            let (s, q) = listed(client, &page, Kind::Driver).await?;
             print_drivers(s.active_drivers.iter().chain(&s.completed_drivers));
+            let shown = s.active_drivers.len() + s.completed_drivers.len();
+            note_if_paged(&q, Kind::Driver, shown, s.totals().drivers);
         }
         DriverCmd::Show { id } => {
             show(client, ["activedrivers", "completeddrivers"], "driver", &id).await?
@@ -206,7 +361,11 @@ pub async fn driver(client: &MasterClient, cmd: DriverCmd) -> Outcome {
 
 pub async fn worker_admin(client: &MasterClient, cmd: WorkerAdminCmd) -> Outcome {
     match cmd {
-        WorkerAdminCmd::List => print_workers(&client.state().await?),
+        WorkerAdminCmd::List(page) => {
+            let (s, q) = listed(client, &page, Kind::Worker).await?;
+            print_workers(&s);
+            note_if_paged(&q, Kind::Worker, s.workers.len(), s.totals().workers);
+        }
         WorkerAdminCmd::Decommission { id } => {
             let changed = client.decommission_worker(&WorkerId(id.clone())).await?;
             println!(
@@ -349,6 +508,7 @@ mod tests {
             active_drivers: vec![],
             completed_drivers: vec![],
             now: Millis(0),
+            totals: None,
         }
     }
 

@@ -93,12 +93,16 @@ enum Cmd {
     Local(servers::LocalArgs),
     /// Submit an application (client or cluster deploy mode).
     Submit(submit::SubmitArgs),
-    /// Show the cluster: leader, term, workers, apps, drivers.
-    Status {
-        /// Print the /json document instead of tables.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Show the cluster: leader, term, counts, the first workers, apps and drivers.
+    ///
+    /// Prints the leader, term and masters, a line of counts (workers, apps, drivers, and
+    /// the alive workers' cores and memory), then the first 20 workers, apps (active,
+    /// then completed) and drivers, each table followed by how many more there are and
+    /// the --offset that shows them. --limit, --offset and --state choose others (applied
+    /// on the leader, so a cluster of 100,000 executors answers quickly); --all shows
+    /// every one. --json prints the whole /json document, or with --state, --offset or
+    /// --limit that page of it.
+    Status(admin::StatusArgs),
     /// List, show, kill or scale applications.
     App {
         #[command(subcommand)]
@@ -274,7 +278,7 @@ fn main() -> ExitCode {
             Cmd::Worker(a) => servers::worker(a, master).await,
             Cmd::Local(a) => servers::local(a).await,
             Cmd::Submit(a) => submit::run(a, admin::client(master)?).await,
-            Cmd::Status { json } => admin::status(&admin::client(master)?, json).await,
+            Cmd::Status(a) => admin::status(&admin::client(master)?, a).await,
             Cmd::App { cmd } => admin::app(&admin::client(master)?, cmd).await,
             Cmd::Driver { cmd } => admin::driver(&admin::client(master)?, cmd).await,
             Cmd::WorkerAdmin { cmd } => admin::worker_admin(&admin::client(master)?, cmd).await,

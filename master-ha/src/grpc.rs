@@ -269,16 +269,29 @@ impl MasterService for Svc {
 
     async fn get_state(
         &self,
-        _req: Request<GetStateRequest>,
+        req: Request<GetStateRequest>,
     ) -> Result<Response<ClusterStatus>, Status> {
         // Linearizable on the leader (a quorum confirms it still leads, so the answer
         // shows every write acknowledged before); a standby answers from its replica
         // with status STANDBY and the leader's address.
+        // Filtered and paged when the request asks (hearth-core `listing`); an unknown
+        // state is INVALID_ARGUMENT.
         self.node.config.isolation.refuse()?;
+        let q = hearth_proto::convert::view::list_query(req.get_ref())
+            .map_err(Status::invalid_argument)?;
         if self.node.current().is_some() {
             self.node.read_barrier().await?;
         }
-        let status = self.node.render(|view| ClusterStatus::from(view)).await;
+        let status = self
+            .node
+            .render(move |view| {
+                if q.is_given() {
+                    ClusterStatus::from(&view.paged(&q))
+                } else {
+                    ClusterStatus::from(view)
+                }
+            })
+            .await;
         Ok(Response::new(status))
     }
 }

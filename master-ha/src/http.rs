@@ -1,16 +1,19 @@
 //! The master's HTTP side: the web UI at `/` and `/ui/...` ([`crate::ui`]), `GET /json` (rendered by
-//! `hearth_proto::convert::json`, so `hearth status --json` prints the same document)
+//! `hearth_proto::convert::json`, so `hearth status --json` prints the same document;
+//! optional `?state=S[,S...]&offset=K&limit=N&executors=0|1`, read and applied by
+//! hearth-core's `listing` rules, a refused one answered `400` with what is allowed),
 //! `GET /readyz` (200 when ALIVE, 503 otherwise, with the role in the body), `GET
 //! /metrics` (Prometheus, [`crate::metrics`]), and the apps' JSON API ([`crate::api`]).
 
 use crate::node::Node;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use hearth_core::listing::parse_status_query;
 use hearth_core::MasterRole;
-use hearth_proto::convert::json::status_json;
+use hearth_proto::convert::json::status_json_with;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -74,10 +77,27 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
         .into_response()
 }
 
-async fn json(State(node): State<Arc<Node>>) -> Response {
-    // Rendered and encoded off the runtime's threads ([`Node::render`]).
+async fn json(
+    State(node): State<Arc<Node>>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let q = match parse_status_query(&params) {
+        Ok(q) => q,
+        Err(e) => {
+            let body = serde_json::json!({"code": "INVALID", "error": e});
+            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+        }
+    };
+    // Rendered and encoded off the runtime's threads ([`Node::render`]); without a
+    // filter or page, the whole view as it always was.
     let body = node
-        .render(|view| serde_json::to_vec(&status_json(view)))
+        .render(move |view| {
+            if q.list.is_given() {
+                serde_json::to_vec(&status_json_with(&view.paged(&q.list), q.executors))
+            } else {
+                serde_json::to_vec(&status_json_with(view, q.executors))
+            }
+        })
         .await;
     match body {
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),

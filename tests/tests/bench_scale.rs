@@ -96,6 +96,17 @@ fn bench_scale_reports_every_figure_with_every_worker_back() {
     assert!(num(&j, "status_ms") > 0.0);
     assert!(num(&j, "status_bytes") > 1_000.0, "/json of 200 executors");
     assert!(num(&j, "getstate_bytes") > 1_000.0);
+    // A page without executors is smaller than one with them (200 executors), and the
+    // CLI's status answered.
+    assert!(
+        num(&j, "status_summary_bytes") < num(&j, "status_paged_bytes"),
+        "{j}"
+    );
+    assert!(num(&j, "getstate_filtered_bytes") > 0.0, "{j}");
+    assert!(
+        num(&j, "cli_status_ms") > 0.0 && num(&j, "cli_status_all_ms") > 0.0,
+        "{j}"
+    );
     assert!(num(&j, "snapshot_index") > 0.0);
 
     // Every worker came back in every round; every executor was placed and still runs.

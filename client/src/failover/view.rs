@@ -100,7 +100,7 @@ pub async fn view(addr: &str, credential: &Credential) -> Option<StatusView> {
             credential,
         ))
         .max_decoding_message_size(hearth_proto::MAX_MESSAGE);
-        let resp = c.get_state(pb::GetStateRequest {}).await.ok()?;
+        let resp = c.get_state(pb::GetStateRequest::default()).await.ok()?;
         StatusView::try_from(resp.into_inner()).ok()
     };
     tokio::time::timeout(Duration::from_millis(400), ask)

@@ -2,14 +2,22 @@
 //! endpoint and `hearth status --json` (README.md, "The CLI") both print exactly this, so
 //! scripts see one format. Field names follow Spark's master `/json`; memory is in MiB,
 //! times in milliseconds since the epoch, durations in milliseconds.
+//!
+//! A filtered or paged view ([`StatusView::paged`], `GET /json?state=..&offset=..&limit=..`)
+//! renders the same fields for the entries it holds, plus `workerstotal`, `appstotal` and
+//! `driverstotal` (how many the state filter kept, before paging); `aliveworkers`,
+//! `cores`, `coresused`, `memory` and `memoryused` stay those of the whole cluster. A view
+//! that is not paged has no `*total` field: the document is what it was before paging.
+//! [`status_json_with`] with `executors` false gives each app `executorcount` instead of
+//! its `executors` list.
 
 use super::view::StatusView;
-use hearth_core::{AppInfo, DriverInfo, WorkerState};
+use hearth_core::{AppInfo, DriverInfo};
 use serde_json::{json, Value};
 
-fn app(a: &AppInfo, now: u64) -> Value {
+fn app(a: &AppInfo, now: u64, executors: bool) -> Value {
     let end = a.ended_at.map_or(now, |t| t.0);
-    json!({
+    let mut v = json!({
         "id": a.id,
         "name": a.desc.name,
         "user": a.desc.user(),
@@ -23,14 +31,25 @@ fn app(a: &AppInfo, now: u64) -> Value {
         "executorlimit": a.executor_limit,
         "retrycount": a.retry_count,
         "endreason": a.end_reason,
-        "executors": a.executors.values().map(|e| json!({
+    });
+    // serde_json's maps are sorted by key (no `preserve_order`): where a field is added
+    // does not change the document.
+    let (key, value) = if executors {
+        let list = a.executors.values().map(|e| json!({
             "id": e.id,
             "worker": e.worker,
             "cores": e.cores,
             "memory": e.memory_mb,
             "state": e.state.as_str(),
-        })).collect::<Vec<_>>(),
-    })
+        }));
+        ("executors", Value::Array(list.collect()))
+    } else {
+        ("executorcount", a.executors.len().into())
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.into(), value);
+    }
+    v
 }
 
 fn driver(d: &DriverInfo) -> Value {
@@ -50,13 +69,14 @@ fn driver(d: &DriverInfo) -> Value {
 
 /// The `/json` document.
 pub fn status_json(s: &StatusView) -> Value {
+    status_json_with(s, true)
+}
+
+/// The `/json` document, with each app's executors listed (`executors`) or only counted.
+pub fn status_json_with(s: &StatusView, executors: bool) -> Value {
     let now = s.now.0;
-    let alive: Vec<_> = s
-        .workers
-        .iter()
-        .filter(|w| w.info.state == WorkerState::Alive)
-        .collect();
-    json!({
+    let capacity = s.capacity();
+    let mut doc = json!({
         "status": s.status.as_str(),
         "leader": s.leader,
         "term": s.term,
@@ -80,14 +100,20 @@ pub fn status_json(s: &StatusView) -> Value {
             "draindeadline": w.info.state.drain_deadline().map(|t| t.0),
             "lastheartbeat": w.last_heartbeat.map(|t| t.0),
         })).collect::<Vec<_>>(),
-        "aliveworkers": alive.len(),
-        "cores": alive.iter().map(|w| u64::from(w.info.identity.cores)).sum::<u64>(),
-        "coresused": alive.iter().map(|w| u64::from(w.info.cores_used)).sum::<u64>(),
-        "memory": alive.iter().map(|w| w.info.identity.memory_mb).sum::<u64>(),
-        "memoryused": alive.iter().map(|w| w.info.memory_used_mb).sum::<u64>(),
-        "activeapps": s.active_apps.iter().map(|a| app(a, now)).collect::<Vec<_>>(),
-        "completedapps": s.completed_apps.iter().map(|a| app(a, now)).collect::<Vec<_>>(),
+        "aliveworkers": capacity.alive_workers,
+        "cores": capacity.cores,
+        "coresused": capacity.cores_used,
+        "memory": capacity.memory_mb,
+        "memoryused": capacity.memory_used_mb,
+        "activeapps": s.active_apps.iter().map(|a| app(a, now, executors)).collect::<Vec<_>>(),
+        "completedapps": s.completed_apps.iter().map(|a| app(a, now, executors)).collect::<Vec<_>>(),
         "activedrivers": s.active_drivers.iter().map(driver).collect::<Vec<_>>(),
         "completeddrivers": s.completed_drivers.iter().map(driver).collect::<Vec<_>>(),
-    })
+    });
+    if let (Some(t), Some(o)) = (&s.totals, doc.as_object_mut()) {
+        o.insert("workerstotal".into(), t.workers.into());
+        o.insert("appstotal".into(), t.apps.into());
+        o.insert("driverstotal".into(), t.drivers.into());
+    }
+    doc
 }

@@ -1,7 +1,10 @@
-//! The `GetState` reply ([`pb::ClusterStatus`]) as core values: [`StatusView`].
+//! The `GetState` reply ([`pb::ClusterStatus`]) as core values: [`StatusView`]; a
+//! `GetStateRequest`'s filter and page as a core [`ListQuery`], and
+//! [`StatusView::paged`], which applies one (the rules are hearth-core's `listing`).
 
 use super::{state, ConvertError};
 use crate::pb;
+use hearth_core::listing::{parse_states, Capacity, Kind, ListQuery, Totals};
 use hearth_core::{AppInfo, DriverInfo, MasterRole, Millis, WorkerInfo};
 use std::fmt;
 use std::str::FromStr;
@@ -88,6 +91,121 @@ pub struct StatusView {
     pub completed_drivers: Vec<DriverInfo>,
     /// The answering master's clock when it made this view.
     pub now: Millis,
+    /// Set when the view was filtered or paged ([`StatusView::paged`]): what it was cut
+    /// from. `None`: the lists are whole.
+    pub totals: Option<Totals>,
+}
+
+impl StatusView {
+    /// The entries `q` shows (workers; apps active then completed; drivers active then
+    /// completed, each list paged on its own), with the [`Totals`] they were cut from.
+    /// Only the shown entries are copied.
+    pub fn paged(&self, q: &ListQuery) -> StatusView {
+        let workers = q.page(&self.workers, |w| w.info.state.as_str());
+        let (active_apps, completed_apps, apps) =
+            q.page_two(&self.active_apps, &self.completed_apps, |a| {
+                a.state.as_str()
+            });
+        let (active_drivers, completed_drivers, drivers) =
+            q.page_two(&self.active_drivers, &self.completed_drivers, |d| {
+                d.state.as_str()
+            });
+        StatusView {
+            status: self.status,
+            leader: self.leader.clone(),
+            term: self.term,
+            masters: self.masters.clone(),
+            workers: workers.items.into_iter().cloned().collect(),
+            active_apps: active_apps.into_iter().cloned().collect(),
+            completed_apps: completed_apps.into_iter().cloned().collect(),
+            active_drivers: active_drivers.into_iter().cloned().collect(),
+            completed_drivers: completed_drivers.into_iter().cloned().collect(),
+            now: self.now,
+            totals: Some(Totals {
+                workers: workers.total,
+                apps,
+                drivers,
+                capacity: self.capacity(),
+            }),
+        }
+    }
+
+    /// The totals: those the view was cut from, else counted from its whole lists.
+    pub fn totals(&self) -> Totals {
+        self.totals.unwrap_or_else(|| Totals {
+            workers: self.workers.len(),
+            apps: self.active_apps.len() + self.completed_apps.len(),
+            drivers: self.active_drivers.len() + self.completed_drivers.len(),
+            capacity: self.capacity(),
+        })
+    }
+
+    /// The capacity of the cluster's ALIVE workers (of all of them, also in a paged view).
+    pub fn capacity(&self) -> Capacity {
+        match &self.totals {
+            Some(t) => t.capacity,
+            None => Capacity::of(self.workers.iter().map(|w| &w.info)),
+        }
+    }
+}
+
+/// The filter and page a `GetStateRequest` asks for; an unknown state name is refused
+/// with a message listing the known ones.
+pub fn list_query(r: &pb::GetStateRequest) -> Result<ListQuery, String> {
+    let states = if r.states.is_empty() {
+        None
+    } else {
+        Some(parse_states(&r.states.join(","), &Kind::ALL)?)
+    };
+    Ok(ListQuery {
+        states,
+        offset: r.offset.map(|o| o as usize),
+        limit: r.limit.map(|l| l as usize),
+    })
+}
+
+impl From<&ListQuery> for pb::GetStateRequest {
+    fn from(q: &ListQuery) -> Self {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        pb::GetStateRequest {
+            states: q.states.iter().flatten().map(|s| (*s).to_owned()).collect(),
+            offset: q.offset.map(clamp),
+            limit: q.limit.map(clamp),
+        }
+    }
+}
+
+impl From<&Totals> for pb::StatusTotals {
+    fn from(t: &Totals) -> Self {
+        pb::StatusTotals {
+            workers: t.workers as u64,
+            apps: t.apps as u64,
+            drivers: t.drivers as u64,
+            alive_workers: t.capacity.alive_workers,
+            cores: t.capacity.cores,
+            cores_used: t.capacity.cores_used,
+            memory_mb: t.capacity.memory_mb,
+            memory_used_mb: t.capacity.memory_used_mb,
+        }
+    }
+}
+
+impl From<pb::StatusTotals> for Totals {
+    fn from(t: pb::StatusTotals) -> Self {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Totals {
+            workers: n(t.workers),
+            apps: n(t.apps),
+            drivers: n(t.drivers),
+            capacity: Capacity {
+                alive_workers: t.alive_workers,
+                cores: t.cores,
+                cores_used: t.cores_used,
+                memory_mb: t.memory_mb,
+                memory_used_mb: t.memory_used_mb,
+            },
+        }
+    }
 }
 
 impl From<&Member> for pb::MasterMember {
@@ -144,6 +262,7 @@ impl From<&StatusView> for pb::ClusterStatus {
             active_drivers: v.active_drivers.iter().map(Into::into).collect(),
             completed_drivers: v.completed_drivers.iter().map(Into::into).collect(),
             now_ms: v.now.0,
+            totals: v.totals.as_ref().map(Into::into),
         }
     }
 }
@@ -162,6 +281,7 @@ impl TryFrom<pb::ClusterStatus> for StatusView {
             active_drivers: decode_all(v.active_drivers)?,
             completed_drivers: decode_all(v.completed_drivers)?,
             now: Millis(v.now_ms),
+            totals: v.totals.map(Into::into),
         })
     }
 }

@@ -251,6 +251,7 @@ pub fn snapshot() -> StatusView {
         active_drivers: vec![placed_driver()],
         completed_drivers: vec![failed_driver()],
         now: T0.plus(120_000),
+        totals: None,
     }
 }
 
@@ -284,6 +285,7 @@ fn standby_snapshot_without_leader() {
             active_drivers: vec![],
             completed_drivers: vec![],
             now: Millis(0),
+            totals: None,
         };
         assert_eq!(through_wire::<_, pb::ClusterStatus>(&v), v);
     }

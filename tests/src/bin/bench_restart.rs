@@ -291,7 +291,7 @@ async fn round(
     let mut c = MasterServiceClient::new(channels[0].clone())
         .max_decoding_message_size(hearth_proto::MAX_MESSAGE);
     let status = c
-        .get_state(pb::GetStateRequest {})
+        .get_state(pb::GetStateRequest::default())
         .await
         .unwrap()
         .into_inner();

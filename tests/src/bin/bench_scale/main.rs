@@ -12,7 +12,10 @@
 //!    acknowledged E executor RUNNING reports);
 //! 4. the leader's RSS and CPU over another window (*steady state*, heartbeats only),
 //!    and the followers' RSS;
-//! 5. `/json` and `GetState` on the leader: the fastest of 3, time and size; a snapshot
+//! 5. `/json` and `GetState` on the leader: the fastest of 3, time and size, whole and
+//!    paged (`/json?limit=100`, `?limit=100&executors=0`, `GetState` of the RUNNING
+//!    entries, limit 100); the real `hearth status` (its default page, and `--all`),
+//!    wall time of the fastest of 3; a snapshot
 //!    built on the leader (`RaftAdmin.Snapshot`), timed, and the leader's Raft directory
 //!    size;
 //! 6. `--rounds` failovers ([`failover`]);
@@ -355,20 +358,55 @@ impl Scale {
         Ok(())
     }
 
-    /// `/json` and `GetState` on the leader: time and size.
+    /// `/json` and `GetState` on the leader, whole and paged: time and size; the real
+    /// `hearth status` against the leader (its default page, and `--all`): wall time.
     fn status(&mut self) -> Result<()> {
-        let (json_t, json_b) = probe::json_status(self.c.http[self.leader], 3)?;
+        let http = self.c.http[self.leader];
+        let (json_t, json_b) = probe::json_status(http, "", 3)?;
+        let (paged_t, paged_b) = probe::json_status(http, "?limit=100", 3)?;
+        let (summary_t, summary_b) = probe::json_status(http, "?limit=100&executors=0", 3)?;
         let addr = self.c.advertised[self.leader].clone();
-        let (gs_t, gs_b) = self.rt.block_on(probe::get_state(&addr, 3))?;
+        let (gs_t, gs_b) = self
+            .rt
+            .block_on(probe::get_state(&addr, Default::default(), 3))?;
+        let running = hearth_proto::pb::GetStateRequest {
+            states: vec!["RUNNING".into()],
+            offset: None,
+            limit: Some(100),
+        };
+        let (gsf_t, gsf_b) = self.rt.block_on(probe::get_state(&addr, running, 3))?;
         self.say(format!(
-            "status on the leader (fastest of 3): /json {:.1} ms, {json_b} bytes; GetState {:.1} ms, {gs_b} bytes",
+            "status on the leader (fastest of 3): /json {:.1} ms, {json_b} bytes; /json?limit=100 {:.1} ms, \
+             {paged_b} bytes; /json?limit=100&executors=0 {:.1} ms, {summary_b} bytes; GetState {:.1} ms, \
+             {gs_b} bytes; GetState RUNNING limit 100 {:.1} ms, {gsf_b} bytes",
             ms(json_t),
-            ms(gs_t)
+            ms(paged_t),
+            ms(summary_t),
+            ms(gs_t),
+            ms(gsf_t)
+        ));
+        let url = self.c.url();
+        let (cli_t, cli_b) = probe::cli(&url, &["status"], 3)?;
+        let (all_t, all_b) = probe::cli(&url, &["status", "--all"], 3)?;
+        self.say(format!(
+            "hearth status (fastest of 3, wall time): {:.1} ms, {cli_b} bytes; hearth status --all {:.1} ms, {all_b} bytes",
+            ms(cli_t),
+            ms(all_t)
         ));
         self.set("status_ms", round1(ms(json_t)));
         self.set("status_bytes", json_b);
+        self.set("status_paged_ms", round1(ms(paged_t)));
+        self.set("status_paged_bytes", paged_b);
+        self.set("status_summary_ms", round1(ms(summary_t)));
+        self.set("status_summary_bytes", summary_b);
         self.set("getstate_ms", round1(ms(gs_t)));
         self.set("getstate_bytes", gs_b);
+        self.set("getstate_filtered_ms", round1(ms(gsf_t)));
+        self.set("getstate_filtered_bytes", gsf_b);
+        self.set("cli_status_ms", round1(ms(cli_t)));
+        self.set("cli_status_bytes", cli_b);
+        self.set("cli_status_all_ms", round1(ms(all_t)));
+        self.set("cli_status_all_bytes", all_b);
         Ok(())
     }
 
@@ -544,6 +582,25 @@ fn table(o: &Value) -> String {
         ("status_bytes", "/json (bytes)"),
         ("getstate_ms", "GetState (ms)"),
         ("getstate_bytes", "GetState (bytes)"),
+        ("status_paged_ms", "/json?limit=100 (ms)"),
+        ("status_paged_bytes", "/json?limit=100 (bytes)"),
+        ("status_summary_ms", "/json?limit=100&executors=0 (ms)"),
+        (
+            "status_summary_bytes",
+            "/json?limit=100&executors=0 (bytes)",
+        ),
+        ("getstate_filtered_ms", "GetState RUNNING, limit 100 (ms)"),
+        (
+            "getstate_filtered_bytes",
+            "GetState RUNNING, limit 100 (bytes)",
+        ),
+        ("cli_status_ms", "hearth status, wall (ms)"),
+        ("cli_status_bytes", "hearth status, stdout (bytes)"),
+        ("cli_status_all_ms", "hearth status --all, wall (ms)"),
+        (
+            "cli_status_all_bytes",
+            "hearth status --all, stdout (bytes)",
+        ),
         ("snapshot_ms", "snapshot build on the leader (ms)"),
         ("raft_dir_mb", "leader's Raft directory (MB)"),
         ("failover_p50_ms", "failover p50 (ms)"),

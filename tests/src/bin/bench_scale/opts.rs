@@ -87,7 +87,8 @@ pub fn help() -> String {
         "bench-scale: 3 real Raft masters (fsync, the `hearth` binary next to this one) against N \
          simulated workers in this process, with M cluster-mode apps holding E executors.\n\
          Measures the leader's RSS and CPU at steady state (workers only, then with the \
-         executors), placements/s, /json and GetState time and size, a snapshot's build time, \
+         executors), placements/s, /json and GetState time and size (whole, paged, filtered), \
+         the wall time of `hearth status` (paged and --all), a snapshot's build time, \
          leader SIGKILL -> a new ALIVE leader with every worker registered again (p50/p99 over \
          R rounds), and commits/s through a fresh group.\n\n\
          usage: bench-scale [--workers N] [--executors E] [--rounds R] [--json] [...]\n\n",

@@ -1,11 +1,13 @@
 //! Looking at the masters from outside, as an operator would: a process's RSS and CPU
-//! time in `/proc`, `/readyz`, the gauges of `/metrics`, `/json` and `GetState` timed and
-//! weighed, a directory's size on disk, the machine's load.
+//! time in `/proc`, `/readyz`, the gauges of `/metrics`, `/json` (whole or with a query:
+//! paged, filtered, without executors) and `GetState` (whole or filtered and paged) timed
+//! and weighed, the wall time of a real `hearth status`, a directory's size on disk, the
+//! machine's load.
 
 use anyhow::{anyhow, Context, Result};
 use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
-use hearth_tests::harness::http_get;
+use hearth_tests::harness::{bin, http_get, secret_of};
 use prost::Message;
 use std::collections::HashMap;
 use std::path::Path;
@@ -91,14 +93,15 @@ pub fn gauge(http: u16, name: &str) -> Option<f64> {
     metrics(http)?.get(name).copied()
 }
 
-/// The fastest of `n` reads of `/json` on the master at `http`: time and bytes.
-pub fn json_status(http: u16, n: usize) -> Result<(Duration, usize)> {
+/// The fastest of `n` reads of `/json{query}` (`query` empty or `?limit=100`...) on the
+/// master at `http`: time and bytes.
+pub fn json_status(http: u16, query: &str, n: usize) -> Result<(Duration, usize)> {
     let mut best: Option<(Duration, usize)> = None;
     for _ in 0..n.max(1) {
         let t = Instant::now();
-        let (code, body) = http_get(&format!("http://127.0.0.1:{http}/json"))?;
+        let (code, body) = http_get(&format!("http://127.0.0.1:{http}/json{query}"))?;
         let took = t.elapsed();
-        anyhow::ensure!(code == 200, "GET /json answered {code}");
+        anyhow::ensure!(code == 200, "GET /json{query} answered {code}: {body}");
         if best.is_none_or(|(b, _)| took < b) {
             best = Some((took, body.len()));
         }
@@ -106,8 +109,13 @@ pub fn json_status(http: u16, n: usize) -> Result<(Duration, usize)> {
     Ok(best.expect("at least one read"))
 }
 
-/// The fastest of `n` `GetState` calls on the master at `addr`: time and encoded size.
-pub async fn get_state(addr: &str, n: usize) -> Result<(Duration, usize)> {
+/// The fastest of `n` `GetState` calls (`req`: the whole state, or a filter and page) on
+/// the master at `addr`: time and encoded size.
+pub async fn get_state(
+    addr: &str,
+    req: pb::GetStateRequest,
+    n: usize,
+) -> Result<(Duration, usize)> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect()
         .await
@@ -118,13 +126,44 @@ pub async fn get_state(addr: &str, n: usize) -> Result<(Duration, usize)> {
     let mut best: Option<(Duration, usize)> = None;
     for _ in 0..n.max(1) {
         let t = Instant::now();
-        let s = client.get_state(pb::GetStateRequest {}).await?.into_inner();
+        let s = client.get_state(req.clone()).await?.into_inner();
         let took = t.elapsed();
         if best.is_none_or(|(b, _)| took < b) {
             best = Some((took, s.encoded_len()));
         }
     }
     Ok(best.expect("at least one call"))
+}
+
+/// The fastest of `n` runs of the real `hearth` CLI with `args` (`status`, ...) against
+/// `masters`, from start to exit: wall time and the bytes it printed on stdout. Not
+/// `harness::hearth_within`: its output (a whole status) can be more than a pipe holds
+/// unread.
+pub fn cli(masters: &str, args: &[&str], n: usize) -> Result<(Duration, usize)> {
+    let mut best: Option<(Duration, usize)> = None;
+    for _ in 0..n.max(1) {
+        let mut cmd = std::process::Command::new(bin("hearth"));
+        if let Some(secret) = secret_of(masters) {
+            cmd.env("HEARTH_SECRET_FILE", secret);
+        }
+        cmd.args(args)
+            .env("HEARTH_MASTERS", masters)
+            .env("HEARTH_LOG", "warn")
+            .stdin(std::process::Stdio::null());
+        let t = Instant::now();
+        let out = cmd.output().context("running hearth")?;
+        let took = t.elapsed();
+        anyhow::ensure!(
+            out.status.success(),
+            "hearth {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if best.is_none_or(|(b, _)| took < b) {
+            best = Some((took, out.stdout.len()));
+        }
+    }
+    Ok(best.expect("at least one run"))
 }
 
 /// Bytes of the files under `dir`.
