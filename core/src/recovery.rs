@@ -237,18 +237,31 @@ pub(crate) fn register_worker(
     // address this one registers from: that one's process is gone, since one address
     // holds one process (a worker restarted in place), so what it ran is lost now, not a
     // worker timeout later. Whether this id is new or one the state knew (even as dead).
-    let replaced: Vec<_> = state
-        .workers
-        .values()
-        .filter(|w| {
-            let old = &w.identity;
-            old.id != me.id
-                && old.host == me.host
-                && old.port == me.port
-                && w.state != WorkerState::Dead
-        })
-        .map(|w| w.identity.id.clone())
-        .collect();
+    //
+    // A worker that was not DEAD and registers again at the address it had (every
+    // re-registration after a failover) replaces nobody: at most one worker that is not
+    // DEAD holds an address (`check_invariants`), and here it is this one. Skipping the
+    // scan of every worker keeps a re-registration herd O(N), not O(N²): at 5,000 workers
+    // the scan was 25 million comparisons on each master.
+    let in_place = state.workers.get(&me.id).is_some_and(|w| {
+        w.state != WorkerState::Dead && w.identity.host == me.host && w.identity.port == me.port
+    });
+    let replaced: Vec<_> = if in_place {
+        Vec::new()
+    } else {
+        state
+            .workers
+            .values()
+            .filter(|w| {
+                let old = &w.identity;
+                old.id != me.id
+                    && old.host == me.host
+                    && old.port == me.port
+                    && w.state != WorkerState::Dead
+            })
+            .map(|w| w.identity.id.clone())
+            .collect()
+    };
     for old in replaced {
         let why = format!(
             "{} registered at its address {}:{} (the worker restarted)",

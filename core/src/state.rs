@@ -544,8 +544,19 @@ impl ClusterState {
     /// Checks the structural invariants and returns the first one broken. Tests and
     /// property tests call it after every command; it never changes anything.
     pub fn check_invariants(&self) -> Result<(), String> {
+        let mut addresses = std::collections::BTreeMap::new();
         for w in self.workers.values() {
             self.check_worker(w)?;
+            if w.state != WorkerState::Dead {
+                let at = (w.identity.host.as_str(), w.identity.port);
+                if let Some(other) = addresses.insert(at, &w.identity.id) {
+                    return Err(format!(
+                        "{other} and {} both hold {}:{} (a registration at an address replaces \
+                         the worker there)",
+                        w.identity.id, w.identity.host, w.identity.port
+                    ));
+                }
+            }
         }
         for a in self.apps.values() {
             if a.state.is_terminal() {

@@ -30,6 +30,12 @@ enum Op {
         keep_mask: u64,
         stray: bool,
     },
+    /// A worker registers at another worker's address (it moved there, or that one's
+    /// process was replaced): whoever held the address is lost.
+    Readdress {
+        worker: usize,
+        to: usize,
+    },
     ClientApp {
         cpe: Option<u32>,
         mem: u64,
@@ -105,6 +111,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Forget),
         2 => (any::<usize>(), any::<u64>(), any::<bool>())
             .prop_map(|(worker, keep_mask, stray)| Op::Reregister { worker, keep_mask, stray }),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(worker, to)| Op::Readdress { worker, to }),
         3 => (proptest::option::of(1u32..4), 64u64..2048, proptest::option::of(1u32..24), proptest::option::of(0u32..6), 0u8..3)
             .prop_map(|(cpe, mem, max, limit, url)| Op::ClientApp { cpe, mem, max, limit, url }),
         2 => (proptest::option::of(1u32..4), 64u64..2048, 1u32..4, 64u64..2048, any::<bool>())
@@ -212,6 +219,18 @@ fn command(s: &ClusterState, op: &Op, now: Millis, workers_added: &mut u32) -> O
                 identity: w.identity.clone(),
                 executors,
                 drivers,
+            };
+            Command::RegisterWorker { reg, at: now }
+        }
+        Op::Readdress { worker: p, to } => {
+            let mut identity = s.workers[&worker(*p)?].identity.clone();
+            let there = &s.workers[&worker(*to)?].identity;
+            identity.host = there.host.clone();
+            identity.port = there.port;
+            let reg = WorkerRegistration {
+                identity,
+                executors: vec![],
+                drivers: vec![],
             };
             Command::RegisterWorker { reg, at: now }
         }
