@@ -181,8 +181,11 @@ async fn await_ready(h: &RaftHandle, term: u64) -> Result<(), String> {
 /// Builds the acting master of `term` over a copy of the replica and runs its recovery
 /// protocol; it acts (answers writes, runs its loops) only once that is durable.
 async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> Result<Leading, String> {
+    let started = Instant::now();
     await_ready(h, term).await?;
+    let ready = started.elapsed();
     let (_, state) = h.reader.cloned();
+    let copied = started.elapsed();
     let journal = RaftJournal::start(h.raft.clone());
     let depose = Box::new(journal.deposer());
     let lease: Lease = {
@@ -202,6 +205,14 @@ async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> Result<L
         master.dispatcher().close_all();
         return Err(e.to_string());
     }
+    // Where a slow take-over spends its time (the "leading" line says how long in all).
+    tracing::info!(
+        term,
+        ready_ms = ready.as_millis() as u64,
+        copied_ms = (copied - ready).as_millis() as u64,
+        recovery_begun_ms = (started.elapsed() - copied).as_millis() as u64,
+        "the state is this leader's: its term applied, the replica copied, recovery begun"
+    );
     let (stop, stop_rx) = watch::channel(false);
     let loops = crate::loops::spawn(master.clone(), stop_rx);
     node.set_acting(Some(master.clone()));
