@@ -242,9 +242,10 @@ N of each of workers, apps and drivers) and executors=0|1 (0: each app's number 
 executors instead of the list)";
 
 /// Reads `/json`'s query parameters (name, value pairs as decoded from the URL). Refused,
-/// with a message naming what is allowed: an unknown or repeated name, a state no worker,
-/// app or driver has, an offset or limit that is not a whole number, an `executors` other
-/// than 0, 1, false or true.
+/// with a message naming what is allowed: a repeated name, a state no worker, app or
+/// driver has, an offset or limit that is not a whole number, an `executors` other than
+/// 0, 1, false or true. Other names are ignored, as `/json` always ignored its query
+/// (scripts and dashboards add their own, e.g. jQuery's `_=` cache breaker).
 pub fn parse_status_query(pairs: &[(String, String)]) -> Result<StatusQuery, String> {
     let mut q = StatusQuery::default();
     let mut seen: Vec<&str> = Vec::new();
@@ -278,7 +279,7 @@ pub fn parse_status_query(pairs: &[(String, String)]) -> Result<StatusQuery, Str
                     }
                 }
             }
-            other => return Err(format!("unknown parameter {other:?}; {STATUS_QUERY_HELP}")),
+            _ => {}
         }
     }
     Ok(q)
@@ -490,8 +491,9 @@ mod tests {
             format!("offset must be a whole number, not \"-1\"; {help}")
         );
         assert_eq!(
-            refused(&[("limt", "1")]),
-            format!("unknown parameter \"limt\"; {help}")
+            parse_status_query(&[("_".into(), "1700000000".into())]),
+            Ok(StatusQuery::default()),
+            "names /json does not know are ignored, as they always were"
         );
         assert_eq!(
             refused(&[("limit", "1"), ("limit", "2")]),
