@@ -14,7 +14,7 @@
 //!    and the followers' RSS;
 //! 5. `/json` and `GetState` on the leader: the fastest of 3, time and size, whole and
 //!    paged (`/json?limit=100`, `?limit=100&executors=0`, `GetState` of the RUNNING
-//!    entries, limit 100); the real `hearth status` (its default page, and `--all`),
+//!    entries, limit 100), the web UI's overview (`/`); the real `hearth status` (its default page, and `--all`),
 //!    wall time of the fastest of 3; a snapshot
 //!    built on the leader (`RaftAdmin.Snapshot`), timed, and the leader's Raft directory
 //!    size;
@@ -365,6 +365,7 @@ impl Scale {
         let (json_t, json_b) = probe::json_status(http, "", 3)?;
         let (paged_t, paged_b) = probe::json_status(http, "?limit=100", 3)?;
         let (summary_t, summary_b) = probe::json_status(http, "?limit=100&executors=0", 3)?;
+        let (ui_t, ui_b) = probe::fastest_get(http, "/", 3)?;
         let addr = self.c.advertised[self.leader].clone();
         let (gs_t, gs_b) = self
             .rt
@@ -378,12 +379,14 @@ impl Scale {
         self.say(format!(
             "status on the leader (fastest of 3): /json {:.1} ms, {json_b} bytes; /json?limit=100 {:.1} ms, \
              {paged_b} bytes; /json?limit=100&executors=0 {:.1} ms, {summary_b} bytes; GetState {:.1} ms, \
-             {gs_b} bytes; GetState RUNNING limit 100 {:.1} ms, {gsf_b} bytes",
+             {gs_b} bytes; GetState RUNNING limit 100 {:.1} ms, {gsf_b} bytes; the web UI's overview {:.1} ms, \
+             {ui_b} bytes",
             ms(json_t),
             ms(paged_t),
             ms(summary_t),
             ms(gs_t),
-            ms(gsf_t)
+            ms(gsf_t),
+            ms(ui_t)
         ));
         let url = self.c.url();
         let (cli_t, cli_b) = probe::cli(&url, &["status"], 3)?;
@@ -403,6 +406,8 @@ impl Scale {
         self.set("getstate_bytes", gs_b);
         self.set("getstate_filtered_ms", round1(ms(gsf_t)));
         self.set("getstate_filtered_bytes", gsf_b);
+        self.set("ui_overview_ms", round1(ms(ui_t)));
+        self.set("ui_overview_bytes", ui_b);
         self.set("cli_status_ms", round1(ms(cli_t)));
         self.set("cli_status_bytes", cli_b);
         self.set("cli_status_all_ms", round1(ms(all_t)));
@@ -594,6 +599,8 @@ fn table(o: &Value) -> String {
             "getstate_filtered_bytes",
             "GetState RUNNING, limit 100 (bytes)",
         ),
+        ("ui_overview_ms", "web UI overview `/` (ms)"),
+        ("ui_overview_bytes", "web UI overview `/` (bytes)"),
         ("cli_status_ms", "hearth status, wall (ms)"),
         ("cli_status_bytes", "hearth status, stdout (bytes)"),
         ("cli_status_all_ms", "hearth status --all, wall (ms)"),

@@ -96,12 +96,18 @@ pub fn gauge(http: u16, name: &str) -> Option<f64> {
 /// The fastest of `n` reads of `/json{query}` (`query` empty or `?limit=100`...) on the
 /// master at `http`: time and bytes.
 pub fn json_status(http: u16, query: &str, n: usize) -> Result<(Duration, usize)> {
+    fastest_get(http, &format!("/json{query}"), n)
+}
+
+/// The fastest of `n` reads of `path` (`/json?...`, `/` for the web UI's overview) on
+/// the master at `http`: time and bytes.
+pub fn fastest_get(http: u16, path: &str, n: usize) -> Result<(Duration, usize)> {
     let mut best: Option<(Duration, usize)> = None;
     for _ in 0..n.max(1) {
         let t = Instant::now();
-        let (code, body) = http_get(&format!("http://127.0.0.1:{http}/json{query}"))?;
+        let (code, body) = http_get(&format!("http://127.0.0.1:{http}{path}"))?;
         let took = t.elapsed();
-        anyhow::ensure!(code == 200, "GET /json{query} answered {code}: {body}");
+        anyhow::ensure!(code == 200, "GET {path} answered {code}: {body}");
         if best.is_none_or(|(b, _)| took < b) {
             best = Some((took, body.len()));
         }
