@@ -35,13 +35,15 @@ fn app(a: &AppInfo, now: u64, executors: bool) -> Value {
     // serde_json's maps are sorted by key (no `preserve_order`): where a field is added
     // does not change the document.
     let (key, value) = if executors {
-        let list = a.executors.values().map(|e| json!({
-            "id": e.id,
-            "worker": e.worker,
-            "cores": e.cores,
-            "memory": e.memory_mb,
-            "state": e.state.as_str(),
-        }));
+        let list = a.executors.values().map(|e| {
+            json!({
+                "id": e.id,
+                "worker": e.worker,
+                "cores": e.cores,
+                "memory": e.memory_mb,
+                "state": e.state.as_str(),
+            })
+        });
         ("executors", Value::Array(list.collect()))
     } else {
         ("executorcount", a.executors.len().into())

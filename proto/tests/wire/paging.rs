@@ -19,7 +19,13 @@ const CAPACITY: Capacity = Capacity {
 
 /// The ids of a view's workers, active apps, completed apps, active drivers, completed
 /// drivers.
-type Ids<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<&'a str>);
+type Ids<'a> = (
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+);
 
 fn ids(v: &StatusView) -> Ids<'_> {
     (
