@@ -267,18 +267,7 @@ fn big_state(executors: u32) -> ClusterState {
         push(&mut state, cmd);
     }
     let placements = schedule(&state, &Policy::default(), 7);
-    let running: Vec<(WorkerId, AppId, u32)> = placements
-        .iter()
-        .filter_map(|p| match p {
-            Placement::Executor {
-                app,
-                executor,
-                worker,
-                ..
-            } => Some((worker.clone(), app.clone(), *executor)),
-            Placement::Driver { .. } => None,
-        })
-        .collect();
+    let running: Vec<(WorkerId, AppId, u32)> = placements.iter().filter_map(executor_of).collect();
     push(
         &mut state,
         Command::Place {
@@ -379,15 +368,7 @@ fn typical_entries_are_smaller_compact() {
     let (worker, app, executor) = match &place {
         Command::Place { placements, .. } => placements
             .iter()
-            .find_map(|p| match p {
-                Placement::Executor {
-                    app,
-                    executor,
-                    worker,
-                    ..
-                } => Some((worker.clone(), app.clone(), *executor)),
-                Placement::Driver { .. } => None,
-            })
+            .find_map(executor_of)
             .expect("an executor placement"),
         _ => unreachable!(),
     };
@@ -417,5 +398,18 @@ fn typical_entries_are_smaller_compact() {
             compact.len()
         );
         assert!(compact.len() < json.len(), "{what}");
+    }
+}
+
+/// Where an executor placement puts which executor: (worker, app, executor id).
+fn executor_of(p: &Placement) -> Option<(WorkerId, AppId, u32)> {
+    match p {
+        Placement::Executor {
+            app,
+            executor,
+            worker,
+            ..
+        } => Some((worker.clone(), app.clone(), *executor)),
+        Placement::Driver { .. } => None,
     }
 }
