@@ -9,8 +9,12 @@
 //! How many entries one AppendEntries carries adapts to what gets through in time
 //! ([`Window`]).
 
+mod formats;
+mod window;
+
 use crate::drill::Isolation;
 use crate::lease::Acks;
+pub(crate) use formats::{refuses_compact, Formats, UNREADABLE};
 use hearth_proto::auth::{authed, AuthChannel, Credential};
 use hearth_proto::pb::raft_service_client::RaftServiceClient;
 use hearth_proto::pb::raft_service_server::{RaftService, RaftServiceServer};
@@ -34,6 +38,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::{Request, Response, Status};
+pub(crate) use window::Window;
 
 /// One cached channel per peer address, shared by every client openraft makes (it makes
 /// one per election and per replication stream).
@@ -52,65 +57,6 @@ pub struct Network {
     /// Which encoding each peer is sent.
     formats: Formats,
 }
-
-/// Which encoding each peer is sent, for rolling upgrades: compact, except to a peer that
-/// refused a compact message (a master of a build before it reads only JSON and answers
-/// "unreadable raft message", see [`refuses_compact`]). Such a peer is sent JSON until
-/// one of two things suggests it may have been upgraded: it was found unreachable (it is
-/// being restarted, maybe on a new build), or [`Formats::RETRY_COMPACT_AFTER`] passed.
-/// Then compact is tried again; a peer still on the old build refuses it once more, and
-/// that one message is resent as JSON at once, so trying costs a round trip, never a
-/// lost message. Kept per peer address in the [`Network`], shared by every client
-/// openraft makes.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Formats {
-    /// Peers sent JSON, and since when.
-    json_since: Arc<Mutex<HashMap<String, Instant>>>,
-}
-
-impl Formats {
-    /// How long a peer that refused a compact message is sent only JSON.
-    pub(crate) const RETRY_COMPACT_AFTER: Duration = Duration::from_secs(120);
-
-    /// The encoding to send `addr` now.
-    pub(crate) fn for_peer(&self, addr: &str, now: Instant) -> Format {
-        let mut json = self.json_since.lock().expect("formats lock");
-        match json.get(addr) {
-            Some(since) if now.saturating_duration_since(*since) < Self::RETRY_COMPACT_AFTER => {
-                Format::Json
-            }
-            Some(_) => {
-                json.remove(addr);
-                Format::Compact
-            }
-            None => Format::Compact,
-        }
-    }
-
-    /// `addr` refused a compact message: send it JSON from now on.
-    pub(crate) fn refused_compact(&self, addr: &str, now: Instant) {
-        let mut json = self.json_since.lock().expect("formats lock");
-        json.insert(addr.to_owned(), now);
-    }
-
-    /// `addr` was not reached: it may come back on another build, so try compact then.
-    pub(crate) fn unreachable(&self, addr: &str) {
-        self.json_since.lock().expect("formats lock").remove(addr);
-    }
-}
-
-/// Whether `status`, the answer to a compact message, says the peer could not read it: a
-/// master of a build before the compact form answers `InvalidArgument` "unreadable raft
-/// message: ..." (its JSON decoder fails on the marker byte), and so does this build for
-/// a compact message it cannot decode. Other refusals (a drill's isolation, an absurd
-/// term) are not about the encoding.
-pub(crate) fn refuses_compact(status: &Status) -> bool {
-    status.code() == tonic::Code::InvalidArgument && status.message().starts_with(UNREADABLE)
-}
-
-/// How a server starts the message refusing a payload it cannot decode (the old build's
-/// words too: senders rely on them, see [`refuses_compact`]).
-const UNREADABLE: &str = "unreadable raft message";
 
 impl Network {
     pub fn new(
@@ -209,60 +155,6 @@ pub struct Peer {
     client: Result<RaftServiceClient<AuthChannel>, String>,
     window: Window,
     formats: Formats,
-}
-
-/// How many log entries the next AppendEntries to a peer carries.
-///
-/// openraft 0.9 gives each AppendEntries one heartbeat interval (50 ms by default) and
-/// offers up to `max_payload_entries` entries, however many bytes they are. A follower
-/// megabytes behind was offered the same oversized call again and again, each dropped at
-/// the deadline, and never caught up (bench-scale: 850 entries behind for minutes, then
-/// elections). Here a call that openraft dropped (it was still in flight when the next
-/// began) or that failed halves what the next one carries, down to one entry; each call
-/// that succeeds doubles it, up to everything offered. What is held back is reported to
-/// openraft as not yet replicated (`PartialSuccess`), so the next call starts there.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Window {
-    /// At most this many entries per call; `None`: all that openraft offers.
-    limit: Option<usize>,
-    /// Entries of the call under way, if one is.
-    in_flight: Option<usize>,
-}
-
-impl Window {
-    /// Beyond this, no limit (openraft offers at most 300 by default).
-    const UNLIMITED_FROM: usize = 1024;
-
-    /// A call is about to carry some of the `offered` entries: how many.
-    pub(crate) fn start(&mut self, offered: usize) -> usize {
-        if let Some(sent) = self.in_flight.take() {
-            // The previous call never finished: openraft dropped it at its deadline.
-            self.shrink(sent);
-        }
-        if offered == 0 {
-            return 0; // a heartbeat: nothing to adapt
-        }
-        let n = self.limit.map_or(offered, |l| l.min(offered));
-        self.in_flight = Some(n);
-        n
-    }
-
-    /// The call under way finished; `ok`: the peer answered.
-    pub(crate) fn finish(&mut self, ok: bool) {
-        let Some(sent) = self.in_flight.take() else {
-            return;
-        };
-        if !ok {
-            self.shrink(sent);
-        } else if let Some(l) = self.limit {
-            let grown = l.saturating_mul(2);
-            self.limit = (grown < Self::UNLIMITED_FROM).then_some(grown);
-        }
-    }
-
-    fn shrink(&mut self, sent: usize) {
-        self.limit = Some((sent / 2).max(1));
-    }
 }
 
 /// A failure that is not a remote refusal: the peer was not reached, or its answer was
@@ -618,35 +510,6 @@ impl RaftService for RaftServer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_call_dropped_at_its_deadline_halves_the_next_and_successes_double_it_back() {
-        let mut w = Window::default();
-        // Nothing learned yet: everything offered goes.
-        assert_eq!(w.start(300), 300);
-        // Dropped by openraft (never finished): the next carries half.
-        assert_eq!(w.start(300), 150);
-        assert_eq!(w.start(300), 75);
-        w.finish(false); // failed: half again
-        assert_eq!(w.start(300), 37);
-        w.finish(true);
-        assert_eq!(w.start(300), 74);
-        w.finish(true);
-        // Never more than offered, and a heartbeat changes nothing.
-        assert_eq!(w.start(10), 10);
-        w.finish(true);
-        assert_eq!(w.start(0), 0);
-        assert_eq!(w.start(300), 296);
-        w.finish(true); // 592
-        assert_eq!(w.start(300), 300);
-        w.finish(true); // beyond 1024: no limit again
-        assert_eq!(w, Window::default());
-        // Down to one entry, never zero.
-        let mut w = Window::default();
-        for _ in 0..20 {
-            assert!(w.start(3) >= 1);
-        }
-        assert_eq!(w.start(3), 1);
-    }
     use hearth_raft_store::openraft::error::InstallSnapshotError;
     use hearth_raft_store::openraft::raft::{
         AppendEntriesResponse, InstallSnapshotResponse, VoteResponse,
@@ -798,34 +661,6 @@ mod tests {
         assert!(!refuses_compact(&Status::unavailable(
             "unreadable raft message"
         )));
-    }
-
-    #[test]
-    fn a_peer_refusing_compact_is_sent_json_until_it_was_unreachable_or_a_while_passed() {
-        let f = Formats::default();
-        let t0 = Instant::now();
-        assert_eq!(f.for_peer("a:1", t0), Format::Compact);
-        f.refused_compact("a:1", t0);
-        assert_eq!(f.for_peer("a:1", t0), Format::Json);
-        assert_eq!(f.for_peer("b:1", t0), Format::Compact, "per peer");
-        let later = t0 + Formats::RETRY_COMPACT_AFTER;
-        assert_eq!(
-            f.for_peer("a:1", later - Duration::from_millis(1)),
-            Format::Json
-        );
-        assert_eq!(f.for_peer("a:1", later), Format::Compact, "tried again");
-        f.refused_compact("a:1", later);
-        assert_eq!(
-            f.for_peer("a:1", later),
-            Format::Json,
-            "still old: JSON again"
-        );
-        f.unreachable("a:1");
-        assert_eq!(
-            f.for_peer("a:1", later),
-            Format::Compact,
-            "maybe restarted on a new build"
-        );
     }
 
     /// The entries of one AppendEntries and the encoding they came in.
