@@ -569,6 +569,14 @@ fn a_write_on_a_connection_to_a_leader_that_froze_is_uncertain_never_sent_twice(
     c.signal(leader, libc::SIGSTOP);
     let (desc, driver) = SleepingApp::cluster().named("inflight").describe();
     let first = rt.block_on(client.register_app(&desc, driver.as_ref(), None));
+    // The frozen leader is resumed only once another leads: that is the failover this
+    // test is about. Resumed earlier, before anyone took over (under a loaded machine the
+    // pre-vote may take longer than the client's keepalive), it would still be the leader
+    // and rightly commit the write it then reads, and `submit_or_find` below, which
+    // registers before it looks, would make a second app (it failed that way 1 run in 5).
+    wait_for("another leader while the old one is frozen", LONG, || {
+        c.alive_leader(Some(leader))
+    });
     c.signal(leader, libc::SIGCONT);
     match &first {
         Err(hearth_client::ClientError::Unknown { .. }) => {}
