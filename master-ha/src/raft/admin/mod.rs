@@ -355,11 +355,19 @@ impl AdminServer {
         .map_err(|e| self.write_error(&format!("adding master {id} as a learner"), e))?;
         let want = added.log_id.index;
         let me = self.h.id;
+        // Judged on metrics that show the membership with the learner or a later one:
+        // openraft may answer `add_learner` before its metrics do (it runs on Raft's own
+        // threads), and the membership before the add lacks the learner too.
         let caught_up = self
             .wait_for(deadline, "the new learner to catch up", |m| {
+                let membership = &m.membership_config;
                 !leads(m, me)
-                    || m.membership_config.membership().get_node(&id).is_none()
-                    || matched(m, id).is_some_and(|i| i >= want)
+                    || (membership
+                        .log_id()
+                        .as_ref()
+                        .is_some_and(|l| l.index >= want)
+                        && (membership.membership().get_node(&id).is_none()
+                            || matched(m, id).is_some_and(|i| i >= want)))
             })
             .await?;
         let Some(m) = caught_up else {
