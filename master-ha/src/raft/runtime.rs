@@ -67,11 +67,18 @@ impl Drop for RaftRuntime {
 pub struct OnRaftThreads<S> {
     inner: S,
     rt: tokio::runtime::Handle,
+    /// The span the calls run in (the master's, so their log lines name it).
+    span: tracing::Span,
 }
 
 impl<S> OnRaftThreads<S> {
+    /// Serves `inner` on `rt`, its calls in the span current now.
     pub fn new(inner: S, rt: tokio::runtime::Handle) -> Self {
-        OnRaftThreads { inner, rt }
+        OnRaftThreads {
+            inner,
+            rt,
+            span: tracing::Span::current(),
+        }
     }
 }
 
@@ -100,7 +107,9 @@ where
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let call = self.inner.call(req);
-        let task = self.rt.spawn(call);
+        let task = self
+            .rt
+            .spawn(tracing::Instrument::instrument(call, self.span.clone()));
         Box::pin(async move {
             match task.await {
                 Ok(answer) => answer,
