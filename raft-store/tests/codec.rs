@@ -278,15 +278,7 @@ fn big_state(executors: u32) -> ClusterState {
     for (worker, app, executor) in running {
         push(
             &mut state,
-            Command::ExecutorStateChanged {
-                worker,
-                app,
-                executor,
-                state: ExecutorState::Running,
-                exit_code: None,
-                message: String::new(),
-                at: t0.plus(5),
-            },
+            running_report(worker, app, executor, t0.plus(5)),
         );
     }
     state
@@ -377,15 +369,7 @@ fn typical_entries_are_smaller_compact() {
         ("Place", place),
         (
             "ExecutorStateChanged",
-            Command::ExecutorStateChanged {
-                worker,
-                app,
-                executor,
-                state: ExecutorState::Running,
-                exit_code: None,
-                message: String::new(),
-                at: t0.plus(9),
-            },
+            running_report(worker, app, executor, t0.plus(9)),
         ),
     ];
     for (what, cmd) in typical {
@@ -411,5 +395,18 @@ fn executor_of(p: &Placement) -> Option<(WorkerId, AppId, u32)> {
             ..
         } => Some((worker.clone(), app.clone(), *executor)),
         Placement::Driver { .. } => None,
+    }
+}
+
+/// A worker's report that `executor` of `app` runs.
+fn running_report(worker: WorkerId, app: AppId, executor: u32, at: Millis) -> Command {
+    Command::ExecutorStateChanged {
+        worker,
+        app,
+        executor,
+        state: ExecutorState::Running,
+        exit_code: None,
+        message: String::new(),
+        at,
     }
 }
