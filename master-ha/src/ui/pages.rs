@@ -40,21 +40,32 @@ fn replication(node: &Node) -> Option<Replication> {
 pub(crate) async fn overview(State(ui): UiState, session: Option<Extension<Session>>) -> Response {
     let viewer = Viewer::of(&ui, session);
     let raft = replication(&ui.node);
+    framed(&ui, viewer, "/".into(), move |f| {
+        overview_page(f, raft.as_ref())
+    })
+    .await
+    .into_response()
+}
+
+/// Renders `page` in the frame of `here` for `viewer`, off the runtime's threads
+/// ([`Node::render`](crate::node::Node::render)): a big cluster's page takes a while.
+async fn framed<T: Send + 'static>(
+    ui: &Ui,
+    viewer: Viewer,
+    here: String,
+    page: impl FnOnce(&Frame) -> T + Send + 'static,
+) -> T {
     let this = ui.node.advertised().to_owned();
-    // Rendered off the runtime's threads: a big cluster's page takes a while.
-    let page = ui
-        .node
+    ui.node
         .render(move |view| {
-            let f = Frame {
+            page(&Frame {
                 view,
                 this: &this,
                 viewer: &viewer,
-                here: "/",
-            };
-            overview_page(&f, raft.as_ref())
+                here: &here,
+            })
         })
-        .await;
-    page.into_response()
+        .await
 }
 
 /// The overview: summary, masters, workers, apps, drivers; the submit form after.
@@ -219,8 +230,7 @@ fn submit_form(f: &Frame) -> Markup {
 }
 
 /// The page of one app, driver or worker (`what` `id`, at `here`), rendered off the
-/// runtime's threads ([`Node::render`](crate::node::Node::render)); 404 when `page` finds
-/// no such thing.
+/// runtime's threads ([`framed`]); 404 when `page` finds no such thing.
 async fn one_page(
     ui: &Ui,
     session: Option<Extension<Session>>,
@@ -230,20 +240,8 @@ async fn one_page(
     page: fn(&Frame, &str) -> Option<Markup>,
 ) -> Response {
     let viewer = Viewer::of(ui, session);
-    let this = ui.node.advertised().to_owned();
     let wanted = id.clone();
-    let found = ui
-        .node
-        .render(move |view| {
-            let f = Frame {
-                view,
-                this: &this,
-                viewer: &viewer,
-                here: &here,
-            };
-            page(&f, &wanted)
-        })
-        .await;
+    let found = framed(ui, viewer, here, move |f| page(f, &wanted)).await;
     match found {
         Some(page) => page.into_response(),
         None => error_page(StatusCode::NOT_FOUND, &format!("unknown {what} {id}")),
