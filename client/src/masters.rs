@@ -178,6 +178,13 @@ impl MasterClient {
         }
     }
 
+    fn unprefer(&self, addr: &str) {
+        let mut cache = self.cache.lock().expect("cache lock");
+        if cache.preferred.as_deref() == Some(addr) {
+            cache.preferred = None;
+        }
+    }
+
     /// Sends the next call to `addr` first (a leader that announced itself, or the one a
     /// refusal named).
     pub fn prefer(&self, addr: String) {
@@ -273,6 +280,36 @@ impl MasterClient {
         }
     }
 
+    /// How long one leader watch waits: 20–40 s, drawn per call, so that the watches of
+    /// workers started together do not all end (and are renewed) at the same moment.
+    pub fn watch_wait_ms() -> u32 {
+        20_000 + (random() % 20_000) as u32
+    }
+
+    /// How long a worker waits before it watches again the master whose watch answered
+    /// (it leads now, so the watch is for its next term): 1–3 s, drawn per call, so the
+    /// thousands of workers that just registered with it do not all call it again at
+    /// once while it still takes their registrations.
+    pub fn rewatch_pause() -> Duration {
+        Duration::from_millis(1_000 + random() % 2_000)
+    }
+
+    /// Waits on the master at `addr` for a new leader (`WatchLeader`, see the proto), over
+    /// the connection this client keeps to it (a later call to the leader it names goes
+    /// over the same one). One attempt, at most `req.wait_ms` and a second more.
+    pub async fn watch_leader(
+        &self,
+        addr: &str,
+        req: pb::WatchLeaderRequest,
+    ) -> Result<pb::WhoLeadsResponse, Status> {
+        let limit = Duration::from_millis(u64::from(req.wait_ms)) + Duration::from_secs(1);
+        let mut client = MasterServiceClient::new(self.channel(addr)?);
+        match tokio::time::timeout(limit, client.watch_leader(req)).await {
+            Ok(answer) => answer.map(tonic::Response::into_inner),
+            Err(_) => Err(Status::deadline_exceeded(NO_ANSWER)),
+        }
+    }
+
     /// Asks every master at once who leads (`WhoLeads`, at most [`PROBE`] each) and
     /// prefers the one that says it leads, else the leader named with the highest term. A
     /// frozen or unreachable master costs nothing while another answers: the first write
@@ -313,7 +350,9 @@ impl MasterClient {
         match classify(&status) {
             Failure::Refused => return Next::Give(ClientError::Refused(status)),
             Failure::NotLeader => {
-                self.forget(addr);
+                // It answered: its connection is good for the next call to it (a watch,
+                // or the next time it leads), only not this write.
+                self.unprefer(addr);
                 if let Some(leader) = leader_hint(&status).filter(|l| *l != addr) {
                     tracing::debug!(from = %addr, to = %leader, "following the leader hint");
                     self.prefer(leader);
@@ -416,6 +455,14 @@ fn never_sent(status: &Status) -> bool {
         cause = e.source();
     }
     false
+}
+
+/// A random number, different at each call (std's per-process random hash keys).
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub use command::{
     Rejection, ReportedExecutor, WorkerRegistration,
 };
 pub use ids::{AppId, DriverId, ExecutorId, WorkerId};
-pub use liveness::{liveness_commands, LastHeard, LivenessConfig};
+pub use liveness::{is_new_leader, liveness_commands, LastHeard, LivenessConfig};
 pub use schedule::{
     schedule, schedule_up_to, Placement, Policy, WorkerSelection, PLACEMENTS_PER_PASS,
 };

@@ -127,3 +127,36 @@ pub fn liveness_commands(
     }
     out
 }
+
+/// Whether a master that says it leads in `term` from process `incarnation` (0: not
+/// said) is a leader other than the one a worker registered with (`known_term`,
+/// `registered_incarnation`): a newer term, or the same term from another process (a
+/// leader killed and restarted within its term). Workers take `MasterChanged` and
+/// `WatchLeader` answers by this rule; masters answer watches by it.
+pub fn is_new_leader(
+    term: u64,
+    incarnation: u64,
+    known_term: u64,
+    registered_incarnation: u64,
+) -> bool {
+    term > known_term
+        || (term == known_term && incarnation != 0 && incarnation != registered_incarnation)
+}
+
+#[cfg(test)]
+mod new_leader_tests {
+    use super::is_new_leader;
+
+    #[test]
+    fn a_new_leader_is_a_newer_term_or_another_process_in_the_same_term() {
+        assert!(is_new_leader(5, 9, 4, 9));
+        assert!(is_new_leader(5, 0, 4, 9));
+        // The one registered with, or an older one.
+        assert!(!is_new_leader(5, 9, 5, 9));
+        assert!(!is_new_leader(4, 7, 5, 9));
+        // Same term, another process: a leader restarted within its term.
+        assert!(is_new_leader(5, 7, 5, 9));
+        // Same term, the process not said: nothing to go by.
+        assert!(!is_new_leader(5, 0, 5, 9));
+    }
+}

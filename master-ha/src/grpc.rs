@@ -31,7 +31,30 @@ pub fn advised_worker_heartbeat(worker_timeout: std::time::Duration) -> std::tim
     (worker_timeout / 4).max(std::time::Duration::from_millis(1))
 }
 
+/// The longest a `WatchLeader` call waits.
+const MAX_WATCH_MS: u32 = 60_000;
+
 impl Svc {
+    /// Who leads as this master knows it, and whether it acts as master itself.
+    fn leadership(&self) -> WhoLeadsResponse {
+        let acting = self.node.current();
+        let (term, leader) = match self.node.raft_handle() {
+            Some(h) => (h.current_term(), h.leader_addr()),
+            None => (
+                acting.as_ref().map_or(0, |m| m.term()),
+                Some(self.node.advertised().to_owned()),
+            ),
+        };
+        WhoLeadsResponse {
+            // The term it acts in, when it acts (Raft's may have moved on already).
+            term: acting.as_ref().map_or(term, |m| m.term()),
+            leader,
+            leads: acting.is_some(),
+            master_id: self.node.config.id,
+            incarnation: crate::master::incarnation(),
+        }
+    }
+
     pub(crate) fn new(node: Arc<Node>) -> Self {
         Svc { node }
     }
@@ -98,7 +121,13 @@ impl MasterService for Svc {
             applied.outcome,
             Outcome::WorkerRegistered { duplicate: true }
         );
-        tracing::info!(parent: master.span(), %worker, duplicate, kills = applied.actions.len(), "worker registered");
+        // Every worker registers again after a failover: thousands of lines an operator
+        // does not need (the recovery's own lines count them), so those are DEBUG.
+        if master.recovering() {
+            tracing::debug!(parent: master.span(), %worker, duplicate, kills = applied.actions.len(), "worker registered");
+        } else {
+            tracing::info!(parent: master.span(), %worker, duplicate, kills = applied.actions.len(), "worker registered");
+        }
         Ok(Response::new(RegisterWorkerResponse {
             duplicate,
             term: master.term(),
@@ -252,19 +281,38 @@ impl MasterService for Svc {
         _req: Request<WhoLeadsRequest>,
     ) -> Result<Response<WhoLeadsResponse>, Status> {
         self.node.config.isolation.refuse()?;
-        let acting = self.node.current();
-        let (term, leader) = match self.node.raft_handle() {
-            Some(h) => (h.current_term(), h.leader_addr()),
-            None => (
-                acting.as_ref().map_or(0, |m| m.term()),
-                Some(self.node.advertised().to_owned()),
-            ),
-        };
-        Ok(Response::new(WhoLeadsResponse {
-            term,
-            leader,
-            leads: acting.is_some(),
-        }))
+        Ok(Response::new(self.leadership()))
+    }
+
+    async fn watch_leader(
+        &self,
+        req: Request<WatchLeaderRequest>,
+    ) -> Result<Response<WhoLeadsResponse>, Status> {
+        self.node.config.isolation.refuse()?;
+        let req = req.into_inner();
+        let wait = std::time::Duration::from_millis(u64::from(req.wait_ms.min(MAX_WATCH_MS)));
+        let _watching = self.node.watching(&req.worker_id);
+        let mut changes = self.node.acting_changes();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            changes.borrow_and_update();
+            let now = self.leadership();
+            if now.leads
+                && hearth_core::is_new_leader(
+                    now.term,
+                    now.incarnation,
+                    req.after_term,
+                    req.after_incarnation,
+                )
+            {
+                return Ok(Response::new(now));
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // Waited long enough, or this process is stopping: what it knows now.
+                _ => return Ok(Response::new(self.leadership())),
+            }
+        }
     }
 
     async fn get_state(

@@ -70,6 +70,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
             crate::metrics::render(crate::metrics::Scrape {
                 view: &view,
                 is_leader: node.current().is_some(),
+                watching: node.watching_count(),
                 raft: raft.as_ref(),
             })
         },

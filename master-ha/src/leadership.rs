@@ -215,8 +215,13 @@ async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> Result<L
     );
     let (stop, stop_rx) = watch::channel(false);
     let loops = crate::loops::spawn(master.clone(), stop_rx);
+    // Who watches, read before acting: their watches end as soon as it acts.
+    let watching = node.watchers();
     node.set_acting(Some(master.clone()));
-    master.announce().instrument(master.span().clone()).await;
+    master
+        .announce(&watching)
+        .instrument(master.span().clone())
+        .await;
     Ok(Leading {
         term,
         master,

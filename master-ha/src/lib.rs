@@ -76,7 +76,9 @@ pub async fn serve(
         let master = Arc::new(Master::new(config, journal, restored, advertised));
         let stop_rx = stop_on(shutdown);
         master.take_over().await.map_err(MasterError::TakeOver)?;
-        master.announce().instrument(master.span().clone()).await;
+        (master.announce(&Default::default()))
+            .instrument(master.span().clone())
+            .await;
         let loops = loops::spawn(master.clone(), stop_rx.clone());
         let node = Arc::new(Node::single(master.clone()));
         let http_task = tokio::spawn(

@@ -22,6 +22,8 @@ use hearth_core::{
 };
 use hearth_proto::auth::{Credential, Secret};
 use hearth_proto::convert::{Fence, Member, MemberRole, StatusView, WorkerStatus};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 use tracing::Instrument;
@@ -163,6 +165,8 @@ pub struct Master {
         std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::dispatch::Refused>>>,
     /// Wakes the scheduling loop.
     pub(crate) kick: Notify,
+    /// The state's role is RECOVERING (kept by [`Master::commit`], read without the lock).
+    recovering: std::sync::atomic::AtomicBool,
     /// `term` on every log line of this master's work.
     span: tracing::Span,
 }
@@ -257,6 +261,7 @@ impl Master {
             ),
             lease,
             kick: Notify::new(),
+            recovering: Default::default(),
             config,
             span,
         }
@@ -357,9 +362,15 @@ impl Master {
             if let Some(done) = recovery::next_step(&inner.state, now_both(), began, timeout) {
                 tracing::info!(awaiting = ?recovery::awaiting(&inner.state), "completing recovery");
                 let _ = self.commit(inner, &done);
-                tracing::info!(role = %inner.state.role, "recovery complete");
+                let alive = (inner.state.workers.values())
+                    .filter(|w| w.state == WorkerState::Alive)
+                    .count();
+                tracing::info!(role = %inner.state.role, workers_alive = alive, "recovery complete");
             }
         }
+        let recovering = inner.state.role == MasterRole::Recovering;
+        self.recovering
+            .store(recovering, std::sync::atomic::Ordering::Relaxed);
         if inner.state.role == MasterRole::Alive {
             // Nothing is scheduled before the master is ALIVE; completing recovery kicks.
             self.kick.notify_one();
@@ -533,22 +544,67 @@ impl Master {
         hearth_core::submitter_of(&inner.state, cmd).map(|u| u.map(str::to_owned))
     }
 
+    /// Whether the state was RECOVERING after the last command.
+    pub fn recovering(&self) -> bool {
+        self.recovering.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The master's role (RECOVERING, ALIVE, ...).
     pub async fn role(&self) -> MasterRole {
         self.lock().await.state.role
     }
 
-    /// Tells every worker it knows of (not DEAD) that this master now leads.
-    pub async fn announce(&self) {
-        let addrs = self
-            .lock()
-            .await
-            .state
-            .workers
-            .values()
-            .filter(|w| w.state != WorkerState::Dead)
-            .map(|w| w.identity.addr())
-            .collect();
+    /// Tells every worker it knows of (not DEAD) that this master now leads: at once
+    /// those not `watching` it (no `WatchLeader` call of theirs waits here: older
+    /// workers, or ones whose watch is not connected), and after [`ANNOUNCE_GRACE`] those
+    /// watching that have not registered by then. A worker that watches learns of this
+    /// leader from its watch over a connection it holds, so a failover of thousands of
+    /// workers does not begin with this master dialling each of them.
+    pub async fn announce(self: &Arc<Self>, watching: &HashSet<String>) {
+        let (now, later) = {
+            let inner = self.lock().await;
+            let live = (inner.state.workers.values()).filter(|w| w.state != WorkerState::Dead);
+            live.map(|w| (w.identity.id.clone(), w.identity.addr()))
+                .partition::<Vec<_>, _>(|(id, _)| !watching.contains(&id.0))
+        };
+        tracing::info!(
+            now = now.len(),
+            watching = later.len(),
+            grace_ms = ANNOUNCE_GRACE.as_millis() as u64,
+            "announcing this leader to the workers that do not watch it"
+        );
+        tracing::debug!(first = ?now.iter().take(5).map(|(id, _)| id).collect::<Vec<_>>(), "workers not watching this master");
+        self.announce_to(now.into_iter().map(|(_, addr)| addr).collect());
+        if later.is_empty() {
+            return;
+        }
+        let master = Arc::clone(self);
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(ANNOUNCE_GRACE).await;
+                if !master.holds_lease() {
+                    return;
+                }
+                let missing: Vec<String> = {
+                    let inner = master.lock().await;
+                    (later.into_iter())
+                        .filter(|(id, _)| !inner.heard.workers.contains_key(id))
+                        .map(|(_, addr)| addr)
+                        .collect()
+                };
+                if !missing.is_empty() {
+                    tracing::info!(
+                        workers = missing.len(),
+                        "workers watching this leader did not register within the grace; announcing it to them"
+                    );
+                }
+                master.announce_to(missing);
+            }
+            .instrument(self.span.clone()),
+        );
+    }
+
+    fn announce_to(&self, addrs: Vec<String>) {
         crate::dispatch::announce(
             addrs,
             hearth_proto::pb::MasterChangedRequest {
@@ -561,6 +617,10 @@ impl Master {
         );
     }
 }
+
+/// How long a new leader waits for the workers watching it to register before it
+/// announces itself to them as well.
+pub const ANNOUNCE_GRACE: Duration = Duration::from_secs(1);
 
 /// Whether the master counts a worker as live (heartbeats keep it so).
 fn is_live(w: &hearth_core::WorkerInfo) -> bool {

@@ -6,7 +6,8 @@
 //! - Leadership and Raft: `hearth_is_leader`, `hearth_raft_term`,
 //!   `hearth_leader_changes_total` (each new leader this process saw),
 //!   `hearth_raft_last_log_index`, `hearth_raft_applied_index`, `hearth_raft_apply_lag`,
-//!   `hearth_raft_snapshot_index`.
+//!   `hearth_raft_snapshot_index`, `hearth_watching_workers` (workers whose leader watch
+//!   waits here).
 //! - Work: `hearth_commit_seconds` (a histogram: a proposal from its commit to durable,
 //!   on a majority with Raft, fsynced with FILESYSTEM), `hearth_take_over_seconds` (the
 //!   last take-over: elected to leading), `hearth_dispatch_refusals_total` (commands a
@@ -40,6 +41,7 @@ pub struct Metrics {
     applied_index: Gauge,
     apply_lag: Gauge,
     snapshot_index: Gauge,
+    watching_workers: Gauge,
     take_over_seconds: Gauge<f64, AtomicU64>,
     pub leader_changes: Counter,
     pub refusals: Counter,
@@ -62,6 +64,7 @@ impl Metrics {
             applied_index: Gauge::default(),
             apply_lag: Gauge::default(),
             snapshot_index: Gauge::default(),
+            watching_workers: Gauge::default(),
             take_over_seconds: Gauge::default(),
             leader_changes: Counter::default(),
             refusals: Counter::default(),
@@ -69,7 +72,7 @@ impl Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
         };
         let r = &mut m.registry;
-        let gauges: [(&str, &str, &Gauge); 12] = [
+        let gauges: [(&str, &str, &Gauge); 13] = [
             ("hearth_workers", "Workers listed (any state)", &m.workers),
             ("hearth_alive_workers", "ALIVE workers", &m.alive_workers),
             ("hearth_apps", "Active apps (WAITING or RUNNING)", &m.apps),
@@ -114,6 +117,11 @@ impl Metrics {
                 "Index of the last Raft snapshot here",
                 &m.snapshot_index,
             ),
+            (
+                "hearth_watching_workers",
+                "Workers with a leader watch (WatchLeader) waiting on this master: they learn at once that it leads",
+                &m.watching_workers,
+            ),
         ];
         for (name, help, g) in gauges {
             r.register(name, help, g.clone());
@@ -157,6 +165,8 @@ pub fn metrics() -> &'static Metrics {
 pub struct Scrape<'a> {
     pub view: &'a hearth_proto::convert::StatusView,
     pub is_leader: bool,
+    /// Workers watching this master for a new leader.
+    pub watching: usize,
     pub raft: Option<
         &'a hearth_raft_store::openraft::RaftMetrics<
             hearth_raft_store::NodeId,
@@ -193,6 +203,7 @@ pub fn render(s: Scrape<'_>) -> String {
             .count(),
     ));
     m.is_leader.set(i64::from(s.is_leader));
+    m.watching_workers.set(count(s.watching));
     m.term.set(view.term as i64);
     if let Some(r) = s.raft {
         let last = r.last_log_index.unwrap_or(0);

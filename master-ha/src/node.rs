@@ -9,14 +9,38 @@ use crate::raft::RaftHandle;
 use hearth_core::MasterRole;
 use hearth_proto::convert::StatusView;
 use hearth_proto::status::{not_leader, rejection_status};
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
 use tonic::Status;
 
 pub struct Node {
     pub config: MasterConfig,
     advertised: String,
     acting: RwLock<Option<Arc<Master>>>,
+    /// Bumped whenever `acting` changes: what `WatchLeader` waits on.
+    acting_changed: watch::Sender<u64>,
+    /// Workers with a `WatchLeader` call waiting here, and how many each.
+    watchers: Mutex<HashMap<String, usize>>,
     raft: Option<Arc<RaftHandle>>,
+}
+
+/// A worker's `WatchLeader` call waiting on this master: counted while it lives.
+pub struct Watching<'a> {
+    node: &'a Node,
+    worker: String,
+}
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        let mut w = self.node.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = w.get_mut(&self.worker) {
+            *n -= 1;
+            if *n == 0 {
+                w.remove(&self.worker);
+            }
+        }
+    }
 }
 
 impl Node {
@@ -26,6 +50,8 @@ impl Node {
             config: master.config.clone(),
             advertised: master.advertised().to_owned(),
             acting: RwLock::new(Some(master)),
+            acting_changed: watch::Sender::new(0),
+            watchers: Mutex::default(),
             raft: None,
         }
     }
@@ -36,6 +62,8 @@ impl Node {
             config,
             advertised,
             acting: RwLock::new(None),
+            acting_changed: watch::Sender::new(0),
+            watchers: Mutex::default(),
             raft: Some(handle),
         }
     }
@@ -50,6 +78,36 @@ impl Node {
 
     pub(crate) fn set_acting(&self, master: Option<Arc<Master>>) {
         *self.acting.write().expect("acting lock") = master;
+        self.acting_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Notified whenever this process starts or stops acting as master.
+    pub fn acting_changes(&self) -> watch::Receiver<u64> {
+        self.acting_changed.subscribe()
+    }
+
+    /// Counts `worker` as watching this master until the guard is dropped.
+    pub fn watching(&self, worker: &str) -> Watching<'_> {
+        let mut w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        *w.entry(worker.to_owned()).or_default() += 1;
+        Watching {
+            node: self,
+            worker: worker.to_owned(),
+        }
+    }
+
+    /// How many workers have a `WatchLeader` call waiting here now.
+    pub fn watching_count(&self) -> usize {
+        self.watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// The workers with a `WatchLeader` call waiting here now.
+    pub fn watchers(&self) -> std::collections::HashSet<String> {
+        let w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        w.keys().cloned().collect()
     }
 
     /// The master acting now, if this process leads with a quorum behind it.

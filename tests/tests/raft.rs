@@ -671,3 +671,55 @@ fn a_follower_resumed_from_sigstop_deposes_nobody_and_leaves_no_write_uncertain(
     assert_eq!(c.alive_leader(None), Some(leader));
     eprintln!("{certain} writes, all certain, term {before} throughout");
 }
+
+/// `name`'s value in master `i`'s `/metrics`.
+fn gauge(c: &RaftCluster, i: usize, name: &str) -> Option<f64> {
+    let url = format!("http://127.0.0.1:{}/metrics", c.http[i]);
+    let (code, body) = hearth_tests::cluster::http_get_within(&url, Duration::from_secs(2))?;
+    (code == 200).then_some(())?;
+    let line = body.lines().find(|l| l.split(' ').next() == Some(name))?;
+    line.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn workers_watching_every_master_learn_of_a_new_leader_without_it_dialling_them() {
+    let dir = TestDir::new("raft-watch");
+    let mut c = RaftCluster::start(dir.path(), 3, FLAGS);
+    let (wa, wb) = workers(dir.path(), &c);
+    // Each worker keeps a leader watch waiting on every master.
+    for i in 0..3 {
+        wait_for(
+            &format!("both workers watching master {}", i + 1),
+            LONG,
+            || (gauge(&c, i, "hearth_watching_workers") == Some(2.0)).then_some(()),
+        );
+    }
+    let old = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
+    c.kill9(old);
+    let new = wait_for("a new leader with both workers ALIVE", LONG, || {
+        c.alive_leader(Some(old))
+            .filter(|l| c.json(*l).is_some_and(|j| j["aliveworkers"] == 2))
+    });
+    let log = c.masters[new].as_ref().expect("running").proc.log_text();
+    let took_over = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("announcing this leader to the workers that do not watch it"))
+        .unwrap_or_else(|| panic!("no announcement line in the new leader's log:\n{log}"));
+    assert!(
+        took_over.contains("now=0 watching=2"),
+        "both workers watched the new leader when it took over: {took_over}"
+    );
+    // The new leader never dialled them: no MasterChanged reached either worker.
+    for w in [&wa, &wb] {
+        let text = w.log_text();
+        assert!(
+            !(text.lines()).any(|l| l.contains("made itself known") && l.contains("MasterChanged")),
+            "a worker was announced to although it watched:\n{text}"
+        );
+        assert!(
+            text.contains("registered with the leading master"),
+            "{text}"
+        );
+    }
+}

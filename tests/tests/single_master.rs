@@ -383,3 +383,53 @@ fn bad_input_is_refused_clearly_and_the_master_keeps_everything() {
     assert_eq!(j["activeapps"][0]["id"], good[0].as_str());
     assert_eq!(j["aliveworkers"], 1);
 }
+
+#[test]
+fn a_leader_watch_answers_at_once_for_a_new_leader_and_waits_for_the_one_known() {
+    let dir = TestDir::new("watch-leader");
+    let master = MasterProc::start(dir.path(), &[]);
+    let addr = master.url.trim_start_matches("hearth://").to_owned();
+    let client = hearth_client::MasterClient::from_url(&master.url).expect("url");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let watch = |after_term, after_incarnation, wait_ms| {
+        let started = Instant::now();
+        let a = rt
+            .block_on(client.watch_leader(
+                &addr,
+                hearth_proto::pb::WatchLeaderRequest {
+                    after_term,
+                    after_incarnation,
+                    worker_id: "w-1".into(),
+                    wait_ms,
+                },
+            ))
+            .expect("WatchLeader answered");
+        (a, started.elapsed())
+    };
+    // A worker that registered with nobody: this master leads, at once.
+    let (a, _) = watch(0, 0, 20_000);
+    assert!(a.leads && a.term > 0 && a.incarnation != 0, "{a:?}");
+    // The leader it registered with: nothing new, so the watch waits it out, and still
+    // says who leads.
+    let (same, waited) = watch(a.term, a.incarnation, 500);
+    assert!(
+        waited >= Duration::from_millis(450),
+        "answered after {waited:?}"
+    );
+    assert_eq!(
+        (same.leads, same.term, same.incarnation),
+        (true, a.term, a.incarnation)
+    );
+    // The same term from another process (a leader restarted within its term): at once.
+    let (other, waited) = watch(a.term, a.incarnation + 1, 20_000);
+    assert!(
+        other.leads && waited < Duration::from_secs(10),
+        "{other:?} after {waited:?}"
+    );
+    // A term above this leader's: it is not news, the watch waits.
+    let (_, waited) = watch(a.term + 1, 0, 300);
+    assert!(
+        waited >= Duration::from_millis(250),
+        "answered after {waited:?}"
+    );
+}

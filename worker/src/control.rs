@@ -232,7 +232,7 @@ impl WorkerControl for Control {
         // A newer term, or the same term from a restarted leader process: the link
         // decides whether to register again.
         self.link
-            .new_leader(r.term, r.incarnation, r.master_id, leader);
+            .new_leader(r.term, r.incarnation, r.master_id, leader, "MasterChanged");
         Ok(ack(highest, false))
     }
 }

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tonic::Code;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 /// A state change to tell the leader about.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +89,9 @@ impl fmt::Display for Report {
     }
 }
 
+/// How long before asking again a master that does not know `WatchLeader`.
+const WATCH_UNKNOWN_PAUSE: Duration = Duration::from_secs(600);
+
 pub(crate) struct Link {
     masters: Vec<String>,
     /// Who this worker is, as it registers.
@@ -149,9 +152,66 @@ impl Link {
         Arc::new(link)
     }
 
-    /// Runs both loops until dropped (the worker's shutdown drops it).
+    /// Runs the loops until dropped (the worker's shutdown drops it).
     pub async fn run(self: Arc<Self>, reports: mpsc::UnboundedReceiver<Report>) {
+        // Aborted when this future is dropped.
+        let mut watches = tokio::task::JoinSet::new();
+        for addr in self.masters.clone() {
+            watches.spawn(Arc::clone(&self).watch(addr).in_current_span());
+        }
         tokio::join!(Arc::clone(&self).sessions(), self.deliver(reports));
+    }
+
+    /// Keeps a `WatchLeader` call waiting on the master at `addr`, so that when it
+    /// becomes leader this worker hears it at once, over a connection it already holds,
+    /// and registers with it (the leader announces itself only to workers that do not
+    /// watch it). A master that does not know the call (an older build) is asked again
+    /// after [`WATCH_UNKNOWN_PAUSE`]; one that cannot be reached, with backoff.
+    async fn watch(self: Arc<Self>, addr: String) {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3));
+        let mut session = self.session.subscribe();
+        loop {
+            let (known, registered) = (
+                self.known_term.load(Ordering::SeqCst),
+                self.registered_incarnation.load(Ordering::SeqCst),
+            );
+            let request = pb::WatchLeaderRequest {
+                after_term: known,
+                after_incarnation: registered,
+                worker_id: self.me.id.0.clone(),
+                wait_ms: MasterClient::watch_wait_ms(),
+            };
+            match self.client().watch_leader(&addr, request).await {
+                Ok(a)
+                    if a.leads
+                        && hearth_core::is_new_leader(a.term, a.incarnation, known, registered) =>
+                {
+                    backoff.reset();
+                    let before = *session.borrow_and_update();
+                    if !self.new_leader(a.term, a.incarnation, a.master_id, &addr, "watch") {
+                        continue; // registered with it meanwhile
+                    }
+                    // Until registered again (not in a loop should that fail), and a
+                    // little longer: it leads now, so this watch is for its next term.
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        session.wait_for(|s| s.is_some() && *s != before),
+                    )
+                    .await;
+                    tokio::time::sleep(MasterClient::rewatch_pause()).await;
+                }
+                Ok(_) => backoff.reset(),
+                Err(s) if s.code() == Code::Unimplemented => {
+                    debug!(master = %addr, "this master does not answer leader watches (an older build)");
+                    tokio::time::sleep(WATCH_UNKNOWN_PAUSE).await;
+                }
+                Err(s) => {
+                    let retry_in = backoff.next_delay();
+                    debug!(master = %addr, error = %s.message(), ?retry_in, "leader watch failed; watching again");
+                    tokio::time::sleep(retry_in).await;
+                }
+            }
+        }
     }
 
     /// A command of `term` was obeyed: if it is newer than any leader this worker
@@ -173,27 +233,34 @@ impl Link {
         self.masters.iter().any(|m| m == addr)
     }
 
-    /// A leader announced itself at `leader`: register with it now if its term is newer
+    /// A leader made itself known at `leader` (`via`: its `MasterChanged` announcement, or
+    /// the answer to this worker's watch): register with it now if its term is newer
     /// than any this worker knows, or if it is the same term from another master
     /// process than the one this worker registered with (a leader killed and restarted
     /// within its term, which would otherwise wait for the next failed heartbeat).
-    /// An empty `leader`: register through the list of masters.
-    pub fn new_leader(&self, term: u64, incarnation: u64, master_id: u64, leader: &str) {
+    /// An empty `leader`: register through the list of masters. True if it is a new
+    /// leader.
+    pub fn new_leader(
+        &self,
+        term: u64,
+        incarnation: u64,
+        master_id: u64,
+        leader: &str,
+        via: &'static str,
+    ) -> bool {
         let known = self.known_term.load(Ordering::SeqCst);
         let registered = self.registered_incarnation.load(Ordering::SeqCst);
-        let restarted = term == known && incarnation != 0 && incarnation != registered;
-        if term <= known && !restarted {
-            return;
+        if !hearth_core::is_new_leader(term, incarnation, known, registered) {
+            return false;
         }
-        info!(term, master_id, %leader, restarted, "a new leader announced itself");
+        let restarted = term == known;
+        info!(term, master_id, %leader, restarted, via, "a new leader made itself known; registering with it");
         if !leader.is_empty() {
             self.client().prefer(leader.to_owned());
         }
-        if restarted {
-            self.request_reregister();
-        } else {
-            self.saw_term(term);
-        }
+        self.known_term.fetch_max(term, Ordering::SeqCst);
+        self.request_reregister();
+        true
     }
 
     /// How long to wait between heartbeats now.
@@ -259,7 +326,12 @@ impl Link {
         let mut generation = 0;
         loop {
             asks.borrow_and_update();
-            self.register().await;
+            let term = self.register().await;
+            // Asked to register again while registering: done, unless a newer leader
+            // made itself known meanwhile (its term is above the one just registered with).
+            if self.known_term.load(Ordering::SeqCst) <= term {
+                asks.borrow_and_update();
+            }
             generation += 1;
             self.session.send_replace(Some(generation));
             self.heartbeat(&mut asks).await;
@@ -277,15 +349,22 @@ impl Link {
         pb::RegisterWorkerRequest::from(&reg)
     }
 
-    /// Registers, retrying until a leader answers yes. Never gives up.
-    async fn register(&self) {
+    /// Registers, retrying until a leader answers yes; the leader's term. Never gives up.
+    async fn register(&self) -> u64 {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        // A new leader making itself known (watch, announcement) ends a backoff pause.
+        let mut asks = self.reregister.subscribe();
+        asks.borrow_and_update();
+        let mut told = false;
         for attempt in 1usize.. {
-            // The first attempt keeps the client that knows the last leader.
+            // The first attempt, and one after a new leader made itself known, keep the
+            // client that knows (prefers) the leader.
             let client = match attempt {
                 1 => self.client(),
+                _ if told => self.client(),
                 n => Arc::new(self.new_client(n - 1)),
             };
+            told = false;
             let request = self.registration();
             let (executors, drivers) = (request.executors.len(), request.driver_ids.len());
             let answer = client
@@ -316,15 +395,19 @@ impl Link {
                         "registered with the leading master"
                     );
                     *self.client.lock().unwrap_or_else(|p| p.into_inner()) = client;
-                    return;
+                    return a.term;
                 }
                 Err(e) => {
                     let retry_in = backoff.next_delay();
                     warn!(attempt, error = %e, ?retry_in, "registration failed; retrying");
-                    tokio::time::sleep(retry_in).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(retry_in) => {}
+                        _ = asks.changed() => told = true,
+                    }
                 }
             }
         }
+        unreachable!("registration is retried forever")
     }
 
     /// Heartbeats until the session is over.

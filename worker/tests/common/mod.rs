@@ -511,6 +511,15 @@ impl MasterService for Service {
         Err(Status::unimplemented("not a worker call"))
     }
 
+    async fn watch_leader(
+        &self,
+        _: Request<pb::WatchLeaderRequest>,
+    ) -> Result<Response<pb::WhoLeadsResponse>, Status> {
+        Err(Status::unimplemented(
+            "this fake master does not answer leader watches",
+        ))
+    }
+
     async fn set_executor_limit(
         &self,
         _: Request<pb::SetExecutorLimitRequest>,
