@@ -31,6 +31,11 @@ pub struct RoundFigures {
     /// `MasterChanged` announcements the workers received in this round (the others
     /// register at their next heartbeat).
     pub announced: u64,
+    /// Workers' watches the new leader answered in this round.
+    pub watched: u64,
+    /// When half of them, and the last, had arrived.
+    pub announced_p50: Duration,
+    pub announced_last: Duration,
     /// The master that leads after the round.
     pub leader: usize,
 }
@@ -56,6 +61,8 @@ impl Scale {
 
         let announced = &self.fleet.counters.announced;
         let announced_before = announced.load(Ordering::Relaxed);
+        let watch_answers = &self.fleet.counters.watch_answers;
+        let watched_before = watch_answers.load(Ordering::Relaxed);
         let t0 = Instant::now();
         self.c.kill9(old);
         let alive = std::thread::spawn(move || {
@@ -79,6 +86,13 @@ impl Scale {
         let failover = alive.max(back);
         let reregistered = self.fleet.registered_with(new_inc, t0);
         let announced = announced.load(Ordering::Relaxed) - announced_before;
+        let watched = watch_answers.load(Ordering::Relaxed) - watched_before;
+        let arrivals = self.fleet.announced_since(t0);
+        let arrived = |q: usize| arrivals.get(q).map_or(Duration::ZERO, |at| *at - t0);
+        let (announced_p50, announced_last) = (
+            arrived(arrivals.len() / 2),
+            arrived(arrivals.len().saturating_sub(1)),
+        );
 
         let http = self.c.http[new];
         Wait::new(
@@ -90,6 +104,7 @@ impl Scale {
         let term_after = probe::gauge(http, "hearth_raft_term").unwrap_or(0.0) as u64;
         let rejoin = self.rejoin(round, old, new)?;
         self.leader = new;
+        self.await_watches(round)?;
         let r = RoundFigures {
             alive,
             back,
@@ -98,21 +113,50 @@ impl Scale {
             term_step: term_after.saturating_sub(term_before),
             reregistered,
             announced,
+            watched,
+            announced_p50,
+            announced_last,
             leader: new,
         };
         self.say(format!(
             "  round {round:>3}: master {} killed, master {} ALIVE after {:>7.1} ms, all {n} workers \
-             back after {:>7.1} ms (term +{}, {} announcements received); restarted master in step after {:>7.1} ms; load {:.1}",
+             back after {:>7.1} ms (term +{}, {} watches answered, {} announcements received, half by {:.0} ms, the last at {:.0} ms); restarted master in step after {:>7.1} ms; load {:.1}; {} watches failed so far",
             old + 1,
             new + 1,
             ms(alive),
             ms(back),
             r.term_step,
+            r.watched,
             r.announced,
+            ms(r.announced_p50),
+            ms(r.announced_last),
             ms(rejoin),
             probe::load(),
+            self.fleet.counters.watch_failures.load(Ordering::Relaxed),
         ));
         Ok(r)
+    }
+
+    /// Waits until every worker watches every master again (the restarted one, and the
+    /// new leader, which workers watch again 1–3 s after registering with it), so that
+    /// each round begins from a cluster at rest, as the first does.
+    pub fn await_watches(&self, round: u64) -> Result<()> {
+        if !self.opts.watch {
+            return Ok(());
+        }
+        let n = self.opts.workers as f64;
+        let http = self.c.http.clone();
+        Wait::new(
+            format!("round {round}: every worker watching every master"),
+            Duration::from_secs(30),
+        )
+        .every(Duration::from_millis(100))
+        .until(|| {
+            (http.iter())
+                .all(|h| probe::gauge(*h, "hearth_watching_workers") == Some(n))
+                .then_some(())
+        })?;
+        Ok(())
     }
 
     /// Restarts master `old` on its directory and waits until it follows `new` and has

@@ -197,6 +197,7 @@ impl Scale {
             memory_mb: u64::from(cores) * 64,
             clients: opts.clients,
             masters: c.advertised.clone(),
+            watch: opts.watch,
         };
         let fleet = rt.block_on(Fleet::new(&cfg))?;
         let mut s = Scale {
@@ -440,6 +441,9 @@ impl Scale {
     fn failovers(&mut self) -> Result<()> {
         let mut rounds: Vec<RoundFigures> = Vec::new();
         let load = probe::load();
+        if self.opts.rounds > 0 {
+            self.await_watches(0)?;
+        }
         for r in 1..=self.opts.rounds {
             match self.round(r) {
                 Ok(f) => rounds.push(f),
@@ -488,6 +492,14 @@ impl Scale {
         self.set("reregistered_all", min_back == n);
         let announced: Vec<u64> = rounds.iter().map(|r| r.announced).collect();
         self.set("announced", announced);
+        let watched: Vec<u64> = rounds.iter().map(|r| r.watched).collect();
+        self.set("watch_answers", watched);
+        self.set("workers_watch", self.opts.watch);
+        let ms_of = |d: Duration| d.as_millis() as u64;
+        let arrived: Vec<[u64; 2]> = (rounds.iter())
+            .map(|r| [ms_of(r.announced_p50), ms_of(r.announced_last)])
+            .collect();
+        self.set("announced_p50_last_ms", arrived);
         let steps: Vec<u64> = rounds.iter().map(|r| r.term_step).collect();
         self.set("term_step_max", steps.iter().max().copied().unwrap_or(0));
         self.set("term_steps", steps);

@@ -19,6 +19,8 @@ pub struct Opts {
     pub master_args: Vec<String>,
     pub keep: bool,
     pub json: bool,
+    /// The simulated workers watch the masters for a new leader (`WatchLeader`).
+    pub watch: bool,
 }
 
 /// Flag, value name, help (defaults are said in the help).
@@ -79,6 +81,11 @@ const FLAGS: &[(&str, &str, &str)] = &[
         "",
         "print one JSON object on stdout (progress goes to stderr either way)",
     ),
+    (
+        "--no-watch",
+        "",
+        "the simulated workers do not watch the masters for a new leader (as workers before WatchLeader): every one waits for the new leader's MasterChanged",
+    ),
     ("--help", "", "this text"),
 ];
 
@@ -122,6 +129,7 @@ impl Opts {
             master_args: Vec::new(),
             keep: false,
             json: false,
+            watch: true,
         };
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -147,6 +155,7 @@ impl Opts {
                 }
                 "--keep" => o.keep = true,
                 "--json" => o.json = true,
+                "--no-watch" => o.watch = false,
                 other => bail!("unknown argument {other:?}; see --help"),
             }
         }

@@ -10,6 +10,10 @@
 //! term fence (in memory, not persisted) and reports each launch RUNNING and each kill
 //! KILLED, in order, at least once.
 //!
+//! Like a worker it keeps a `WatchLeader` call waiting on every master (`link.rs`
+//! `watch`; off with `--no-watch`), and registers with a master that answers it leads
+//! in a newer term.
+//!
 //! Sharing: every simulated worker is served by ONE `WorkerControl` gRPC server
 //! ([`crate::control`]), over a listening socket per 250 workers bound to `0.0.0.0`
 //! (connections from outside loopback are dropped at accept). Worker `i` registers as host `127.100.a.b` (all of 127/8 is loopback on Linux), so
@@ -70,6 +74,10 @@ pub struct Counters {
     pub registrations: AtomicU64,
     /// `MasterChanged` announcements received.
     pub announced: AtomicU64,
+    /// Watches a new leader answered.
+    pub watch_answers: AtomicU64,
+    /// Watches that failed (no answer, or an error).
+    pub watch_failures: AtomicU64,
 }
 
 /// A state change to tell the leader about.
@@ -113,6 +121,8 @@ pub struct Sim {
     reports: mpsc::UnboundedSender<Report>,
     /// The last registration a leader answered: when, its term and its incarnation.
     pub registered: Mutex<Option<(Instant, u64, u64)>>,
+    /// When the last `MasterChanged` announcement arrived.
+    pub(crate) announced_at: Mutex<Option<Instant>>,
     pub(crate) counters: Arc<Counters>,
 }
 
@@ -238,6 +248,7 @@ impl Sim {
 
     /// `MasterChanged`, as `control.rs` and `link.rs` take it.
     pub(crate) fn master_changed(&self, r: &pb::MasterChangedRequest) -> Response<pb::WorkerAck> {
+        *self.announced_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let mut fence = self.fence.lock().unwrap_or_else(|p| p.into_inner());
         let highest = *fence;
         if r.term < highest {
@@ -249,20 +260,70 @@ impl Sim {
         }
         drop(fence);
         let leader = if configured { r.leader.as_str() } else { "" };
+        let _ = self.new_leader(r.term, r.incarnation, leader);
+        ack(highest, false)
+    }
+
+    /// A leader made itself known (`MasterChanged`, or an answer to a watch), as
+    /// `link.rs` `new_leader` takes it.
+    fn new_leader(&self, term: u64, incarnation: u64, leader: &str) -> bool {
         let known = self.known_term.load(Ordering::SeqCst);
         let registered = self.registered_incarnation.load(Ordering::SeqCst);
-        let restarted = r.term == known && r.incarnation != 0 && r.incarnation != registered;
-        if r.term > known || restarted {
-            if !leader.is_empty() {
-                self.client.prefer(leader.to_owned());
-            }
-            if restarted {
-                self.request_reregister();
-            } else {
-                self.saw_term(r.term);
+        if !hearth_core::is_new_leader(term, incarnation, known, registered) {
+            return false;
+        }
+        if !leader.is_empty() {
+            self.client.prefer(leader.to_owned());
+        }
+        if term == known {
+            self.request_reregister();
+        } else {
+            self.saw_term(term);
+        }
+        true
+    }
+
+    /// Keeps a `WatchLeader` call waiting on the master at `addr`, as `link.rs` `watch`.
+    async fn watch(self: Arc<Self>, addr: String) {
+        let mut pause = Duration::from_millis(500);
+        let mut session = self.session.subscribe();
+        loop {
+            let (known, registered) = (
+                self.known_term.load(Ordering::SeqCst),
+                self.registered_incarnation.load(Ordering::SeqCst),
+            );
+            let request = pb::WatchLeaderRequest {
+                after_term: known,
+                after_incarnation: registered,
+                worker_id: self.id.clone(),
+                wait_ms: MasterClient::watch_wait_ms(),
+            };
+            match self.client.watch_leader(&addr, request).await {
+                Ok(a)
+                    if a.leads
+                        && hearth_core::is_new_leader(a.term, a.incarnation, known, registered) =>
+                {
+                    pause = Duration::from_millis(500);
+                    self.counters.watch_answers.fetch_add(1, Ordering::Relaxed);
+                    let before = *session.borrow_and_update();
+                    if !self.new_leader(a.term, a.incarnation, &addr) {
+                        continue;
+                    }
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        session.wait_for(|s| s.is_some() && *s != before),
+                    )
+                    .await;
+                    tokio::time::sleep(MasterClient::rewatch_pause()).await;
+                }
+                Ok(_) => pause = Duration::from_millis(500),
+                Err(_) => {
+                    self.counters.watch_failures.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(3));
+                }
             }
         }
-        ack(highest, false)
     }
 
     fn registration(&self) -> pb::RegisterWorkerRequest {
@@ -286,7 +347,7 @@ impl Sim {
     }
 
     /// Registers, retrying until a leader answers yes.
-    async fn register(&self) {
+    async fn register(&self) -> u64 {
         let mut delay = Duration::from_millis(100);
         loop {
             let request = self.registration();
@@ -310,7 +371,7 @@ impl Sim {
                     *self.registered.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some((Instant::now(), a.term, a.incarnation));
                     self.counters.registrations.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return a.term;
                 }
                 Err(_) => {
                     tokio::time::sleep(delay).await;
@@ -353,7 +414,10 @@ impl Sim {
         let mut generation = 0;
         loop {
             asks.borrow_and_update();
-            self.register().await;
+            let term = self.register().await;
+            if self.known_term.load(Ordering::SeqCst) <= term {
+                asks.borrow_and_update();
+            }
             generation += 1;
             self.session.send_replace(Some(generation));
             self.heartbeat(&mut asks).await;
@@ -431,6 +495,8 @@ pub struct FleetConfig {
     pub clients: usize,
     /// The masters' gRPC addresses.
     pub masters: Vec<String>,
+    /// Each worker keeps a `WatchLeader` call waiting on every master.
+    pub watch: bool,
 }
 
 /// Every simulated worker and their server.
@@ -441,6 +507,8 @@ pub struct Fleet {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Each worker's report queue, until its loops start.
     queues: Vec<Option<mpsc::UnboundedReceiver<Report>>>,
+    /// Workers watch the masters for a new leader.
+    watch: bool,
 }
 
 impl Drop for Fleet {
@@ -504,6 +572,7 @@ impl Fleet {
                 session: watch::Sender::new(None),
                 reports: tx,
                 registered: Mutex::new(None),
+                announced_at: Mutex::new(None),
                 counters: Arc::clone(&counters),
             }));
         }
@@ -528,6 +597,7 @@ impl Fleet {
             counters,
             tasks: vec![server],
             queues,
+            watch: cfg.watch,
         })
     }
 
@@ -539,6 +609,10 @@ impl Fleet {
             };
             let sim = Arc::clone(&self.workers[i]);
             self.tasks.push(tokio::spawn(Arc::clone(&sim).sessions()));
+            for addr in sim.masters.iter().filter(|_| self.watch) {
+                self.tasks
+                    .push(tokio::spawn(Arc::clone(&sim).watch(addr.clone())));
+            }
             self.tasks.push(tokio::spawn(sim.deliver(rx)));
         }
     }
@@ -568,6 +642,16 @@ impl Fleet {
             }
         }
         last
+    }
+
+    /// When the announcements received since `since` arrived, sorted.
+    pub fn announced_since(&self, since: Instant) -> Vec<Instant> {
+        let mut at: Vec<Instant> = (self.workers.iter())
+            .filter_map(|w| *w.announced_at.lock().unwrap_or_else(|p| p.into_inner()))
+            .filter(|at| *at >= since)
+            .collect();
+        at.sort();
+        at
     }
 
     /// The incarnation most workers last registered with.
