@@ -107,16 +107,43 @@ fn cli(masters: &str, args: &[&str], timeout: Duration) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `hearth submit` of `app`; returns its id.
+/// `hearth submit` of `app`; returns its id. As its error asks, when the CLI says the
+/// outcome is unknown (the leader died under the call) the app is looked up by its name
+/// (unique here) on a leader (`hearth status --json`), and submitted again only if no
+/// leader lists it.
 fn submit_cluster_app(masters: &str, app: &SleepingApp) -> Result<String> {
     let mut args = vec!["submit".to_owned()];
     args.extend(app.submit_args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = cli(masters, &args, SETUP)?;
-    out.lines()
-        .find(|l| l.starts_with("app-"))
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("hearth submit printed no app id: {out:?}"))
+    loop {
+        match cli(masters, &args, SETUP) {
+            Ok(out) => {
+                return out
+                    .lines()
+                    .find(|l| l.starts_with("app-"))
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("hearth submit printed no app id: {out:?}"))
+            }
+            Err(e) if format!("{e:#}").contains("is unknown") => {
+                let name = app.name.as_deref().ok_or(e)?;
+                if let Some(id) = app_named(masters, name)? {
+                    return Ok(id);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The id of the app named `name` (active or completed), as a leader lists it.
+fn app_named(masters: &str, name: &str) -> Result<Option<String>> {
+    let j: Value = serde_json::from_str(&cli(masters, &["status", "--json"], SETUP)?)?;
+    Ok(["activeapps", "completedapps"]
+        .iter()
+        .filter_map(|list| j[*list].as_array())
+        .flatten()
+        .find(|a| a["name"] == name)
+        .and_then(|a| a["id"].as_str().map(str::to_owned)))
 }
 
 /// A worker with 8 cores and 4 GiB heartbeating every `heartbeat` (with the secret
