@@ -4,7 +4,7 @@
 
 use super::{error_page, layout, leader_href, time, Frame, Ui, UiState, Viewer};
 use crate::node::Node;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -37,14 +37,96 @@ fn replication(node: &Node) -> Option<Replication> {
     })
 }
 
-pub(crate) async fn overview(State(ui): UiState, session: Option<Extension<Session>>) -> Response {
+pub(crate) async fn overview(
+    State(ui): UiState,
+    session: Option<Extension<Session>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
     let viewer = Viewer::of(&ui, session);
     let raft = replication(&ui.node);
+    let from = Offsets::parse(&query);
     framed(&ui, viewer, "/".into(), move |f| {
-        overview_page(f, raft.as_ref())
+        overview_page(f, raft.as_ref(), &from)
     })
     .await
     .into_response()
+}
+
+/// Rows of each list the overview shows at once: a page of 5,000 workers took seconds
+/// to load and to refresh.
+pub(crate) const UI_ROWS: usize = 100;
+
+/// The overview's lists, each with the query parameter saying where it starts.
+const LISTS: [&str; 5] = [
+    "workers",
+    "apps",
+    "completed_apps",
+    "drivers",
+    "completed_drivers",
+];
+
+/// Where each of the overview's lists starts (`/?workers=100&apps=200`); a parameter
+/// missing or not a number is 0, others are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Offsets([usize; 5]);
+
+impl Offsets {
+    pub(crate) fn parse(query: &[(String, String)]) -> Self {
+        let mut o = Offsets::default();
+        for (k, v) in query {
+            if let Some(i) = LISTS.iter().position(|l| l == k) {
+                o.0[i] = v.parse().unwrap_or(0);
+            }
+        }
+        o
+    }
+
+    fn of(&self, list: &str) -> usize {
+        LISTS
+            .iter()
+            .position(|l| *l == list)
+            .map_or(0, |i| self.0[i])
+    }
+
+    /// The overview's URL with `list` starting at `from`, the other lists where they are.
+    fn with(&self, list: &str, from: usize) -> String {
+        let params: Vec<String> = (LISTS.iter().zip(self.0))
+            .map(|(l, at)| if *l == list { (l, from) } else { (l, at) })
+            .filter(|(_, at)| *at > 0)
+            .map(|(l, at)| format!("{l}={at}"))
+            .collect();
+        if params.is_empty() {
+            "/".into()
+        } else {
+            format!("/?{}", params.join("&"))
+        }
+    }
+
+    /// The rows of `items` the page shows for `list`, where they start, and the links
+    /// to the rows before and after.
+    fn page<'a, T>(&self, list: &str, items: &'a [T]) -> (&'a [T], Markup) {
+        let total = items.len();
+        let from = self
+            .of(list)
+            .min(total.saturating_sub(1) / UI_ROWS * UI_ROWS);
+        let to = (from + UI_ROWS).min(total);
+        let pager = html! {
+            @if total > UI_ROWS {
+                p.pager {
+                    "rows " (from + 1) "–" (to) " of " (total)
+                    @if from > 0 {
+                        " · " a href=(self.with(list, 0)) { "first" }
+                        " · " a href=(self.with(list, from.saturating_sub(UI_ROWS))) { "previous " (UI_ROWS) }
+                    }
+                    @if to < total {
+                        " · " a href=(self.with(list, to)) { "next " (UI_ROWS) }
+                        " · " a href=(self.with(list, (total - 1) / UI_ROWS * UI_ROWS)) { "last" }
+                    }
+                }
+            }
+        };
+        (&items[from..to], pager)
+    }
 }
 
 /// Renders `page` in the frame of `here` for `viewer`, off the runtime's threads
@@ -68,17 +150,18 @@ async fn framed<T: Send + 'static>(
         .await
 }
 
-/// The overview: summary, masters, workers, apps, drivers; the submit form after.
-pub(crate) fn overview_page(f: &Frame, raft: Option<&Replication>) -> Markup {
+/// The overview: summary, masters, workers, apps, drivers (at most [`UI_ROWS`] rows of
+/// each, from where `from` says); the submit form after.
+pub(crate) fn overview_page(f: &Frame, raft: Option<&Replication>, from: &Offsets) -> Markup {
     let v = f.view;
     let main = html! {
         (summary(v))
         (masters(f, raft))
-        (workers(v))
-        (apps("Running apps", &v.active_apps))
-        (apps("Completed apps", &v.completed_apps))
-        (drivers("Running drivers", &v.active_drivers))
-        (drivers("Completed drivers", &v.completed_drivers))
+        (workers(v, from))
+        (apps("Running apps", &v.active_apps, "apps", from))
+        (apps("Completed apps", &v.completed_apps, "completed_apps", from))
+        (drivers("Running drivers", &v.active_drivers, "drivers", from))
+        (drivers("Completed drivers", &v.completed_drivers, "completed_drivers", from))
     };
     layout(f, "hearth cluster", main, submit_form(f))
 }
@@ -131,12 +214,14 @@ fn masters(f: &Frame, raft: Option<&Replication>) -> Markup {
     }
 }
 
-fn workers(v: &StatusView) -> Markup {
+fn workers(v: &StatusView, from: &Offsets) -> Markup {
+    let (rows, pager) = from.page("workers", &v.workers);
     html! {
         h2 { "Workers (" (v.workers.len()) ")" }
+        (pager)
         table #workers {
             tr { th { "id" } th { "address" } th { "state" } th { "cores" } th { "memory" } th { "last heartbeat" } }
-            @for w in &v.workers {
+            @for w in rows {
                 @let i = &w.info;
                 tr {
                     td { a href={ "/ui/workers/" (i.identity.id) } { (i.identity.id) } }
@@ -151,12 +236,14 @@ fn workers(v: &StatusView) -> Markup {
     }
 }
 
-fn apps(title: &str, apps: &[AppInfo]) -> Markup {
+fn apps(title: &str, apps: &[AppInfo], list: &str, from: &Offsets) -> Markup {
+    let (rows, pager) = from.page(list, apps);
     html! {
         h2 { (title) " (" (apps.len()) ")" }
+        (pager)
         table.apps {
             tr { th { "id" } th { "name" } th { "user" } th { "state" } th { "cores" } th { "MiB per executor" } th { "submitted" } th { "end reason" } }
-            @for a in apps {
+            @for a in rows {
                 tr {
                     td { a href={ "/ui/apps/" (a.id) } { (a.id) } }
                     td { (a.desc.name) }
@@ -172,12 +259,14 @@ fn apps(title: &str, apps: &[AppInfo]) -> Markup {
     }
 }
 
-fn drivers(title: &str, drivers: &[DriverInfo]) -> Markup {
+fn drivers(title: &str, drivers: &[DriverInfo], list: &str, from: &Offsets) -> Markup {
+    let (rows, pager) = from.page(list, drivers);
     html! {
         h2 { (title) " (" (drivers.len()) ")" }
+        (pager)
         table.drivers {
             tr { th { "id" } th { "app" } th { "state" } th { "worker" } th { "cores" } th { "MiB" } th { "end reason" } }
-            @for d in drivers {
+            @for d in rows {
                 tr {
                     td { a href={ "/ui/drivers/" (d.id) } { (d.id) } }
                     td { a href={ "/ui/apps/" (d.app) } { (d.app) } }

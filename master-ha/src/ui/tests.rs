@@ -2,7 +2,7 @@
 //! users' text comes back escaped, a standby links to the leader and shows no forms,
 //! forms carry the session's CSRF token, an executor's row links to its logs.
 
-use super::pages::{app_page, overview_page};
+use super::pages::{app_page, overview_page, Offsets, UI_ROWS};
 use super::{Frame, Viewer};
 use crate::master::status_of;
 use hearth_core::{
@@ -86,7 +86,7 @@ fn users_text_is_escaped() {
         viewer: &viewer,
         here: "/",
     };
-    let page = overview_page(&f, None).into_string();
+    let page = overview_page(&f, None, &Offsets::default()).into_string();
     assert!(
         page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{page}"
@@ -122,7 +122,8 @@ fn a_standby_links_to_the_leader_and_shows_no_forms() {
         !page.contains("/kill\""),
         "no kill form on a standby: {page}"
     );
-    let overview = overview_page(&Frame { here: "/", ..f }, None).into_string();
+    let overview =
+        overview_page(&Frame { here: "/", ..f }, None, &Offsets::default()).into_string();
     assert!(!overview.contains("action=\"/ui/submit\""), "{overview}");
 }
 
@@ -137,7 +138,7 @@ fn the_leaders_forms_carry_the_sessions_csrf_token() {
         viewer: &viewer,
         here: "/",
     };
-    let page = overview_page(&f, None).into_string();
+    let page = overview_page(&f, None, &Offsets::default()).into_string();
     assert!(page.contains("action=\"/ui/submit\""), "{page}");
     assert!(
         page.contains(&format!("name=\"csrf\" value=\"{csrf}\"")),
@@ -156,7 +157,71 @@ fn the_leaders_forms_carry_the_sessions_csrf_token() {
             ..f
         },
         None,
+        &Offsets::default(),
     )
     .into_string();
     assert!(!page.contains("action=\"/ui/submit\"") && page.contains("/ui/login?next=/"));
+}
+
+#[test]
+fn the_overview_shows_a_page_of_each_list_with_links_to_the_others() {
+    let mut s = ClusterState::default();
+    for i in 0..250u16 {
+        let reg = WorkerRegistration {
+            identity: WorkerIdentity {
+                id: format!("w-{i:03}").into(),
+                host: "10.0.0.1".into(),
+                port: 1000 + i,
+                http_port: 0,
+                cores: 4,
+                memory_mb: 4096,
+            },
+            executors: Vec::new(),
+            drivers: Vec::new(),
+        };
+        apply(&mut s, &Command::RegisterWorker { reg, at: Millis(1) }).expect("applies");
+    }
+    let v = status_of(&s, None);
+    let viewer = logged_in();
+    let page = |query: &[(&str, &str)]| {
+        let q: Vec<(String, String)> = (query.iter())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let f = Frame {
+            view: &v,
+            this: "127.0.0.1:7077",
+            viewer: &viewer,
+            here: "/",
+        };
+        overview_page(&f, None, &Offsets::parse(&q)).into_string()
+    };
+    let rows = |p: &str| p.matches("href=\"/ui/workers/w-").count();
+    let first = page(&[]);
+    assert_eq!(rows(&first), UI_ROWS, "{first}");
+    assert!(first.contains("Workers (250)") && first.contains("rows 1–100 of 250"));
+    assert!(first.contains("href=\"/ui/workers/w-000\"") && !first.contains("w-100\""));
+    assert!(first.contains("href=\"/?workers=100\">next 100"), "{first}");
+    assert!(first.contains("href=\"/?workers=200\">last"), "{first}");
+    // The last page: 50 rows; a parameter past the end shows it too; unknown ones and
+    // bad numbers are ignored.
+    for q in [
+        &[("workers", "200")][..],
+        &[("workers", "9999"), ("_", "1")],
+    ] {
+        let last = page(q);
+        assert_eq!(rows(&last), 50, "{last}");
+        assert!(last.contains("w-249\"") && last.contains("rows 201–250 of 250"));
+        assert!(
+            last.contains("href=\"/?workers=100\">previous 100"),
+            "{last}"
+        );
+        assert!(last.contains("href=\"/\">first") && !last.contains("next 100"));
+    }
+    assert_eq!(rows(&page(&[("workers", "x")])), UI_ROWS);
+    // Another list's place is kept in the links.
+    let mid = page(&[("workers", "100"), ("apps", "100")]);
+    assert!(
+        mid.contains("href=\"/?workers=200&amp;apps=100\">next 100"),
+        "{mid}"
+    );
 }
