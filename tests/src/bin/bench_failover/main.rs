@@ -115,8 +115,11 @@ fn submit_cluster_app(masters: &str, app: &SleepingApp) -> Result<String> {
     let mut args = vec!["submit".to_owned()];
     args.extend(app.submit_args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Each call within a third of a round, so that a hung one is reported with its
+    // stderr before the round gives up on the submission.
+    let each = ROUND / 3;
     loop {
-        match cli(masters, &args, SETUP) {
+        match cli(masters, &args, each) {
             Ok(out) => {
                 return out
                     .lines()
@@ -126,7 +129,7 @@ fn submit_cluster_app(masters: &str, app: &SleepingApp) -> Result<String> {
             }
             Err(e) if format!("{e:#}").contains("is unknown") => {
                 let name = app.name.as_deref().ok_or(e)?;
-                if let Some(id) = app_named(masters, name)? {
+                if let Some(id) = app_named(masters, name, each)? {
                     return Ok(id);
                 }
             }
@@ -136,8 +139,8 @@ fn submit_cluster_app(masters: &str, app: &SleepingApp) -> Result<String> {
 }
 
 /// The id of the app named `name` (active or completed), as a leader lists it.
-fn app_named(masters: &str, name: &str) -> Result<Option<String>> {
-    let j: Value = serde_json::from_str(&cli(masters, &["status", "--json"], SETUP)?)?;
+fn app_named(masters: &str, name: &str, within: Duration) -> Result<Option<String>> {
+    let j: Value = serde_json::from_str(&cli(masters, &["status", "--json"], within)?)?;
     Ok(["activeapps", "completedapps"]
         .iter()
         .filter_map(|list| j[*list].as_array())
