@@ -280,10 +280,20 @@ impl MasterClient {
         }
     }
 
-    /// How long one leader watch waits: 20–40 s, drawn per call, so that the watches of
-    /// workers started together do not all end (and are renewed) at the same moment.
-    pub fn watch_wait_ms() -> u32 {
-        20_000 + (random() % 20_000) as u32
+    /// The leader watch of `worker`, which registered with the leader of `after_term`
+    /// (process `after_incarnation`): it waits 20–40 s, drawn per call, so that the
+    /// watches of workers started together do not all end (and are renewed) at once.
+    pub fn watch_request(
+        worker: &str,
+        after_term: u64,
+        after_incarnation: u64,
+    ) -> pb::WatchLeaderRequest {
+        pb::WatchLeaderRequest {
+            after_term,
+            after_incarnation,
+            worker_id: worker.to_owned(),
+            wait_ms: 20_000 + (random() % 20_000) as u32,
+        }
     }
 
     /// How long a worker waits before it watches again the master whose watch answered

@@ -175,12 +175,7 @@ impl Link {
                 self.known_term.load(Ordering::SeqCst),
                 self.registered_incarnation.load(Ordering::SeqCst),
             );
-            let request = pb::WatchLeaderRequest {
-                after_term: known,
-                after_incarnation: registered,
-                worker_id: self.me.id.0.clone(),
-                wait_ms: MasterClient::watch_wait_ms(),
-            };
+            let request = MasterClient::watch_request(&self.me.id.0, known, registered);
             match self.client().watch_leader(&addr, request).await {
                 Ok(a)
                     if a.leads

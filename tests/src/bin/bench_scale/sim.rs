@@ -292,12 +292,7 @@ impl Sim {
                 self.known_term.load(Ordering::SeqCst),
                 self.registered_incarnation.load(Ordering::SeqCst),
             );
-            let request = pb::WatchLeaderRequest {
-                after_term: known,
-                after_incarnation: registered,
-                worker_id: self.id.clone(),
-                wait_ms: MasterClient::watch_wait_ms(),
-            };
+            let request = MasterClient::watch_request(&self.id, known, registered);
             match self.client.watch_leader(&addr, request).await {
                 Ok(a)
                     if a.leads
