@@ -257,6 +257,25 @@ impl RaftCluster {
     }
 }
 
+/// The unlabelled samples of the `/metrics` of the master whose HTTP port is `http`, by
+/// name.
+pub fn metrics(http: u16) -> Option<std::collections::HashMap<String, f64>> {
+    let url = format!("http://127.0.0.1:{http}/metrics");
+    let (code, body) = crate::harness::http_get(&url).ok()?;
+    (code == 200).then(|| {
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once(' '))
+            .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+            .collect()
+    })
+}
+
+/// One gauge of a master's `/metrics` ([`metrics`]).
+pub fn gauge(http: u16, name: &str) -> Option<f64> {
+    metrics(http)?.get(name).copied()
+}
+
 /// `http_get` with a read deadline (a SIGSTOPped master accepts and never answers).
 pub fn http_get_within(url: &str, timeout: Duration) -> Option<(u16, String)> {
     get_within(url, None, timeout)

@@ -3,7 +3,7 @@
 //! SIGSTOPped; each time a survivor leads, the running apps keep their processes, new
 //! work is placed, and the old leader comes back as a follower that relaunches nothing.
 
-use hearth_tests::cluster::{history, running_executors, RaftCluster};
+use hearth_tests::cluster::{gauge, history, running_executors, RaftCluster};
 use hearth_tests::harness::*;
 use hearth_tests::procs::app_pids;
 use hearth_tests::proxy::Proxy;
@@ -672,15 +672,6 @@ fn a_follower_resumed_from_sigstop_deposes_nobody_and_leaves_no_write_uncertain(
     eprintln!("{certain} writes, all certain, term {before} throughout");
 }
 
-/// `name`'s value in master `i`'s `/metrics`.
-fn gauge(c: &RaftCluster, i: usize, name: &str) -> Option<f64> {
-    let url = format!("http://127.0.0.1:{}/metrics", c.http[i]);
-    let (code, body) = hearth_tests::cluster::http_get_within(&url, Duration::from_secs(2))?;
-    (code == 200).then_some(())?;
-    let line = body.lines().find(|l| l.split(' ').next() == Some(name))?;
-    line.split(' ').nth(1)?.parse().ok()
-}
-
 #[test]
 fn workers_watching_every_master_learn_of_a_new_leader_without_it_dialling_them() {
     let dir = TestDir::new("raft-watch");
@@ -691,7 +682,7 @@ fn workers_watching_every_master_learn_of_a_new_leader_without_it_dialling_them(
         wait_for(
             &format!("both workers watching master {}", i + 1),
             LONG,
-            || (gauge(&c, i, "hearth_watching_workers") == Some(2.0)).then_some(()),
+            || (gauge(c.http[i], "hearth_watching_workers") == Some(2.0)).then_some(()),
         );
     }
     let old = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));

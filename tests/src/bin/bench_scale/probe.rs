@@ -7,9 +7,9 @@
 use anyhow::{anyhow, Context, Result};
 use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
+pub use hearth_tests::cluster::{gauge, metrics};
 use hearth_tests::harness::{bin, http_get, secret_of};
 use prost::Message;
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -74,23 +74,6 @@ pub fn steady(pid: u32, window: Duration) -> Result<Steady> {
 /// The master at `http` answers `/readyz` 200 (it is the ALIVE leader).
 pub fn ready(http: u16) -> bool {
     http_get(&format!("http://127.0.0.1:{http}/readyz")).is_ok_and(|(code, _)| code == 200)
-}
-
-/// The unlabelled samples of a master's `/metrics`, by name.
-pub fn metrics(http: u16) -> Option<HashMap<String, f64>> {
-    let (code, body) = http_get(&format!("http://127.0.0.1:{http}/metrics")).ok()?;
-    (code == 200).then(|| {
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once(' '))
-            .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
-            .collect()
-    })
-}
-
-/// One gauge of `/metrics`.
-pub fn gauge(http: u16, name: &str) -> Option<f64> {
-    metrics(http)?.get(name).copied()
 }
 
 /// The fastest of `n` reads of `/json{query}` (`query` empty or `?limit=100`...) on the
