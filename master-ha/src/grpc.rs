@@ -38,17 +38,18 @@ impl Svc {
     /// Who leads as this master knows it, and whether it acts as master itself.
     fn leadership(&self) -> WhoLeadsResponse {
         let acting = self.node.current();
-        let (term, leader) = match self.node.raft_handle() {
-            Some(h) => (h.current_term(), h.leader_addr()),
-            None => (
-                acting.as_ref().map_or(0, |m| m.term()),
-                Some(self.node.advertised().to_owned()),
-            ),
-        };
+        let raft = self.node.raft_handle();
         WhoLeadsResponse {
             // The term it acts in, when it acts (Raft's may have moved on already).
-            term: acting.as_ref().map_or(term, |m| m.term()),
-            leader,
+            term: match (&acting, raft) {
+                (Some(m), _) => m.term(),
+                (None, Some(h)) => h.current_term(),
+                (None, None) => 0,
+            },
+            leader: match raft {
+                Some(h) => h.leader_addr(),
+                None => Some(self.node.advertised().to_owned()),
+            },
             leads: acting.is_some(),
             master_id: self.node.config.id,
             incarnation: crate::master::incarnation(),
