@@ -281,18 +281,44 @@ impl MasterClient {
     }
 
     /// The leader watch of `worker`, which registered with the leader of `after_term`
-    /// (process `after_incarnation`): it waits 20–40 s, drawn per call, so that the
-    /// watches of workers started together do not all end (and are renewed) at once.
+    /// (process `after_incarnation`), offering `registration` (what it would register
+    /// with now, for a new leader to register it at once): it waits 20–40 s, drawn per
+    /// call, so that the watches of workers started together do not all end (and are
+    /// renewed) at once.
     pub fn watch_request(
         worker: &str,
         after_term: u64,
         after_incarnation: u64,
+        registration: Option<pb::RegisterWorkerRequest>,
     ) -> pb::WatchLeaderRequest {
         pb::WatchLeaderRequest {
             after_term,
             after_incarnation,
             worker_id: worker.to_owned(),
             wait_ms: 20_000 + (random() % 20_000) as u32,
+            registration,
+        }
+    }
+
+    /// When a worker renews its leader watches with a new registration after what it
+    /// runs changed (`changes` is bumped at each change): once that has stayed unchanged
+    /// for 1–2 s (drawn per call, so workers launched together do not renew together),
+    /// or 10 s after the first change while changes keep coming. A burst of launches is
+    /// offered once, not once per launch: each renewal is a call on every master.
+    /// `Err` when the sender is gone.
+    pub async fn reoffer_when_settled(
+        changes: &mut tokio::sync::watch::Receiver<u64>,
+    ) -> Result<(), tokio::sync::watch::error::RecvError> {
+        changes.changed().await?;
+        let quiet = Duration::from_millis(1_000 + random() % 1_000);
+        let cap = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(cap);
+        loop {
+            tokio::select! {
+                () = &mut cap => return Ok(()),
+                () = tokio::time::sleep(quiet) => return Ok(()),
+                changed = changes.changed() => changed?,
+            }
         }
     }
 

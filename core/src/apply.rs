@@ -108,6 +108,9 @@ pub fn apply(state: &mut ClusterState, cmd: &Command) -> Result<Applied, Rejecti
         Command::FinishDrain { worker, at } => {
             workers::finish_drain(state, worker, *at, &mut actions)
         }
+        Command::AdoptWorkers { workers, at } => {
+            Ok(recovery::adopt_workers(state, workers, *at, &mut actions))
+        }
     }?;
     Ok(Applied { outcome, actions })
 }

@@ -4,6 +4,7 @@
 //! applying the same commands in the same order gives the same state on every replica.
 
 use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
+pub use crate::recovery::Adoption;
 use crate::schedule::Placement;
 use crate::state::{
     AppDescription, AppState, ClusterConfig, DriverDescription, DriverState, ExecutorState,
@@ -136,6 +137,15 @@ pub enum Command {
     /// worker stays registered as DECOMMISSIONED. Proposed by the leader
     /// ([`due_drains`](crate::due_drains)).
     FinishDrain { worker: WorkerId, at: Millis },
+    /// A new leader re-adopts UNKNOWN workers from the registrations they offered while
+    /// watching it for a leader (`WatchLeader`), without a `RegisterWorker` round trip
+    /// each. A worker is adopted, as if it had registered reporting exactly what the
+    /// state places on it, only while it is UNKNOWN and only when `fingerprint` equals
+    /// the fingerprint of what the state places on it
+    /// ([`recovery::fingerprint`](crate::recovery::fingerprint)); any other worker
+    /// registers the usual way. Proposed by the leader right after
+    /// [`Command::BeginRecovery`].
+    AdoptWorkers { workers: Vec<Adoption>, at: Millis },
 }
 
 impl Command {
@@ -162,6 +172,7 @@ impl Command {
             Command::DrainWorker { .. } => "DrainWorker",
             Command::UndrainWorker { .. } => "UndrainWorker",
             Command::FinishDrain { .. } => "FinishDrain",
+            Command::AdoptWorkers { .. } => "AdoptWorkers",
         }
     }
 }
@@ -255,6 +266,8 @@ pub enum Outcome {
     /// A worker registered for the first time, or again; `duplicate` when it was
     /// already ALIVE (a harmless retry, answered rather than refused).
     WorkerRegistered { duplicate: bool },
+    /// The workers [`Command::AdoptWorkers`] adopted (the others must register).
+    WorkersAdopted { workers: Vec<WorkerId> },
 }
 
 /// Why a command was refused. Refusing never changes the state.

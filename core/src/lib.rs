@@ -51,8 +51,8 @@ mod workers;
 pub use apply::apply;
 pub use apps::{submitter_of, MAX_ACTIVE_APPS};
 pub use command::{
-    Action, Applied, Command, DriverKill, DriverLaunch, ExecutorKill, ExecutorLaunch, Outcome,
-    Rejection, ReportedExecutor, WorkerRegistration,
+    Action, Adoption, Applied, Command, DriverKill, DriverLaunch, ExecutorKill, ExecutorLaunch,
+    Outcome, Rejection, ReportedExecutor, WorkerRegistration,
 };
 pub use ids::{AppId, DriverId, ExecutorId, WorkerId};
 pub use liveness::{is_new_leader, liveness_commands, LastHeard, LivenessConfig};

@@ -14,6 +14,13 @@
 //!    (a wall clock step neither ends recovery early nor prolongs it). Completing settles
 //!    whatever did not answer and makes the master ALIVE.
 //!
+//! A worker that watches the masters for a new leader (`WatchLeader`) offers its
+//! registration with the watch; the new leader proposes [`Command::AdoptWorkers`] for the
+//! offers right after `BeginRecovery`, and every worker whose offer [`fingerprint`]s the
+//! same as what the state places on it is registered there and then, without a round
+//! trip of its own ([`adopt_workers`]). What differs (a launch or an exit the offer
+//! predates) is left to the usual registration, so adoption never loses or kills.
+//!
 //! The same reconcile runs on every registration, not only during recovery, so a worker
 //! that re-registers at any time has whatever the state does not know killed. Only a
 //! worker that was UNKNOWN has what it lacks declared LOST: a live worker's report can
@@ -21,15 +28,30 @@
 //! restart test), and a live worker reports every process's end by itself.
 
 use crate::command::{
-    Action, Command, DriverKill, ExecutorKill, Outcome, Rejection, WorkerRegistration,
+    Action, Command, DriverKill, ExecutorKill, Outcome, Rejection, ReportedExecutor,
+    WorkerRegistration,
 };
 use crate::ids::{AppId, DriverId, ExecutorId, WorkerId};
 use crate::lifecycle::{driver_gone, finish_app, lose_worker};
+use crate::state::WorkerIdentity;
 use crate::state::{
     AppState, ClusterState, DriverState, ExecutorState, MasterRole, WorkerInfo, WorkerState,
 };
 use crate::time::{Millis, Now};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A worker to re-adopt ([`Command::AdoptWorkers`]): who it is, as it offered to
+/// register, and the [`fingerprint`] of what it said it runs. Serialized with the
+/// identity's fields inline, like every record that holds one (`wire.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "wire::Adoption", into = "wire::Adoption")]
+pub struct Adoption {
+    pub identity: WorkerIdentity,
+    pub fingerprint: u64,
+}
+
+crate::wire::identity_inline!(Adoption { fingerprint: u64 });
 
 /// Step 1: mark everything that must answer UNKNOWN. With nothing to wait for, the master
 /// is ALIVE at once.
@@ -377,6 +399,127 @@ fn reconcile_report(
             let why = format!("worker {worker} re-registered without it");
             driver_gone(state, d, &why, at, actions);
         }
+    }
+}
+
+/// A 64-bit fingerprint (FNV-1a) of what a worker runs: its live executors with their
+/// states, and its drivers, each in key order. Equal for a report and the state exactly
+/// when [`reconcile_report`] would find nothing to kill, lose or change (up to hash
+/// collisions, which only a worker lying about itself could aim for).
+pub fn fingerprint<'a>(
+    executors: impl IntoIterator<Item = (&'a AppId, ExecutorId, Option<ExecutorState>)>,
+    drivers: impl IntoIterator<Item = &'a DriverId>,
+) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(PRIME);
+        }
+    };
+    let mut count = 0u64;
+    for (app, id, st) in executors {
+        count += 1;
+        eat(&(app.as_str().len() as u64).to_le_bytes());
+        eat(app.as_str().as_bytes());
+        eat(&id.to_le_bytes());
+        eat(st.map_or("", ExecutorState::as_str).as_bytes());
+        eat(&[0]);
+    }
+    eat(&count.to_le_bytes());
+    for d in drivers {
+        eat(&(d.as_str().len() as u64).to_le_bytes());
+        eat(d.as_str().as_bytes());
+    }
+    h
+}
+
+/// The [`fingerprint`] of what `reg` reports, read as [`reconcile_report`] reads it
+/// (terminal executors dropped, a repeated executor counted once with its last state).
+pub fn report_fingerprint(reg: &WorkerRegistration) -> u64 {
+    let mut executors: BTreeMap<(&AppId, ExecutorId), ExecutorState> = BTreeMap::new();
+    for r in reg.executors.iter().filter(|r| !r.state.is_terminal()) {
+        executors.insert((&r.app, r.executor), r.state);
+    }
+    let drivers: BTreeSet<&DriverId> = reg.drivers.iter().collect();
+    fingerprint(
+        executors.into_iter().map(|((a, e), st)| (a, e, Some(st))),
+        drivers,
+    )
+}
+
+/// The state of executor `id` of `app`, if the state holds it.
+fn executor_state(state: &ClusterState, app: &AppId, id: ExecutorId) -> Option<ExecutorState> {
+    (state.apps.get(app)).and_then(|a| a.executors.get(&id).map(|e| e.state))
+}
+
+/// The [`fingerprint`] of what the state places on worker `w`.
+fn expected_print(state: &ClusterState, w: &WorkerInfo) -> u64 {
+    fingerprint(
+        (w.executors.iter()).map(|(app, id)| (app, *id, executor_state(state, app, *id))),
+        &w.drivers,
+    )
+}
+
+/// What the state places on worker `w`, as the registration that reports exactly that.
+fn expected_registration(
+    state: &ClusterState,
+    w: &WorkerInfo,
+    identity: WorkerIdentity,
+) -> WorkerRegistration {
+    let executors = (w.executors.iter())
+        .filter_map(|(app, id)| {
+            executor_state(state, app, *id).map(|st| ReportedExecutor {
+                app: app.clone(),
+                executor: *id,
+                state: st,
+            })
+        })
+        .collect();
+    WorkerRegistration {
+        identity,
+        executors,
+        drivers: w.drivers.iter().cloned().collect(),
+    }
+}
+
+/// The [`fingerprint`] of what `state` places on `worker`, if it knows the worker: equal
+/// to an offer's [`report_fingerprint`] exactly when a leader taking over from this state
+/// would adopt that worker from it (were it UNKNOWN by then).
+pub fn expected_fingerprint(state: &ClusterState, worker: &WorkerId) -> Option<u64> {
+    state.workers.get(worker).map(|w| expected_print(state, w))
+}
+
+/// [`Command::AdoptWorkers`]: each UNKNOWN worker whose offer fingerprints the same as
+/// what the state places on it registers as if it had reported exactly that; the others
+/// are left as they are (UNKNOWN until they register). Never kills or loses anything.
+pub(crate) fn adopt_workers(
+    state: &mut ClusterState,
+    adoptions: &[Adoption],
+    at: Millis,
+    actions: &mut Vec<Action>,
+) -> Outcome {
+    let mut adopted = Vec::new();
+    for a in adoptions {
+        let Some(w) = state.workers.get(&a.identity.id) else {
+            continue;
+        };
+        if w.state != WorkerState::Unknown {
+            continue;
+        }
+        if expected_print(state, w) != a.fingerprint {
+            continue;
+        }
+        let reg = expected_registration(state, w, a.identity.clone());
+        if register_worker(state, &reg, at, actions).is_ok() {
+            adopted.push(a.identity.id.clone());
+        }
+    }
+    if adopted.is_empty() {
+        Outcome::Unchanged
+    } else {
+        Outcome::WorkersAdopted { workers: adopted }
     }
 }
 

@@ -19,6 +19,7 @@
 macro_rules! identity_inline {
     ($record:ident { $($field:ident: $ty:ty),+ $(,)? }) => {
         mod wire {
+            #[allow(unused_imports)] // a record may list only std types
             use super::*;
 
             #[derive(serde::Serialize, serde::Deserialize)]

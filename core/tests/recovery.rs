@@ -550,3 +550,195 @@ fn a_live_workers_stale_report_does_not_lose_launches_in_flight() {
     assert_eq!(s, before, "nothing lost, nothing relaunched");
     let _ = app;
 }
+
+/// What worker `n` offers with its leader watch: what the state places on it, with the
+/// executors' states as the state has them (all LAUNCHING here: none reported RUNNING).
+fn offer_of_state(s: &ClusterState, n: u32) -> WorkerRegistration {
+    let w = &s.workers[&wid(n)];
+    let mut reg = registration(n, 4, 8192);
+    reg.executors = (w.executors.iter())
+        .map(|(app, executor)| ReportedExecutor {
+            app: app.clone(),
+            executor: *executor,
+            state: s.apps[app].executors[executor].state,
+        })
+        .collect();
+    reg.drivers = w.drivers.iter().cloned().collect();
+    reg
+}
+
+fn adoption(reg: &WorkerRegistration) -> Adoption {
+    Adoption {
+        identity: reg.identity.clone(),
+        fingerprint: hearth_core::recovery::report_fingerprint(reg),
+    }
+}
+
+#[test]
+fn a_new_leader_adopts_a_worker_whose_offer_matches_the_state_as_its_registration_would() {
+    let (mut s, client, cluster, driver) = recovering();
+    let (w1, w2) = (offer_of_state(&s, 1), offer_of_state(&s, 2));
+    // The offers are what `recovering` placed: client executor 0 and the driver on 1,
+    // client executor 1 and the cluster app's executor 0 on 2, none RUNNING yet.
+    let launching = ExecutorState::Launching;
+    let reported = |reg: &WorkerRegistration| {
+        (reg.executors.iter())
+            .map(|e| (e.app.clone(), e.executor, e.state))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(reported(&w1), vec![(client.clone(), 0, launching)]);
+    assert_eq!(w1.drivers, vec![driver.clone()]);
+    assert_eq!(
+        reported(&w2),
+        vec![
+            (client.clone(), 1, launching),
+            (cluster.clone(), 0, launching)
+        ]
+    );
+    for (n, reg) in [(1, &w1), (2, &w2)] {
+        assert_eq!(
+            hearth_core::recovery::expected_fingerprint(&s, &wid(n)),
+            Some(hearth_core::recovery::report_fingerprint(reg))
+        );
+    }
+    let mut registered = s.clone();
+    for reg in [&w1, &w2] {
+        ok(
+            &mut registered,
+            Command::RegisterWorker {
+                reg: reg.clone(),
+                at: at(10_100),
+            },
+        );
+    }
+    let adopted = ok(
+        &mut s,
+        Command::AdoptWorkers {
+            workers: vec![adoption(&w1), adoption(&w2)],
+            at: at(10_100),
+        },
+    );
+    assert_eq!(
+        adopted.outcome,
+        Outcome::WorkersAdopted {
+            workers: vec![wid(1), wid(2)]
+        }
+    );
+    assert_eq!(adopted.actions, vec![]);
+    // Exactly the state the two registrations make: both ALIVE, the driver RUNNING, the
+    // cluster app checked in through it; only the client-mode app is still awaited.
+    assert_eq!(s, registered);
+    assert_eq!(
+        awaiting(&s),
+        Awaiting {
+            workers: vec![],
+            apps: vec![client]
+        }
+    );
+    assert_eq!(s.drivers[&driver].state, DriverState::Running);
+}
+
+#[test]
+fn an_offer_that_differs_from_the_state_adopts_nothing_and_loses_nothing() {
+    let (s, client, cluster, driver) = recovering();
+    let exact = offer_of_state(&s, 2);
+    let mut differing = Vec::new();
+    // It predates a launch (the state placed more than the worker said it runs).
+    let mut fewer = exact.clone();
+    fewer.executors.pop();
+    differing.push(fewer);
+    // It runs something the state does not place there (a deposed leader's launch).
+    let mut more = exact.clone();
+    more.executors.push(ReportedExecutor {
+        app: cluster.clone(),
+        executor: 9,
+        state: ExecutorState::Running,
+    });
+    differing.push(more);
+    // An executor RUNNING that the state still has LAUNCHING (its report is on its way).
+    let mut running = exact.clone();
+    running.executors[0].state = ExecutorState::Running;
+    differing.push(running);
+    // A driver the state placed elsewhere.
+    let mut driver_too = exact.clone();
+    driver_too.drivers.push(driver.clone());
+    differing.push(driver_too);
+    for offer in differing {
+        assert_ne!(
+            hearth_core::recovery::expected_fingerprint(&s, &wid(2)),
+            Some(hearth_core::recovery::report_fingerprint(&offer))
+        );
+        let mut after = s.clone();
+        let applied = ok(
+            &mut after,
+            Command::AdoptWorkers {
+                workers: vec![adoption(&offer)],
+                at: at(10_100),
+            },
+        );
+        assert_eq!(applied.outcome, Outcome::Unchanged, "{offer:?}");
+        assert_eq!(applied.actions, vec![]);
+        assert_eq!(after, s, "{offer:?}");
+    }
+    assert_eq!(spread(&s, &client), vec![(wid(1), 1), (wid(2), 1)]);
+}
+
+#[test]
+fn only_an_unknown_worker_is_adopted() {
+    let (mut s, _, _, _) = recovering();
+    let (w1, w2) = (offer_of_state(&s, 1), offer_of_state(&s, 2));
+    ok(
+        &mut s,
+        Command::RegisterWorker {
+            reg: w1.clone(),
+            at: at(10_050),
+        },
+    );
+    let mut stranger = registration(3, 4, 8192);
+    stranger.executors = vec![];
+    let applied = ok(
+        &mut s,
+        Command::AdoptWorkers {
+            workers: vec![adoption(&w1), adoption(&w2), adoption(&stranger)],
+            at: at(10_100),
+        },
+    );
+    // Worker 1 already registered, worker 3 was never known: only 2 is adopted.
+    assert_eq!(
+        applied.outcome,
+        Outcome::WorkersAdopted {
+            workers: vec![wid(2)]
+        }
+    );
+    assert!(!s.workers.contains_key(&wid(3)));
+}
+
+#[test]
+fn a_report_fingerprints_the_same_in_any_order_and_without_ended_executors() {
+    let (s, client, cluster, _) = recovering();
+    let exact = offer_of_state(&s, 2);
+    let mut shuffled = exact.clone();
+    shuffled.executors.reverse();
+    // An executor that ended counts for nothing; one reported twice counts once.
+    shuffled.executors.push(ReportedExecutor {
+        app: client.clone(),
+        executor: 5,
+        state: ExecutorState::Exited,
+    });
+    shuffled.executors.push(shuffled.executors[0].clone());
+    let print = hearth_core::recovery::report_fingerprint;
+    assert_eq!(print(&shuffled), print(&exact));
+    let mut other = exact.clone();
+    other.executors[0].app = cluster;
+    assert_ne!(print(&other), print(&exact));
+    // An app id that runs into the executor id is not another app's executor.
+    let a = |app: &str, e: u32| ReportedExecutor {
+        app: AppId(app.into()),
+        executor: e,
+        state: ExecutorState::Running,
+    };
+    let (mut x, mut y) = (exact.clone(), exact);
+    x.executors = vec![a("app-1", 12)];
+    y.executors = vec![a("app-11", 2)];
+    assert_ne!(print(&x), print(&y));
+}

@@ -259,3 +259,40 @@ fn worker_states_keep_their_indices() {
         .collect();
     assert_eq!(bytes, vec![vec![0], vec![1], vec![2], vec![3], vec![4, 0]]);
 }
+
+// Adoption (issue 15) added `Command::AdoptWorkers` at the end (variant 20) and
+// `Outcome::WorkersAdopted`; an adoption holds its worker's identity inline, like every
+// record that holds one.
+
+fn adopt_command() -> Command {
+    Command::AdoptWorkers {
+        workers: vec![Adoption {
+            identity: registration(7, 16, 65536).identity,
+            fingerprint: 0x0123_4567_89ab_cdef,
+        }],
+        at: at(600_001),
+    }
+}
+
+const ADOPT_JSON: &str = concat!(
+    r#"{"AdoptWorkers":{"workers":[{"id":"worker-07","host":"127.0.0.1","port":7007,"#,
+    r#""http_port":8007,"cores":16,"memory_mb":65536,"fingerprint":81985529216486895}],"#,
+    r#""at":1795458328001}}"#,
+);
+
+/// `14`: variant 20; `01`: one adoption; the identity as in every record; the
+/// fingerprint's varint; `at`'s varint.
+const ADOPT_POSTCARD: &str = concat!(
+    "140109776f726b65722d3037093132372e302e302e31df36c73e10808004ef9bafcdf8acd19101",
+    "c1cb9fcda034",
+);
+
+#[test]
+fn adopt_workers_json_is_pinned() {
+    assert_json(&adopt_command(), ADOPT_JSON);
+}
+
+#[test]
+fn adopt_workers_postcard_is_pinned() {
+    assert_postcard(&adopt_command(), ADOPT_POSTCARD);
+}

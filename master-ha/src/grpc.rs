@@ -37,9 +37,14 @@ const MAX_WATCH_MS: u32 = 60_000;
 impl Svc {
     /// Who leads as this master knows it, and whether it acts as master itself.
     fn leadership(&self) -> WhoLeadsResponse {
+        self.leadership_and_master().0
+    }
+
+    /// [`leadership`](Self::leadership), and the master acting in the term it names.
+    fn leadership_and_master(&self) -> (WhoLeadsResponse, Option<Arc<Master>>) {
         let acting = self.node.current();
         let raft = self.node.raft_handle();
-        WhoLeadsResponse {
+        let answer = WhoLeadsResponse {
             // The term it acts in, when it acts (Raft's may have moved on already).
             term: match (&acting, raft) {
                 (Some(m), _) => m.term(),
@@ -53,7 +58,10 @@ impl Svc {
             leads: acting.is_some(),
             master_id: self.node.config.id,
             incarnation: crate::master::incarnation(),
-        }
+            registered: false,
+            heartbeat_interval_ms: 0,
+        };
+        (answer, acting)
     }
 
     pub(crate) fn new(node: Arc<Node>) -> Self {
@@ -292,12 +300,17 @@ impl MasterService for Svc {
         self.node.config.isolation.refuse()?;
         let req = req.into_inner();
         let wait = std::time::Duration::from_millis(u64::from(req.wait_ms.min(MAX_WATCH_MS)));
-        let _watching = self.node.watching(&req.worker_id);
+        // An offer that does not decode, or names another worker, is no offer: the
+        // worker registers the usual way.
+        let offer = (req.registration)
+            .and_then(|r| hearth_core::WorkerRegistration::try_from(r).ok())
+            .filter(|r| r.identity.id.as_str() == req.worker_id);
+        let _watching = self.node.watching(&req.worker_id, offer.clone());
         let mut changes = self.node.acting_changes();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             changes.borrow_and_update();
-            let now = self.leadership();
+            let (mut now, master) = self.leadership_and_master();
             if now.leads
                 && hearth_core::is_new_leader(
                     now.term,
@@ -306,6 +319,13 @@ impl MasterService for Svc {
                     req.after_incarnation,
                 )
             {
+                if let (Some(m), Some(offer)) = (master, &offer) {
+                    if m.adopted(offer) {
+                        now.registered = true;
+                        now.heartbeat_interval_ms =
+                            advised_worker_heartbeat(m.config.worker_timeout).as_millis() as u64;
+                    }
+                }
                 return Ok(Response::new(now));
             }
             match tokio::time::timeout_at(deadline, changes.changed()).await {

@@ -71,6 +71,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
                 view: &view,
                 is_leader: node.current().is_some(),
                 watching: node.watching_count(),
+                adoptable: node.adoptable_count(),
                 raft: raft.as_ref(),
             })
         },

@@ -200,7 +200,11 @@ async fn take_over(node: &Arc<Node>, h: &Arc<RaftHandle>, term: u64) -> Result<L
         term,
         lease,
     ));
-    if let Err(e) = master.take_over().await {
+    // What the workers watching this master offered to register with, read before
+    // acting (their watches end as soon as it acts): those that match the state are
+    // registered by the take-over itself.
+    let offers = node.offers();
+    if let Err(e) = master.take_over(&offers).await {
         depose();
         master.dispatcher().close_all();
         return Err(e.to_string());

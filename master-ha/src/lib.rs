@@ -75,7 +75,7 @@ pub async fn serve(
         let advertised = advertised(&config, &grpc)?;
         let master = Arc::new(Master::new(config, journal, restored, advertised));
         let stop_rx = stop_on(shutdown);
-        master.take_over().await.map_err(MasterError::TakeOver)?;
+        master.take_over(&[]).await.map_err(MasterError::TakeOver)?;
         (master.announce(&Default::default()))
             .instrument(master.span().clone())
             .await;

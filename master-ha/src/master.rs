@@ -16,13 +16,13 @@ use crate::journal::{Journal, JournalError};
 use crate::lease::{self, Lease};
 use hearth_core::recovery;
 use hearth_core::{
-    apply, schedule_up_to, AppId, AppState, Applied, ClusterConfig, ClusterState, Command,
-    LastHeard, MasterRole, Millis, Now, Outcome, Policy, Rejection, WorkerId, WorkerState,
-    PLACEMENTS_PER_PASS,
+    apply, schedule_up_to, Adoption, AppId, AppState, Applied, ClusterConfig, ClusterState,
+    Command, LastHeard, MasterRole, Millis, Now, Outcome, Policy, Rejection, WorkerId,
+    WorkerRegistration, WorkerState, PLACEMENTS_PER_PASS,
 };
 use hearth_proto::auth::{Credential, Secret};
 use hearth_proto::convert::{Fence, Member, MemberRole, StatusView, WorkerStatus};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, MutexGuard, Notify};
@@ -167,6 +167,9 @@ pub struct Master {
     pub(crate) kick: Notify,
     /// The state's role is RECOVERING (kept by [`Master::commit`], read without the lock).
     recovering: std::sync::atomic::AtomicBool,
+    /// The workers [`Master::take_over`] adopted from the registrations their leader
+    /// watches offered, by id: what each offered ([`Master::adopted`]).
+    adopted: std::sync::Mutex<HashMap<WorkerId, Adoption>>,
     /// `term` on every log line of this master's work.
     span: tracing::Span,
 }
@@ -262,6 +265,7 @@ impl Master {
             lease,
             kick: Notify::new(),
             recovering: Default::default(),
+            adopted: Default::default(),
             config,
             span,
         }
@@ -407,8 +411,13 @@ impl Master {
     }
 
     /// Becomes the acting master: proposes the configured settings and begins recovery
-    /// (ALIVE at once when there is nothing to recover). `Err` when it was deposed first.
-    pub async fn take_over(&self) -> Result<(), ProposeError> {
+    /// (ALIVE at once when there is nothing to recover), then adopts the workers whose
+    /// `offers` (registrations offered with their leader watches, [`Node::offers`])
+    /// match what the state places on them ([`Command::AdoptWorkers`]). `Err` when it
+    /// was deposed first.
+    ///
+    /// [`Node::offers`]: crate::node::Node::offers
+    pub async fn take_over(&self, offers: &[WorkerRegistration]) -> Result<(), ProposeError> {
         let lsn = {
             let mut inner = self.lock().await;
             let _in_term = self.span.enter();
@@ -419,10 +428,13 @@ impl Master {
             }
             let _ = self.commit(&mut inner, &Command::BeginRecovery { at });
             let awaiting = recovery::awaiting(&inner.state);
+            let adopted = self.adopt(&mut inner, offers, at);
             tracing::info!(
                 term = self.term,
                 role = %inner.state.role,
                 workers = awaiting.workers.len(),
+                offered = offers.len(),
+                adopted,
                 apps = awaiting.apps.len(),
                 drivers = inner.state.drivers.len(),
                 "took over as master"
@@ -430,6 +442,53 @@ impl Master {
             inner.lsn
         };
         self.make_durable(lsn).await
+    }
+
+    /// Proposes [`Command::AdoptWorkers`] for the `offers` of UNKNOWN workers and keeps
+    /// what each adopted one offered; how many were adopted.
+    fn adopt(&self, inner: &mut Inner, offers: &[WorkerRegistration], at: Millis) -> usize {
+        let unknown = |r: &&WorkerRegistration| {
+            (inner.state.workers.get(&r.identity.id))
+                .is_some_and(|w| w.state == WorkerState::Unknown)
+        };
+        let workers: Vec<Adoption> = (offers.iter().filter(unknown))
+            .map(|r| Adoption {
+                identity: r.identity.clone(),
+                fingerprint: recovery::report_fingerprint(r),
+            })
+            .collect();
+        if workers.is_empty() {
+            return 0;
+        }
+        let cmd = Command::AdoptWorkers { workers, at };
+        let adopted = match self.commit(inner, &cmd) {
+            Ok(Applied {
+                outcome: Outcome::WorkersAdopted { workers },
+                ..
+            }) => workers.into_iter().collect::<HashSet<_>>(),
+            _ => return 0,
+        };
+        let Command::AdoptWorkers { workers, .. } = cmd else {
+            unreachable!("built above")
+        };
+        let mut kept = self.adopted.lock().unwrap_or_else(|p| p.into_inner());
+        for a in workers
+            .into_iter()
+            .filter(|a| adopted.contains(&a.identity.id))
+        {
+            kept.insert(a.identity.id.clone(), a);
+        }
+        (crate::metrics::metrics().adopted_workers).inc_by(adopted.len() as u64);
+        adopted.len()
+    }
+
+    /// Whether this master adopted its worker from exactly `offer` when it took over
+    /// (the answer to that worker's watch then says it is registered).
+    pub fn adopted(&self, offer: &WorkerRegistration) -> bool {
+        let kept = self.adopted.lock().unwrap_or_else(|p| p.into_inner());
+        kept.get(&offer.identity.id).is_some_and(|a| {
+            a.identity == offer.identity && a.fingerprint == recovery::report_fingerprint(offer)
+        })
     }
 
     /// One scheduling pass: place what fits, commit the placements, send the launches.
@@ -635,6 +694,12 @@ fn record_heard(inner: &mut Inner, cmd: &Command, outcome: &Outcome) {
             let id = &reg.identity.id;
             if inner.state.workers.get(id).is_some_and(is_live) {
                 inner.heard.workers.insert(id.clone(), mono_now());
+            }
+        }
+        (Command::AdoptWorkers { .. }, Outcome::WorkersAdopted { workers }) => {
+            let now = mono_now();
+            for id in workers {
+                inner.heard.workers.insert(id.clone(), now);
             }
         }
         (_, Outcome::AppRegistered { app, driver: None }) => {

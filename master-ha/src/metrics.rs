@@ -7,7 +7,10 @@
 //!   `hearth_leader_changes_total` (each new leader this process saw),
 //!   `hearth_raft_last_log_index`, `hearth_raft_applied_index`, `hearth_raft_apply_lag`,
 //!   `hearth_raft_snapshot_index`, `hearth_watching_workers` (workers whose leader watch
-//!   waits here).
+//!   waits here), `hearth_adoptable_workers` (of those, the ones whose offered
+//!   registration matches this master's replica: a take-over here registers them at
+//!   once), `hearth_adopted_workers_total` (workers registered that way by this
+//!   process's take-overs).
 //! - Work: `hearth_commit_seconds` (a histogram: a proposal from its commit to durable,
 //!   on a majority with Raft, fsynced with FILESYSTEM), `hearth_take_over_seconds` (the
 //!   last take-over: elected to leading), `hearth_dispatch_refusals_total` (commands a
@@ -42,8 +45,10 @@ pub struct Metrics {
     apply_lag: Gauge,
     snapshot_index: Gauge,
     watching_workers: Gauge,
+    adoptable_workers: Gauge,
     take_over_seconds: Gauge<f64, AtomicU64>,
     pub leader_changes: Counter,
+    pub adopted_workers: Counter,
     pub refusals: Counter,
     pub commit_seconds: Histogram,
 }
@@ -65,14 +70,16 @@ impl Metrics {
             apply_lag: Gauge::default(),
             snapshot_index: Gauge::default(),
             watching_workers: Gauge::default(),
+            adoptable_workers: Gauge::default(),
             take_over_seconds: Gauge::default(),
             leader_changes: Counter::default(),
+            adopted_workers: Counter::default(),
             refusals: Counter::default(),
             // 100 µs .. ~3.3 s.
             commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
         };
         let r = &mut m.registry;
-        let gauges: [(&str, &str, &Gauge); 13] = [
+        let gauges: [(&str, &str, &Gauge); 14] = [
             ("hearth_workers", "Workers listed (any state)", &m.workers),
             ("hearth_alive_workers", "ALIVE workers", &m.alive_workers),
             ("hearth_apps", "Active apps (WAITING or RUNNING)", &m.apps),
@@ -122,6 +129,11 @@ impl Metrics {
                 "Workers with a leader watch (WatchLeader) waiting on this master: they learn at once that it leads",
                 &m.watching_workers,
             ),
+            (
+                "hearth_adoptable_workers",
+                "Workers watching this master whose offered registration matches its replica: a take-over here registers them at once",
+                &m.adoptable_workers,
+            ),
         ];
         for (name, help, g) in gauges {
             r.register(name, help, g.clone());
@@ -130,6 +142,11 @@ impl Metrics {
             "hearth_take_over_seconds",
             "How long the last take-over took (elected to leading)",
             m.take_over_seconds.clone(),
+        );
+        r.register(
+            "hearth_adopted_workers",
+            "Workers this process registered from their watch's offer when it took over",
+            m.adopted_workers.clone(),
         );
         r.register(
             "hearth_leader_changes",
@@ -167,6 +184,8 @@ pub struct Scrape<'a> {
     pub is_leader: bool,
     /// Workers watching this master for a new leader.
     pub watching: usize,
+    /// Of those, the ones a take-over here would adopt.
+    pub adoptable: usize,
     pub raft: Option<
         &'a hearth_raft_store::openraft::RaftMetrics<
             hearth_raft_store::NodeId,
@@ -204,6 +223,7 @@ pub fn render(s: Scrape<'_>) -> String {
     ));
     m.is_leader.set(i64::from(s.is_leader));
     m.watching_workers.set(count(s.watching));
+    m.adoptable_workers.set(count(s.adoptable));
     m.term.set(view.term as i64);
     if let Some(r) = s.raft {
         let last = r.last_log_index.unwrap_or(0);

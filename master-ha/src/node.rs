@@ -6,10 +6,11 @@
 
 use crate::master::{status_of, Master, MasterConfig, ProposeError};
 use crate::raft::RaftHandle;
-use hearth_core::MasterRole;
+use hearth_core::{MasterRole, WorkerRegistration};
 use hearth_proto::convert::StatusView;
 use hearth_proto::status::{not_leader, rejection_status};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 use tonic::Status;
@@ -20,23 +21,46 @@ pub struct Node {
     acting: RwLock<Option<Arc<Master>>>,
     /// Bumped whenever `acting` changes: what `WatchLeader` waits on.
     acting_changed: watch::Sender<u64>,
-    /// Workers with a `WatchLeader` call waiting here, and how many each.
-    watchers: Mutex<HashMap<String, usize>>,
+    /// Workers with a `WatchLeader` call waiting here: how many calls each, and the
+    /// registration offered with the newest.
+    watchers: Mutex<HashMap<String, Watcher>>,
+    /// Numbers the `WatchLeader` calls.
+    watch_calls: AtomicU64,
     raft: Option<Arc<RaftHandle>>,
 }
 
-/// A worker's `WatchLeader` call waiting on this master: counted while it lives.
+#[derive(Default)]
+struct Watcher {
+    calls: usize,
+    /// The registration offered with the newest call that offered one.
+    offer: Option<Offer>,
+}
+
+struct Offer {
+    /// The call that offered it.
+    call: u64,
+    reg: WorkerRegistration,
+    /// Its [`report_fingerprint`](hearth_core::recovery::report_fingerprint).
+    print: u64,
+}
+
+/// A worker's `WatchLeader` call waiting on this master: counted, and its offer held,
+/// while it lives.
 pub struct Watching<'a> {
     node: &'a Node,
     worker: String,
+    call: u64,
 }
 
 impl Drop for Watching<'_> {
     fn drop(&mut self) {
         let mut w = self.node.watchers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = w.get_mut(&self.worker) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(watcher) = w.get_mut(&self.worker) {
+            watcher.calls -= 1;
+            if watcher.offer.as_ref().is_some_and(|o| o.call == self.call) {
+                watcher.offer = None;
+            }
+            if watcher.calls == 0 {
                 w.remove(&self.worker);
             }
         }
@@ -52,6 +76,7 @@ impl Node {
             acting: RwLock::new(Some(master)),
             acting_changed: watch::Sender::new(0),
             watchers: Mutex::default(),
+            watch_calls: AtomicU64::new(0),
             raft: None,
         }
     }
@@ -64,6 +89,7 @@ impl Node {
             acting: RwLock::new(None),
             acting_changed: watch::Sender::new(0),
             watchers: Mutex::default(),
+            watch_calls: AtomicU64::new(0),
             raft: Some(handle),
         }
     }
@@ -86,14 +112,46 @@ impl Node {
         self.acting_changed.subscribe()
     }
 
-    /// Counts `worker` as watching this master until the guard is dropped.
-    pub fn watching(&self, worker: &str) -> Watching<'_> {
+    /// Counts `worker` as watching this master, and holds the registration it offers
+    /// (the newest call's), until the guard is dropped.
+    pub fn watching(&self, worker: &str, offer: Option<WorkerRegistration>) -> Watching<'_> {
+        let call = self.watch_calls.fetch_add(1, Ordering::Relaxed);
         let mut w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
-        *w.entry(worker.to_owned()).or_default() += 1;
+        let watcher = w.entry(worker.to_owned()).or_default();
+        watcher.calls += 1;
+        if let Some(reg) = offer {
+            let print = hearth_core::recovery::report_fingerprint(&reg);
+            watcher.offer = Some(Offer { call, reg, print });
+        }
         Watching {
             node: self,
             worker: worker.to_owned(),
+            call,
         }
+    }
+
+    /// How many workers watching here offered a registration that matches this master's
+    /// replica (Raft mode; 0 otherwise): a take-over here now would register them at
+    /// once, without a round trip each.
+    pub fn adoptable_count(&self) -> usize {
+        let Some(h) = &self.raft else { return 0 };
+        h.reader.read(|s| {
+            let w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+            (w.values().filter_map(|watcher| watcher.offer.as_ref()))
+                .filter(|o| {
+                    hearth_core::recovery::expected_fingerprint(s, &o.reg.identity.id)
+                        == Some(o.print)
+                })
+                .count()
+        })
+    }
+
+    /// The registrations offered by the workers watching here now.
+    pub fn offers(&self) -> Vec<WorkerRegistration> {
+        let w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        (w.values())
+            .filter_map(|watcher| watcher.offer.as_ref().map(|o| o.reg.clone()))
+            .collect()
     }
 
     /// How many workers have a `WatchLeader` call waiting here now.

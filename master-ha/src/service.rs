@@ -12,6 +12,10 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// How often a master pings each client connection, and how long it waits for the
+/// answer before closing it.
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves `MasterService` (and, in Raft mode, `RaftService` and `RaftAdmin`) on `listener`.
 /// Every request is handled in a span naming this master (`node_id`).
 pub async fn serve(
@@ -53,7 +57,12 @@ pub async fn serve(
             access,
             hearth_proto::auth::require_secret,
         ));
+    // Pings every connection: one whose client vanished (host gone, process frozen) is
+    // closed within ~10 s, and with it the leader watches waiting on it, so a new
+    // leader does not adopt a worker from the offer of a watch nobody holds any more.
     let mut server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE))
+        .http2_keepalive_timeout(Some(KEEPALIVE))
         .accept_http1(true)
         .trace_fn(move |_| tracing::info_span!("master", node_id));
     server

@@ -197,7 +197,7 @@ async fn alive_master(journal: &HeldJournal) -> Arc<Master> {
         "127.0.0.1:7077".into(),
     ));
     journal.release_all();
-    master.take_over().await.expect("take over");
+    master.take_over(&[]).await.expect("take over");
     master
 }
 
@@ -395,7 +395,7 @@ impl TurnedLease {
             self.lease(),
         ));
         journal.release_all();
-        master.take_over().await.expect("take over");
+        master.take_over(&[]).await.expect("take over");
         master
     }
 }

@@ -673,35 +673,63 @@ fn a_follower_resumed_from_sigstop_deposes_nobody_and_leaves_no_write_uncertain(
 }
 
 #[test]
-fn workers_watching_every_master_learn_of_a_new_leader_without_it_dialling_them() {
+fn workers_watching_every_master_are_registered_by_a_new_leader_without_a_call_either_way() {
     let dir = TestDir::new("raft-watch");
     let mut c = RaftCluster::start(dir.path(), 3, FLAGS);
     let (wa, wb) = workers(dir.path(), &c);
-    // Each worker keeps a leader watch waiting on every master.
+    let url = c.url();
+    let app = cluster_app(&url, "adopted", 2);
+    let before = wait_for("the driver and 2 executors running", LONG, || {
+        c.app_running(&app, 2, 3)
+    });
+    // Each worker keeps a leader watch waiting on every master, offering what it runs
+    // now: renewed once the launches settled on the masters that may take over (on the
+    // leader only when the watch is renewed), which their replicas match.
+    let old = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
     for i in 0..3 {
+        let offers = if i == old {
+            ""
+        } else {
+            ", offering what it holds"
+        };
         wait_for(
-            &format!("both workers watching master {}", i + 1),
+            &format!("both workers watching master {}{offers}", i + 1),
             LONG,
-            || (gauge(c.http[i], "hearth_watching_workers") == Some(2.0)).then_some(()),
+            || {
+                (gauge(c.http[i], "hearth_watching_workers") == Some(2.0)
+                    && (i == old || gauge(c.http[i], "hearth_adoptable_workers") == Some(2.0)))
+                .then_some(())
+            },
         );
     }
-    let old = wait_for("an ALIVE leader", LONG, || c.alive_leader(None));
     c.kill9(old);
     let new = wait_for("a new leader with both workers ALIVE", LONG, || {
         c.alive_leader(Some(old))
             .filter(|l| c.json(*l).is_some_and(|j| j["aliveworkers"] == 2))
     });
     let log = c.masters[new].as_ref().expect("running").proc.log_text();
-    let took_over = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("announcing this leader to the workers that do not watch it"))
-        .unwrap_or_else(|| panic!("no announcement line in the new leader's log:\n{log}"));
+    let line = |what: &str| {
+        (log.lines().rev().find(|l| l.contains(what)))
+            .unwrap_or_else(|| panic!("no {what:?} line in the new leader's log:\n{log}"))
+            .to_owned()
+    };
+    let took_over = line("took over as master");
     assert!(
-        took_over.contains("now=0 watching=2"),
-        "both workers watched the new leader when it took over: {took_over}"
+        took_over.contains("offered=2 adopted=2"),
+        "the new leader registered both workers from their offers: {took_over}"
     );
-    // The new leader never dialled them: no MasterChanged reached either worker.
+    let announced = line("announcing this leader to the workers that do not watch it");
+    assert!(
+        announced.contains("now=0 watching=2"),
+        "both workers watched the new leader when it took over: {announced}"
+    );
+    assert_eq!(
+        gauge(c.http[new], "hearth_adopted_workers_total"),
+        Some(2.0)
+    );
+    // Neither dialled the other: no MasterChanged reached a worker, and no worker called
+    // RegisterWorker on the new leader; the app kept its processes.
+    let term = gauge(c.http[new], "hearth_raft_term").expect("term") as u64;
     for w in [&wa, &wb] {
         let text = w.log_text();
         assert!(
@@ -709,8 +737,22 @@ fn workers_watching_every_master_learn_of_a_new_leader_without_it_dialling_them(
             "a worker was announced to although it watched:\n{text}"
         );
         assert!(
-            text.contains("registered with the leading master"),
+            text.contains(
+                "a new leader registered this worker from the registration its watch offered"
+            ),
             "{text}"
         );
+        let registered_anew = (text.lines()).any(|l| {
+            l.contains("registered with the leading master") && l.contains(&format!("term={term}"))
+        });
+        assert!(
+            !registered_anew,
+            "a worker registered with the new leader itself:\n{text}"
+        );
     }
+    assert_eq!(
+        wait_for("the app RUNNING on the new leader", LONG, || c
+            .app_running(&app, 2, 3)),
+        before
+    );
 }

@@ -401,6 +401,7 @@ fn a_leader_watch_answers_at_once_for_a_new_leader_and_waits_for_the_one_known()
                     after_incarnation,
                     worker_id: "w-1".into(),
                     wait_ms,
+                    registration: None,
                 },
             ))
             .expect("WatchLeader answered");

@@ -116,6 +116,9 @@ pub(crate) struct Link {
     known_term: AtomicU64,
     /// The master process this worker last registered with (0: it did not say).
     registered_incarnation: AtomicU64,
+    /// The term of a new leader that registered this worker from its watch's offer
+    /// ([`Link::adopted_by`]), until the session loop takes it instead of registering.
+    adopted: Mutex<Option<u64>>,
     /// When a leader last answered, and the masters' worker timeout.
     lease: Arc<crate::lease::MasterLease>,
 }
@@ -146,6 +149,7 @@ impl Link {
             reregister: watch::Sender::new(0),
             known_term: AtomicU64::new(0),
             registered_incarnation: AtomicU64::new(0),
+            adopted: Mutex::new(None),
             lease,
         };
         *link.client.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(link.new_client(0));
@@ -163,27 +167,50 @@ impl Link {
     }
 
     /// Keeps a `WatchLeader` call waiting on the master at `addr`, so that when it
-    /// becomes leader this worker hears it at once, over a connection it already holds,
-    /// and registers with it (the leader announces itself only to workers that do not
-    /// watch it). A master that does not know the call (an older build) is asked again
-    /// after [`WATCH_UNKNOWN_PAUSE`]; one that cannot be reached, with backoff.
+    /// becomes leader this worker hears it at once, over a connection it already holds
+    /// (the leader announces itself only to workers that do not watch it). The call
+    /// offers this worker's registration: a new leader that finds it matches what the
+    /// state places here registers this worker as it takes over and says so in the
+    /// answer ([`Link::adopted_by`]); otherwise this worker registers with it. When
+    /// what runs here changes, the call is renewed with the new registration (once it
+    /// settles, [`MasterClient::reoffer_when_settled`]), except on the master it
+    /// registered with (the leader, which no failover makes adopt it). A master that does not know
+    /// the call (an older build) is asked again after [`WATCH_UNKNOWN_PAUSE`]; one that
+    /// cannot be reached, with backoff.
     async fn watch(self: Arc<Self>, addr: String) {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3));
         let mut session = self.session.subscribe();
+        let mut table = self.table.changes();
         loop {
             let (known, registered) = (
                 self.known_term.load(Ordering::SeqCst),
                 self.registered_incarnation.load(Ordering::SeqCst),
             );
-            let request = MasterClient::watch_request(&self.me.id.0, known, registered);
-            match self.client().watch_leader(&addr, request).await {
+            table.borrow_and_update();
+            let offer = Some(self.registration());
+            let request = MasterClient::watch_request(&self.me.id.0, known, registered, offer);
+            let client = self.client();
+            // The master this worker registered with leads: it takes over again only in
+            // a later term, by when the renewal of this watch offers what runs now.
+            let leads = client.preferred().as_deref() == Some(addr.as_str());
+            let answer = tokio::select! {
+                a = client.watch_leader(&addr, request) => a,
+                // What runs here changed: offer the registration as it is now.
+                Ok(()) = MasterClient::reoffer_when_settled(&mut table), if !leads => continue,
+            };
+            match answer {
                 Ok(a)
                     if a.leads
                         && hearth_core::is_new_leader(a.term, a.incarnation, known, registered) =>
                 {
                     backoff.reset();
                     let before = *session.borrow_and_update();
-                    if !self.new_leader(a.term, a.incarnation, a.master_id, &addr, "watch") {
+                    let news = if a.registered {
+                        self.adopted_by(&a, &addr).await
+                    } else {
+                        self.new_leader(a.term, a.incarnation, a.master_id, &addr, "watch")
+                    };
+                    if !news {
                         continue; // registered with it meanwhile
                     }
                     // Until registered again (not in a loop should that fail), and a
@@ -207,6 +234,38 @@ impl Link {
                 }
             }
         }
+    }
+
+    /// The new leader `a` at `addr` registered this worker from the registration its
+    /// watch offered: record it as a registration answer would be recorded (the term
+    /// fence first), and start a session with it without registering. False if that
+    /// leader is not new after all; a fence that cannot be recorded falls back to
+    /// registering.
+    async fn adopted_by(&self, a: &pb::WhoLeadsResponse, addr: &str) -> bool {
+        let known = self.known_term.load(Ordering::SeqCst);
+        let registered = self.registered_incarnation.load(Ordering::SeqCst);
+        if !hearth_core::is_new_leader(a.term, a.incarnation, known, registered) {
+            return false;
+        }
+        if let Err(e) = self.fence.admit(a.term).await {
+            warn!(error = %e, term = a.term, "cannot record the new leader's term; registering with it");
+            return self.new_leader(a.term, a.incarnation, a.master_id, addr, "watch");
+        }
+        self.lease.heard();
+        self.known_term.fetch_max(a.term, Ordering::SeqCst);
+        self.registered_incarnation
+            .store(a.incarnation, Ordering::SeqCst);
+        self.advise_heartbeat(a.heartbeat_interval_ms);
+        self.client().prefer(addr.to_owned());
+        info!(
+            term = a.term,
+            master_id = a.master_id,
+            leader = %addr,
+            "a new leader registered this worker from the registration its watch offered"
+        );
+        *self.adopted.lock().unwrap_or_else(|p| p.into_inner()) = Some(a.term);
+        self.request_reregister();
+        true
     }
 
     /// A command of `term` was obeyed: if it is newer than any leader this worker
@@ -352,6 +411,15 @@ impl Link {
         asks.borrow_and_update();
         let mut told = false;
         for attempt in 1usize.. {
+            // A new leader registered this worker from its watch's offer meanwhile.
+            if let Some(term) = self
+                .adopted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
+                return term;
+            }
             // The first attempt, and one after a new leader made itself known, keep the
             // client that knows (prefers) the leader.
             let client = match attempt {

@@ -74,6 +74,8 @@ pub(crate) enum KillAck {
 pub(crate) struct Table {
     inner: Mutex<Inner>,
     keep_finished: usize,
+    /// Bumped whenever what [`Table::snapshot`] reports changes.
+    changed: watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -117,7 +119,18 @@ impl Table {
         Table {
             inner: Mutex::new(Inner::default()),
             keep_finished: keep_finished.max(1),
+            changed: watch::Sender::new(0),
         }
+    }
+
+    /// Notified whenever what [`Table::snapshot`] reports changes (a process launched,
+    /// running, or ended).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -143,13 +156,18 @@ impl Table {
                 kill,
             },
         );
+        drop(inner);
+        self.bump();
         Some(rx)
     }
 
     pub fn set_running(&self, id: &ProcId) {
-        if let Some(e) = self.lock().entries.get_mut(id) {
+        let mut inner = self.lock();
+        if let Some(e) = inner.entries.get_mut(id) {
             if e.phase == Phase::Launching {
                 e.phase = Phase::Running;
+                drop(inner);
+                self.bump();
             }
         }
     }
@@ -162,6 +180,8 @@ impl Table {
         if e.phase != Phase::Ended {
             e.phase = Phase::Ended;
             inner.ended(id, self.keep_finished);
+            drop(inner);
+            self.bump();
         }
     }
 
@@ -278,6 +298,33 @@ mod tests {
             app: AppId::from("app-1"),
             executor: n,
         }
+    }
+
+    #[test]
+    fn every_change_of_the_snapshot_and_nothing_else_is_notified() {
+        let t = Table::default();
+        let mut changes = t.changes();
+        let mut changed = || {
+            let seen = changes.has_changed().expect("table alive");
+            changes.borrow_and_update();
+            seen
+        };
+        assert!(!changed());
+        assert!(t.insert(exec(0)).is_some());
+        assert!(changed(), "a launch");
+        assert!(t.insert(exec(0)).is_none());
+        assert!(!changed(), "a duplicate launch");
+        t.set_running(&exec(0));
+        assert!(changed(), "running");
+        t.set_running(&exec(0));
+        assert!(!changed(), "running again");
+        assert_eq!(t.kill(&exec(0), KillReason::Master), KillAck::Stopping);
+        assert!(!changed(), "asked to stop: still runs");
+        t.set_ended(&exec(0));
+        assert!(changed(), "ended");
+        t.set_ended(&exec(0));
+        assert_eq!(t.kill(&exec(7), KillReason::Master), KillAck::Duplicate);
+        assert!(!changed(), "ended again, and a kill of an unknown id");
     }
 
     #[test]

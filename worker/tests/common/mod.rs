@@ -281,6 +281,9 @@ pub enum Received {
     Heartbeat,
     Executor(pb::ExecutorStateChangedRequest),
     Driver(pb::DriverStateChangedRequest),
+    /// A leader watch and the registration it offered (only once watches are answered,
+    /// [`FakeMaster::answer_watches`]).
+    Watch(Option<pb::RegisterWorkerRequest>),
 }
 
 #[derive(Default)]
@@ -294,6 +297,11 @@ struct Recorder {
     incarnation: std::sync::atomic::AtomicU64,
     /// The term registrations are answered with, above 1.
     term_above_one: std::sync::atomic::AtomicU64,
+    /// Leader watches are answered (else UNIMPLEMENTED, as by an older master).
+    watches: AtomicBool,
+    /// A watch with an offer is answered "registered" by a leader of this term and
+    /// process, once set.
+    adopt: Mutex<Option<(u64, u64)>>,
 }
 
 /// A stand-in for the leading master that records what workers send it. It answers
@@ -340,6 +348,32 @@ impl FakeMaster {
         self.rec
             .term_above_one
             .store(term.saturating_sub(1), Ordering::SeqCst);
+    }
+
+    /// Leader watches are answered from now on: after their wait (at most 100 ms here)
+    /// with "this master leads at term 1", or at once by [`FakeMaster::adopt_at`].
+    pub fn answer_watches(&self) {
+        self.rec.watches.store(true, Ordering::SeqCst);
+    }
+
+    /// Becomes a new leader of `term` (process `incarnation`) that registered every
+    /// worker whose watch offers a registration: such watches are answered so, and
+    /// registrations and the rest are answered at `term`.
+    pub fn adopt_at(&self, term: u64, incarnation: u64) {
+        self.set_term(term);
+        self.set_incarnation(incarnation);
+        *self.rec.adopt.lock().unwrap() = Some((term, incarnation));
+    }
+
+    /// The registrations the leader watches offered, in order.
+    pub fn offers(&self) -> Vec<pb::RegisterWorkerRequest> {
+        self.received()
+            .into_iter()
+            .filter_map(|r| match r {
+                Received::Watch(offer) => offer,
+                _ => None,
+            })
+            .collect()
     }
 
     /// Heartbeats received so far.
@@ -513,11 +547,46 @@ impl MasterService for Service {
 
     async fn watch_leader(
         &self,
-        _: Request<pb::WatchLeaderRequest>,
+        r: Request<pb::WatchLeaderRequest>,
     ) -> Result<Response<pb::WhoLeadsResponse>, Status> {
-        Err(Status::unimplemented(
-            "this fake master does not answer leader watches",
-        ))
+        if !self.0.watches.load(Ordering::SeqCst) {
+            return Err(Status::unimplemented(
+                "this fake master does not answer leader watches",
+            ));
+        }
+        let r = r.into_inner();
+        let offered = r.registration.is_some();
+        self.0
+            .received
+            .lock()
+            .unwrap()
+            .push(Received::Watch(r.registration));
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+        loop {
+            let adopt = *self.0.adopt.lock().unwrap();
+            match adopt {
+                Some((term, incarnation)) if term > r.after_term => {
+                    return Ok(Response::new(pb::WhoLeadsResponse {
+                        term,
+                        leader: None,
+                        leads: true,
+                        master_id: 2,
+                        incarnation,
+                        registered: offered,
+                        heartbeat_interval_ms: 200,
+                    }))
+                }
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Ok(Response::new(pb::WhoLeadsResponse {
+                        term: 1 + self.0.term_above_one.load(Ordering::SeqCst),
+                        leads: true,
+                        incarnation: self.0.incarnation.load(Ordering::SeqCst),
+                        ..Default::default()
+                    }))
+                }
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
     }
 
     async fn set_executor_limit(

@@ -33,6 +33,8 @@ pub struct RoundFigures {
     pub announced: u64,
     /// Workers' watches the new leader answered in this round.
     pub watched: u64,
+    /// Of those, the answers saying the new leader registered the worker from its offer.
+    pub adopted: u64,
     /// When half of them, and the last, had arrived.
     pub announced_p50: Duration,
     pub announced_last: Duration,
@@ -63,6 +65,8 @@ impl Scale {
         let announced_before = announced.load(Ordering::Relaxed);
         let watch_answers = &self.fleet.counters.watch_answers;
         let watched_before = watch_answers.load(Ordering::Relaxed);
+        let adoptions = &self.fleet.counters.adoptions;
+        let adopted_before = adoptions.load(Ordering::Relaxed);
         let t0 = Instant::now();
         self.c.kill9(old);
         let alive = std::thread::spawn(move || {
@@ -87,6 +91,7 @@ impl Scale {
         let reregistered = self.fleet.registered_with(new_inc, t0);
         let announced = announced.load(Ordering::Relaxed) - announced_before;
         let watched = watch_answers.load(Ordering::Relaxed) - watched_before;
+        let adopted = adoptions.load(Ordering::Relaxed) - adopted_before;
         let arrivals = self.fleet.announced_since(t0);
         let arrived = |q: usize| arrivals.get(q).map_or(Duration::ZERO, |at| *at - t0);
         let (announced_p50, announced_last) = (
@@ -114,19 +119,21 @@ impl Scale {
             reregistered,
             announced,
             watched,
+            adopted,
             announced_p50,
             announced_last,
             leader: new,
         };
         self.say(format!(
             "  round {round:>3}: master {} killed, master {} ALIVE after {:>7.1} ms, all {n} workers \
-             back after {:>7.1} ms (term +{}, {} watches answered, {} announcements received, half by {:.0} ms, the last at {:.0} ms); restarted master in step after {:>7.1} ms; load {:.1}; {} watches failed so far",
+             back after {:>7.1} ms (term +{}, {} watches answered, {} of them registered from the offer, {} announcements received, half by {:.0} ms, the last at {:.0} ms); restarted master in step after {:>7.1} ms; load {:.1}; {} watches failed so far",
             old + 1,
             new + 1,
             ms(alive),
             ms(back),
             r.term_step,
             r.watched,
+            r.adopted,
             r.announced,
             ms(r.announced_p50),
             ms(r.announced_last),

@@ -494,6 +494,8 @@ impl Scale {
         self.set("announced", announced);
         let watched: Vec<u64> = rounds.iter().map(|r| r.watched).collect();
         self.set("watch_answers", watched);
+        let adopted: Vec<u64> = rounds.iter().map(|r| r.adopted).collect();
+        self.set("adopted", adopted);
         self.set("workers_watch", self.opts.watch);
         let ms_of = |d: Duration| d.as_millis() as u64;
         let arrived: Vec<[u64; 2]> = (rounds.iter())

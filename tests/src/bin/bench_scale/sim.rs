@@ -11,8 +11,9 @@
 //! KILLED, in order, at least once.
 //!
 //! Like a worker it keeps a `WatchLeader` call waiting on every master (`link.rs`
-//! `watch`; off with `--no-watch`), and registers with a master that answers it leads
-//! in a newer term.
+//! `watch`; off with `--no-watch`), offering its registration (renewed when what it runs
+//! changes), and registers with a master that answers it leads in a newer term, unless
+//! that master answers it registered it from the offer.
 //!
 //! Sharing: every simulated worker is served by ONE `WorkerControl` gRPC server
 //! ([`crate::control`]), over a listening socket per 250 workers bound to `0.0.0.0`
@@ -76,6 +77,8 @@ pub struct Counters {
     pub announced: AtomicU64,
     /// Watches a new leader answered.
     pub watch_answers: AtomicU64,
+    /// Watches a new leader answered having registered the worker from its offer.
+    pub adoptions: AtomicU64,
     /// Watches that failed (no answer, or an error).
     pub watch_failures: AtomicU64,
 }
@@ -114,6 +117,11 @@ pub struct Sim {
     /// The heartbeat interval the leader asked for, in ms.
     heartbeat_ms: AtomicU64,
     table: Mutex<Table>,
+    /// Bumped whenever `table` changes (the watches offer the registration again).
+    table_changed: watch::Sender<u64>,
+    /// The term of a leader that registered this worker from its watch's offer, until
+    /// the session loop takes it instead of registering.
+    adopted: Mutex<Option<u64>>,
     /// Bumped to ask the session loop to register again.
     reregister: watch::Sender<u64>,
     /// `Some(generation)` while registered.
@@ -212,6 +220,7 @@ impl Sim {
         };
         drop(t);
         if done {
+            self.table_changed.send_modify(|n| *n += 1);
             let c = if launch {
                 &self.counters.launches
             } else {
@@ -287,13 +296,21 @@ impl Sim {
     async fn watch(self: Arc<Self>, addr: String) {
         let mut pause = Duration::from_millis(500);
         let mut session = self.session.subscribe();
+        let mut table = self.table_changed.subscribe();
         loop {
             let (known, registered) = (
                 self.known_term.load(Ordering::SeqCst),
                 self.registered_incarnation.load(Ordering::SeqCst),
             );
-            let request = MasterClient::watch_request(&self.id, known, registered);
-            match self.client.watch_leader(&addr, request).await {
+            table.borrow_and_update();
+            let offer = Some(self.registration());
+            let request = MasterClient::watch_request(&self.id, known, registered, offer);
+            let leads = self.client.preferred().as_deref() == Some(addr.as_str());
+            let answer = tokio::select! {
+                a = self.client.watch_leader(&addr, request) => a,
+                Ok(()) = MasterClient::reoffer_when_settled(&mut table), if !leads => continue,
+            };
+            match answer {
                 Ok(a)
                     if a.leads
                         && hearth_core::is_new_leader(a.term, a.incarnation, known, registered) =>
@@ -301,7 +318,12 @@ impl Sim {
                     pause = Duration::from_millis(500);
                     self.counters.watch_answers.fetch_add(1, Ordering::Relaxed);
                     let before = *session.borrow_and_update();
-                    if !self.new_leader(a.term, a.incarnation, &addr) {
+                    let news = if a.registered {
+                        self.adopted_by(&a, &addr)
+                    } else {
+                        self.new_leader(a.term, a.incarnation, &addr)
+                    };
+                    if !news {
                         continue;
                     }
                     let _ = tokio::time::timeout(
@@ -319,6 +341,37 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// The new leader `a` at `addr` registered this worker from its watch's offer, as
+    /// `link.rs` `adopted_by` takes it: recorded as a registration answer, no call.
+    fn adopted_by(&self, a: &pb::WhoLeadsResponse, addr: &str) -> bool {
+        let known = self.known_term.load(Ordering::SeqCst);
+        let registered = self.registered_incarnation.load(Ordering::SeqCst);
+        if !hearth_core::is_new_leader(a.term, a.incarnation, known, registered) {
+            return false;
+        }
+        self.registered_answer(a.term, a.incarnation, a.heartbeat_interval_ms);
+        self.client.prefer(addr.to_owned());
+        self.counters.adoptions.fetch_add(1, Ordering::Relaxed);
+        *self.adopted.lock().unwrap_or_else(|p| p.into_inner()) = Some(a.term);
+        self.request_reregister();
+        true
+    }
+
+    /// A leader of `term` (process `incarnation`) took this worker's registration.
+    fn registered_answer(&self, term: u64, incarnation: u64, heartbeat_ms: u64) {
+        {
+            let mut fence = self.fence.lock().unwrap_or_else(|p| p.into_inner());
+            *fence = (*fence).max(term);
+        }
+        self.known_term.fetch_max(term, Ordering::SeqCst);
+        (self.registered_incarnation).store(incarnation, Ordering::SeqCst);
+        if heartbeat_ms > 0 {
+            (self.heartbeat_ms).store(heartbeat_ms, Ordering::SeqCst);
+        }
+        *self.registered.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), term, incarnation));
     }
 
     fn registration(&self) -> pb::RegisterWorkerRequest {
@@ -345,6 +398,14 @@ impl Sim {
     async fn register(&self) -> u64 {
         let mut delay = Duration::from_millis(100);
         loop {
+            if let Some(term) = self
+                .adopted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
+                return term;
+            }
             let request = self.registration();
             let answer = (self.client)
                 .call("RegisterWorker", Idempotency::Idempotent, |mut c| {
@@ -354,17 +415,7 @@ impl Sim {
                 .await;
             match answer {
                 Ok(a) => {
-                    {
-                        let mut fence = self.fence.lock().unwrap_or_else(|p| p.into_inner());
-                        *fence = (*fence).max(a.term);
-                    }
-                    self.known_term.fetch_max(a.term, Ordering::SeqCst);
-                    (self.registered_incarnation).store(a.incarnation, Ordering::SeqCst);
-                    if a.heartbeat_interval_ms > 0 {
-                        (self.heartbeat_ms).store(a.heartbeat_interval_ms, Ordering::SeqCst);
-                    }
-                    *self.registered.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some((Instant::now(), a.term, a.incarnation));
+                    self.registered_answer(a.term, a.incarnation, a.heartbeat_interval_ms);
                     self.counters.registrations.fetch_add(1, Ordering::Relaxed);
                     return a.term;
                 }
@@ -563,6 +614,8 @@ impl Fleet {
                 registered_incarnation: AtomicU64::new(0),
                 heartbeat_ms: AtomicU64::new(15_000),
                 table: Mutex::new(Table::default()),
+                table_changed: watch::Sender::new(0),
+                adopted: Mutex::new(None),
                 reregister: watch::Sender::new(0),
                 session: watch::Sender::new(None),
                 reports: tx,
