@@ -454,34 +454,20 @@ fn executor_state(state: &ClusterState, app: &AppId, id: ExecutorId) -> Option<E
     (state.apps.get(app)).and_then(|a| a.executors.get(&id).map(|e| e.state))
 }
 
-/// The [`fingerprint`] of what the state places on worker `w`.
-fn expected_print(state: &ClusterState, w: &WorkerInfo) -> u64 {
-    fingerprint(
-        (w.executors.iter()).map(|(app, id)| (app, *id, executor_state(state, app, *id))),
-        &w.drivers,
-    )
+/// The executors the state places on worker `w`, each with its state (`None`: one the
+/// state lost track of, which no report matches), in key order.
+fn expected_executors<'a>(
+    state: &'a ClusterState,
+    w: &'a WorkerInfo,
+) -> Vec<(&'a AppId, ExecutorId, Option<ExecutorState>)> {
+    (w.executors.iter())
+        .map(|(app, id)| (app, *id, executor_state(state, app, *id)))
+        .collect()
 }
 
-/// What the state places on worker `w`, as the registration that reports exactly that.
-fn expected_registration(
-    state: &ClusterState,
-    w: &WorkerInfo,
-    identity: WorkerIdentity,
-) -> WorkerRegistration {
-    let executors = (w.executors.iter())
-        .filter_map(|(app, id)| {
-            executor_state(state, app, *id).map(|st| ReportedExecutor {
-                app: app.clone(),
-                executor: *id,
-                state: st,
-            })
-        })
-        .collect();
-    WorkerRegistration {
-        identity,
-        executors,
-        drivers: w.drivers.iter().cloned().collect(),
-    }
+/// The [`fingerprint`] of what the state places on worker `w`.
+fn expected_print(state: &ClusterState, w: &WorkerInfo) -> u64 {
+    fingerprint(expected_executors(state, w), &w.drivers)
 }
 
 /// The [`fingerprint`] of what `state` places on `worker`, if it knows the worker: equal
@@ -508,10 +494,24 @@ pub(crate) fn adopt_workers(
         if w.state != WorkerState::Unknown {
             continue;
         }
-        if expected_print(state, w) != a.fingerprint {
+        // Looked up once: for the fingerprint, and, when it matches, the registration.
+        let executors = expected_executors(state, w);
+        if fingerprint(executors.iter().copied(), &w.drivers) != a.fingerprint {
             continue;
         }
-        let reg = expected_registration(state, w, a.identity.clone());
+        let reg = WorkerRegistration {
+            identity: a.identity.clone(),
+            executors: (executors.into_iter())
+                .filter_map(|(app, executor, st)| {
+                    st.map(|state| ReportedExecutor {
+                        app: app.clone(),
+                        executor,
+                        state,
+                    })
+                })
+                .collect(),
+            drivers: w.drivers.iter().cloned().collect(),
+        };
         if register_worker(state, &reg, at, actions).is_ok() {
             adopted.push(a.identity.id.clone());
         }
