@@ -19,5 +19,5 @@ mod ops;
 mod sleeping;
 
 pub use hearth_proto::auth::Credential;
-pub use masters::{parse_masters, ClientError, Idempotency, MasterClient};
+pub use masters::{parse_masters, Adopted, ClientError, Idempotency, MasterClient};
 pub use sleeping::{DeployMode, SleepingApp};

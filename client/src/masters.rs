@@ -545,3 +545,19 @@ mod tests {
         assert!(parse_masters("hearth://").is_err());
     }
 }
+
+/// The term of a new leader that registered a worker from the registration its leader
+/// watch offered (`WhoLeadsResponse.registered`): set by the watch, taken once by the
+/// worker's session loop, which then starts heartbeating instead of registering.
+#[derive(Debug, Default)]
+pub struct Adopted(std::sync::Mutex<Option<u64>>);
+
+impl Adopted {
+    pub fn set(&self, term: u64) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(term);
+    }
+
+    pub fn take(&self) -> Option<u64> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}

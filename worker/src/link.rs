@@ -118,7 +118,7 @@ pub(crate) struct Link {
     registered_incarnation: AtomicU64,
     /// The term of a new leader that registered this worker from its watch's offer
     /// ([`Link::adopted_by`]), until the session loop takes it instead of registering.
-    adopted: Mutex<Option<u64>>,
+    adopted: hearth_client::Adopted,
     /// When a leader last answered, and the masters' worker timeout.
     lease: Arc<crate::lease::MasterLease>,
 }
@@ -149,7 +149,7 @@ impl Link {
             reregister: watch::Sender::new(0),
             known_term: AtomicU64::new(0),
             registered_incarnation: AtomicU64::new(0),
-            adopted: Mutex::new(None),
+            adopted: Default::default(),
             lease,
         };
         *link.client.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(link.new_client(0));
@@ -263,7 +263,7 @@ impl Link {
             leader = %addr,
             "a new leader registered this worker from the registration its watch offered"
         );
-        *self.adopted.lock().unwrap_or_else(|p| p.into_inner()) = Some(a.term);
+        self.adopted.set(a.term);
         self.request_reregister();
         true
     }
@@ -412,12 +412,7 @@ impl Link {
         let mut told = false;
         for attempt in 1usize.. {
             // A new leader registered this worker from its watch's offer meanwhile.
-            if let Some(term) = self
-                .adopted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-            {
+            if let Some(term) = self.adopted.take() {
                 return term;
             }
             // The first attempt, and one after a new leader made itself known, keep the

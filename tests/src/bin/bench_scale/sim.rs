@@ -121,7 +121,7 @@ pub struct Sim {
     table_changed: watch::Sender<u64>,
     /// The term of a leader that registered this worker from its watch's offer, until
     /// the session loop takes it instead of registering.
-    adopted: Mutex<Option<u64>>,
+    adopted: hearth_client::Adopted,
     /// Bumped to ask the session loop to register again.
     reregister: watch::Sender<u64>,
     /// `Some(generation)` while registered.
@@ -354,7 +354,7 @@ impl Sim {
         self.registered_answer(a.term, a.incarnation, a.heartbeat_interval_ms);
         self.client.prefer(addr.to_owned());
         self.counters.adoptions.fetch_add(1, Ordering::Relaxed);
-        *self.adopted.lock().unwrap_or_else(|p| p.into_inner()) = Some(a.term);
+        self.adopted.set(a.term);
         self.request_reregister();
         true
     }
@@ -398,12 +398,7 @@ impl Sim {
     async fn register(&self) -> u64 {
         let mut delay = Duration::from_millis(100);
         loop {
-            if let Some(term) = self
-                .adopted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-            {
+            if let Some(term) = self.adopted.take() {
                 return term;
             }
             let request = self.registration();
@@ -615,7 +610,7 @@ impl Fleet {
                 heartbeat_ms: AtomicU64::new(15_000),
                 table: Mutex::new(Table::default()),
                 table_changed: watch::Sender::new(0),
-                adopted: Mutex::new(None),
+                adopted: Default::default(),
                 reregister: watch::Sender::new(0),
                 session: watch::Sender::new(None),
                 reports: tx,
