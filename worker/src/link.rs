@@ -174,9 +174,10 @@ impl Link {
     /// answer ([`Link::adopted_by`]); otherwise this worker registers with it. When
     /// what runs here changes, the call is renewed with the new registration (once it
     /// settles, [`MasterClient::reoffer_when_settled`]), except on the master it
-    /// registered with (the leader, which no failover makes adopt it). A master that does not know
-    /// the call (an older build) is asked again after [`WATCH_UNKNOWN_PAUSE`]; one that
-    /// cannot be reached, with backoff.
+    /// registered with: that one leads, and could adopt this worker only after losing
+    /// and retaking the lead; the watch's own renewal (20–40 s) refreshes it. A master
+    /// that does not know the call (an older build) is asked again after
+    /// [`WATCH_UNKNOWN_PAUSE`]; one that cannot be reached, with backoff.
     async fn watch(self: Arc<Self>, addr: String) {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3));
         let mut session = self.session.subscribe();
@@ -190,8 +191,7 @@ impl Link {
             let offer = Some(self.registration());
             let request = MasterClient::watch_request(&self.me.id.0, known, registered, offer);
             let client = self.client();
-            // The master this worker registered with leads: it takes over again only in
-            // a later term, by when the renewal of this watch offers what runs now.
+            // The master this worker registered with (see above).
             let leads = client.preferred().as_deref() == Some(addr.as_str());
             let answer = tokio::select! {
                 a = client.watch_leader(&addr, request) => a,
