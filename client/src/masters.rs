@@ -306,7 +306,7 @@ impl MasterClient {
     /// or 10 s after the first change while changes keep coming. A burst of launches is
     /// offered once, not once per launch: each renewal is a call on every master.
     /// `Err` when the sender is gone.
-    pub async fn reoffer_when_settled(
+    async fn reoffer_when_settled(
         changes: &mut tokio::sync::watch::Receiver<u64>,
     ) -> Result<(), tokio::sync::watch::error::RecvError> {
         changes.changed().await?;
@@ -343,6 +343,25 @@ impl MasterClient {
         match tokio::time::timeout(limit, client.watch_leader(req)).await {
             Ok(answer) => answer.map(tonic::Response::into_inner),
             Err(_) => Err(Status::deadline_exceeded(NO_ANSWER)),
+        }
+    }
+
+    /// A worker's leader watch on `addr` ([`watch_leader`](Self::watch_leader)), given up
+    /// (`None`) once what the worker runs has changed and settled
+    /// ([`reoffer_when_settled`](Self::reoffer_when_settled) on `changes`), so that it
+    /// watches again offering its registration as it is then. Not given up on the master
+    /// this client prefers: that one leads, and could adopt the worker only after losing
+    /// and retaking the lead; the watch's own renewal (every 20–40 s) refreshes it there.
+    pub async fn watch_or_reoffer(
+        &self,
+        addr: &str,
+        req: pb::WatchLeaderRequest,
+        changes: &mut tokio::sync::watch::Receiver<u64>,
+    ) -> Option<Result<pb::WhoLeadsResponse, Status>> {
+        let leads = self.preferred().as_deref() == Some(addr);
+        tokio::select! {
+            answer = self.watch_leader(addr, req) => Some(answer),
+            Ok(()) = Self::reoffer_when_settled(changes), if !leads => None,
         }
     }
 

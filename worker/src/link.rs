@@ -172,12 +172,11 @@ impl Link {
     /// offers this worker's registration: a new leader that finds it matches what the
     /// state places here registers this worker as it takes over and says so in the
     /// answer ([`Link::adopted_by`]); otherwise this worker registers with it. When
-    /// what runs here changes, the call is renewed with the new registration (once it
-    /// settles, [`MasterClient::reoffer_when_settled`]), except on the master it
-    /// registered with: that one leads, and could adopt this worker only after losing
-    /// and retaking the lead; the watch's own renewal (20–40 s) refreshes it. A master
-    /// that does not know the call (an older build) is asked again after
-    /// [`WATCH_UNKNOWN_PAUSE`]; one that cannot be reached, with backoff.
+    /// what runs here changes, the call is renewed with the new registration once it
+    /// settles, except on the master it registered with
+    /// ([`MasterClient::watch_or_reoffer`]). A master that does not know the call (an
+    /// older build) is asked again after [`WATCH_UNKNOWN_PAUSE`]; one that cannot be
+    /// reached, with backoff.
     async fn watch(self: Arc<Self>, addr: String) {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(3));
         let mut session = self.session.subscribe();
@@ -191,12 +190,8 @@ impl Link {
             let offer = Some(self.registration());
             let request = MasterClient::watch_request(&self.me.id.0, known, registered, offer);
             let client = self.client();
-            // The master this worker registered with (see above).
-            let leads = client.preferred().as_deref() == Some(addr.as_str());
-            let answer = tokio::select! {
-                a = client.watch_leader(&addr, request) => a,
-                // What runs here changed: offer the registration as it is now.
-                Ok(()) = MasterClient::reoffer_when_settled(&mut table), if !leads => continue,
+            let Some(answer) = client.watch_or_reoffer(&addr, request, &mut table).await else {
+                continue; // what runs here changed: offer the registration as it is now
             };
             match answer {
                 Ok(a)

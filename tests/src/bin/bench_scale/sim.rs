@@ -305,10 +305,11 @@ impl Sim {
             table.borrow_and_update();
             let offer = Some(self.registration());
             let request = MasterClient::watch_request(&self.id, known, registered, offer);
-            let leads = self.client.preferred().as_deref() == Some(addr.as_str());
-            let answer = tokio::select! {
-                a = self.client.watch_leader(&addr, request) => a,
-                Ok(()) = MasterClient::reoffer_when_settled(&mut table), if !leads => continue,
+            let Some(answer) = (self.client)
+                .watch_or_reoffer(&addr, request, &mut table)
+                .await
+            else {
+                continue;
             };
             match answer {
                 Ok(a)
