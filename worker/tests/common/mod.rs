@@ -301,7 +301,7 @@ struct Recorder {
     watches: AtomicBool,
     /// A watch with an offer is answered "registered" by a leader of this term and
     /// process, once set.
-    adopt: Mutex<Option<(u64, u64)>>,
+    adopt: tokio::sync::watch::Sender<Option<(u64, u64)>>,
 }
 
 /// A stand-in for the leading master that records what workers send it. It answers
@@ -362,7 +362,7 @@ impl FakeMaster {
     pub fn adopt_at(&self, term: u64, incarnation: u64) {
         self.set_term(term);
         self.set_incarnation(incarnation);
-        *self.rec.adopt.lock().unwrap() = Some((term, incarnation));
+        self.rec.adopt.send_replace(Some((term, incarnation)));
     }
 
     /// The registrations the leader watches offered, in order.
@@ -561,31 +561,29 @@ impl MasterService for Service {
             .lock()
             .unwrap()
             .push(Received::Watch(r.registration));
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
-        loop {
-            let adopt = *self.0.adopt.lock().unwrap();
-            match adopt {
-                Some((term, incarnation)) if term > r.after_term => {
-                    return Ok(Response::new(pb::WhoLeadsResponse {
-                        term,
-                        leader: None,
-                        leads: true,
-                        master_id: 2,
-                        incarnation,
-                        registered: offered,
-                        heartbeat_interval_ms: 200,
-                    }))
-                }
-                _ if tokio::time::Instant::now() >= deadline => {
-                    return Ok(Response::new(pb::WhoLeadsResponse {
-                        term: 1 + self.0.term_above_one.load(Ordering::SeqCst),
-                        leads: true,
-                        incarnation: self.0.incarnation.load(Ordering::SeqCst),
-                        ..Default::default()
-                    }))
-                }
-                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        // A new leader adopting the worker, or after 100 ms what is known.
+        let mut adopt = self.0.adopt.subscribe();
+        let newer = |a: &Option<(u64, u64)>| a.is_some_and(|(term, _)| term > r.after_term);
+        let waited = tokio::time::timeout(Duration::from_millis(100), adopt.wait_for(newer)).await;
+        match waited {
+            Ok(Ok(a)) => {
+                let (term, incarnation) = a.expect("newer");
+                Ok(Response::new(pb::WhoLeadsResponse {
+                    term,
+                    leader: None,
+                    leads: true,
+                    master_id: 2,
+                    incarnation,
+                    registered: offered,
+                    heartbeat_interval_ms: 200,
+                }))
             }
+            _ => Ok(Response::new(pb::WhoLeadsResponse {
+                term: 1 + self.0.term_above_one.load(Ordering::SeqCst),
+                leads: true,
+                incarnation: self.0.incarnation.load(Ordering::SeqCst),
+                ..Default::default()
+            })),
         }
     }
 
