@@ -116,12 +116,15 @@ impl Node {
     /// (the newest call's), until the guard is dropped.
     pub fn watching(&self, worker: &str, offer: Option<WorkerRegistration>) -> Watching<'_> {
         let call = self.watch_calls.fetch_add(1, Ordering::Relaxed);
+        let offer = offer.map(|reg| {
+            let print = hearth_core::recovery::report_fingerprint(&reg);
+            Offer { call, reg, print }
+        });
         let mut w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
         let watcher = w.entry(worker.to_owned()).or_default();
         watcher.calls += 1;
-        if let Some(reg) = offer {
-            let print = hearth_core::recovery::report_fingerprint(&reg);
-            watcher.offer = Some(Offer { call, reg, print });
+        if offer.is_some() {
+            watcher.offer = offer;
         }
         Watching {
             node: self,
