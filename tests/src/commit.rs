@@ -1,9 +1,11 @@
 //! The commit benchmark `bench-failover` and `bench-scale` share: submissions committed
 //! through a fresh group of 3 Raft masters (every append fsynced, no workers) by one
 //! client, then by each number of concurrent clients asked for, with throughput and
-//! latency.
+//! latency, and where the machine's CPU went during each phase (the leader, the
+//! followers, the benchmark's own clients: CPU time per commit from `/proc`).
 
 use crate::cluster::RaftCluster;
+use crate::procs::{machine_ticks, ticks_per_s, usage};
 use crate::stats::dist_line;
 use crate::wait::Wait;
 use anyhow::{anyhow, Context, Result};
@@ -51,6 +53,65 @@ impl CommitBench {
     }
 }
 
+/// The processes of a commit phase whose CPU time is counted.
+struct Meter {
+    leader: u32,
+    followers: Vec<u32>,
+}
+
+/// CPU clock ticks at one moment: the leader, the followers, this process (the
+/// clients), the whole machine (busy, all).
+struct Sample {
+    leader: u64,
+    followers: u64,
+    clients: u64,
+    machine: (u64, u64),
+}
+
+impl Meter {
+    fn sample(&self) -> Sample {
+        let ticks = |pid| usage(pid).map_or(0, |u| u.cpu_ticks);
+        Sample {
+            leader: ticks(self.leader),
+            followers: self.followers.iter().map(|p| ticks(*p)).sum(),
+            clients: ticks(std::process::id()),
+            machine: machine_ticks().unwrap_or((0, 0)),
+        }
+    }
+
+    /// CPU per commit of `commits` since `a`: microseconds of CPU time each process
+    /// group used per commit, how busy the machine was, and what the masters alone would
+    /// sustain if they had every CPU (their CPU per commit against the machine's CPUs:
+    /// an estimate, for clients that run elsewhere).
+    fn since(&self, a: &Sample, commits: u64, b: &CommitBench, label: &str) -> Value {
+        let z = self.sample();
+        let us = |ticks: u64| ticks as f64 / ticks_per_s() * 1e6 / commits.max(1) as f64;
+        let (leader, followers, clients) = (
+            us(z.leader - a.leader),
+            us(z.followers - a.followers),
+            us(z.clients - a.clients),
+        );
+        let (busy, all) = (z.machine.0 - a.machine.0, z.machine.1 - a.machine.1);
+        let busy = busy as f64 / all.max(1) as f64;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let masters_only = cpus as f64 * 1e6 / (leader + followers).max(1.0);
+        b.say(format!(
+            "  {label}: CPU per commit: leader {leader:.0} µs, followers {followers:.0} µs, \
+             these clients {clients:.0} µs; the machine {:.0} % busy ({cpus} CPUs); \
+             the masters alone on all {cpus}: ≈{masters_only:.0}/s",
+            busy * 100.0
+        ));
+        json!({
+            "leader_us": (leader * 10.0).round() / 10.0,
+            "followers_us": (followers * 10.0).round() / 10.0,
+            "clients_us": (clients * 10.0).round() / 10.0,
+            "machine_busy": (busy * 1000.0).round() / 1000.0,
+            "cpus": cpus,
+            "masters_only_estimate_per_s": masters_only.round(),
+        })
+    }
+}
+
 async fn register(client: &MasterClient) -> Result<Duration> {
     let (app, _) = SleepingApp::client().named("bench").exiting().describe();
     let t = Instant::now();
@@ -68,13 +129,14 @@ async fn within<T>(what: &str, fut: impl std::future::Future<Output = Result<T>>
 }
 
 /// `clients` clients (each with its own connection) registering `per` apps each, all at
-/// once; returns (wall time, every latency).
+/// once; returns (wall time, every latency, the CPU sample taken as they began).
 async fn concurrent(
     url: &str,
     credential: &Credential,
     clients: u64,
     per: u64,
-) -> Result<(Duration, Vec<Duration>)> {
+    meter: &Meter,
+) -> Result<(Duration, Vec<Duration>, Sample)> {
     let mut cs = Vec::new();
     for _ in 0..clients {
         let c = Arc::new(MasterClient::from_url(url)?.with_credential(credential.clone()));
@@ -82,6 +144,7 @@ async fn concurrent(
         register(&c).await?;
         cs.push(c);
     }
+    let cpu = meter.sample();
     let start = Instant::now();
     let tasks: Vec<_> = cs
         .into_iter()
@@ -99,7 +162,7 @@ async fn concurrent(
     for t in tasks {
         lat.extend(t.await??);
     }
-    Ok((start.elapsed(), lat))
+    Ok((start.elapsed(), lat, cpu))
 }
 
 /// Runs `b` in `dir`: `{"submissions", "clients_1": {"submissions", "per_s", "latency"},
@@ -134,6 +197,14 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
         .until(|| c.alive_leader(None))?;
     let url = c.url();
     b.say(format!("  leader: master {}", leader + 1));
+    let pid = |i: usize| c.masters[i].as_ref().map(|m| m.proc.pid());
+    let meter = Meter {
+        leader: pid(leader).ok_or_else(|| anyhow!("the leader's process is gone"))?,
+        followers: (0..c.masters.len())
+            .filter(|i| *i != leader)
+            .filter_map(pid)
+            .collect(),
+    };
     let submissions = b.submissions;
     let rt = tokio::runtime::Runtime::new()?;
     let out = rt.block_on(async {
@@ -141,6 +212,7 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
         for _ in 0..10 {
             register(&client).await?;
         }
+        let cpu = meter.sample();
         let (seq, lat) = within("1 client's submissions", async {
             let start = Instant::now();
             let mut lat = Vec::with_capacity(submissions as usize);
@@ -161,16 +233,19 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
                 "submissions": submissions,
                 "per_s": rate.round(),
                 "latency": b.dist("1 client: commit latency", lat),
+                "cpu": meter.since(&cpu, submissions, b, "1 client"),
             },
         });
         for &clients in &b.concurrent {
             let per = submissions.div_ceil(clients);
-            let (took, lat) = within(
+            let (took, lat, cpu) = within(
                 &format!("{clients} clients' submissions"),
-                concurrent(&url, &credential, clients, per),
+                concurrent(&url, &credential, clients, per, &meter),
             )
             .await?;
             let n = per * clients;
+            let label = format!("{clients} clients");
+            let cpu = meter.since(&cpu, n, b, &label);
             let rate = n as f64 / took.as_secs_f64();
             b.say(format!(
                 "  {clients} clients: {n} submissions in {:.0} ms = {rate:.0}/s",
@@ -180,6 +255,7 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
                 "submissions": n,
                 "per_s": rate.round(),
                 "latency": b.dist(&format!("{clients} clients: commit latency"), lat),
+                "cpu": cpu,
             });
         }
         anyhow::Ok(out)

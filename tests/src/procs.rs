@@ -14,6 +14,59 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// A process's resident memory (KiB) and CPU time (user + system, in clock ticks).
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    pub rss_kb: u64,
+    pub cpu_ticks: u64,
+}
+
+/// `pid`'s usage now, from `/proc/<pid>/status` (VmRSS) and `/proc/<pid>/stat` (utime,
+/// stime).
+pub fn usage(pid: u32) -> Option<Usage> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    Some(Usage {
+        rss_kb,
+        cpu_ticks: field(14)? + field(15)?,
+    })
+}
+
+/// The whole machine's CPU time from `/proc/stat`, in clock ticks summed over every CPU:
+/// (busy, all). Busy is everything but idle and iowait.
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is within user).
+    let all: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((all - idle, all))
+}
+
+/// Clock ticks per second (`utime` and `stime` are counted in them).
+pub fn ticks_per_s() -> f64 {
+    // SAFETY: sysconf reads a constant of the running system.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
 /// One process's view: pid, argv and environment.
 #[derive(Clone, Debug)]
 pub struct ProcInfo {

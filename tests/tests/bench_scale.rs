@@ -93,6 +93,16 @@ fn bench_scale_reports_every_figure_with_every_worker_back() {
     for key in ["commits_per_s_1", "commits_per_s_256", "commit_p50_ms_1"] {
         assert!(num(&j, key) > 0.0, "{key} in {j}");
     }
+    // CPU per commit is counted in clock ticks (10 ms): a 256-commit phase may show 0.
+    for key in ["commit_leader_cpu_us_256", "commit_clients_cpu_us_256"] {
+        assert!(num(&j, key) >= 0.0, "{key} in {j}");
+    }
+    let cpu = &j["commit"]["clients_1"]["cpu"];
+    assert!(
+        (0.0..=1.0).contains(&cpu["machine_busy"].as_f64().unwrap_or(-1.0)),
+        "the machine's busy share during the 1-client phase: {cpu}"
+    );
+    assert!(cpu["cpus"].as_u64().is_some_and(|n| n >= 1), "{cpu}");
     assert!(num(&j, "status_ms") > 0.0);
     assert!(num(&j, "status_bytes") > 1_000.0, "/json of 200 executors");
     assert!(num(&j, "getstate_bytes") > 1_000.0);

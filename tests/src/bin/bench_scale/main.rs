@@ -155,6 +155,9 @@ fn run(opts: &Opts, dir: &Path) -> Result<Value> {
         out["commit_p50_ms_1"] = c["clients_1"]["latency"]["p50_ms"].clone();
         out["commits_per_s_256"] = c["clients_256"]["per_s"].clone();
         out["commit_p50_ms_256"] = c["clients_256"]["latency"]["p50_ms"].clone();
+        // Where the machine's CPU went per commit at 256 clients (hearth_tests::commit).
+        out["commit_leader_cpu_us_256"] = c["clients_256"]["cpu"]["leader_us"].clone();
+        out["commit_clients_cpu_us_256"] = c["clients_256"]["cpu"]["clients_us"].clone();
         out["load_commit"] = load.into();
         out["commit"] = c;
     }
@@ -634,6 +637,14 @@ fn table(o: &Value) -> String {
         ("commits_per_s_1", "commits/s, 1 client"),
         ("commit_p50_ms_1", "commit p50, 1 client (ms)"),
         ("commits_per_s_256", "commits/s, 256 clients"),
+        (
+            "commit_leader_cpu_us_256",
+            "leader CPU per commit, 256 clients (µs)",
+        ),
+        (
+            "commit_clients_cpu_us_256",
+            "clients' CPU per commit, 256 clients (µs)",
+        ),
         ("log_errors", "ERROR lines in the masters' logs"),
     ];
     let mut s = String::new();

@@ -9,46 +9,10 @@ use hearth_proto::pb;
 use hearth_proto::pb::master_service_client::MasterServiceClient;
 pub use hearth_tests::cluster::{gauge, metrics};
 use hearth_tests::harness::{bin, http_get, secret_of};
+pub use hearth_tests::procs::{ticks_per_s, usage};
 use prost::Message;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// A process's resident memory (KiB) and CPU time (user + system, in clock ticks).
-#[derive(Clone, Copy, Debug)]
-pub struct Usage {
-    pub rss_kb: u64,
-    pub cpu_ticks: u64,
-}
-
-/// `pid`'s usage now, from `/proc/<pid>/status` (VmRSS) and `/proc/<pid>/stat` (utime,
-/// stime).
-pub fn usage(pid: u32) -> Option<Usage> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-    Some(Usage {
-        rss_kb,
-        cpu_ticks: field(14)? + field(15)?,
-    })
-}
-
-/// Clock ticks per second (`utime` and `stime` are counted in them).
-fn ticks_per_s() -> f64 {
-    // SAFETY: sysconf reads a constant of the running system.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
 
 /// RSS at the end of a window and the CPU used over it.
 #[derive(Clone, Copy, Debug, Default)]
