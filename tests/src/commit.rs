@@ -79,19 +79,20 @@ impl Meter {
         }
     }
 
-    /// CPU per commit of `commits` since `a`: microseconds of CPU time each process
-    /// group used per commit, how busy the machine was, and what the masters alone would
-    /// sustain if they had every CPU (their CPU per commit against the machine's CPUs:
-    /// an estimate, for clients that run elsewhere).
-    fn since(&self, a: &Sample, commits: u64, b: &CommitBench, label: &str) -> Value {
-        let z = self.sample();
+    /// CPU per commit of `commits` between samples `a` and `z`: microseconds of CPU time
+    /// each process group used per commit, how busy the machine was, and what the
+    /// masters alone would sustain if they had every CPU (their CPU per commit against
+    /// the machine's CPUs: an estimate, for clients that run elsewhere). A process gone
+    /// in between counts nothing.
+    fn per_commit(a: &Sample, z: &Sample, commits: u64, b: &CommitBench, label: &str) -> Value {
         let us = |ticks: u64| ticks as f64 / ticks_per_s() * 1e6 / commits.max(1) as f64;
         let (leader, followers, clients) = (
-            us(z.leader - a.leader),
-            us(z.followers - a.followers),
-            us(z.clients - a.clients),
+            us(z.leader.saturating_sub(a.leader)),
+            us(z.followers.saturating_sub(a.followers)),
+            us(z.clients.saturating_sub(a.clients)),
         );
-        let (busy, all) = (z.machine.0 - a.machine.0, z.machine.1 - a.machine.1);
+        let busy = z.machine.0.saturating_sub(a.machine.0);
+        let all = z.machine.1.saturating_sub(a.machine.1);
         let busy = busy as f64 / all.max(1) as f64;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let masters_only = cpus as f64 * 1e6 / (leader + followers).max(1.0);
@@ -222,6 +223,7 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
             Ok((start.elapsed(), lat))
         })
         .await?;
+        let cpu_end = meter.sample();
         let rate = submissions as f64 / seq.as_secs_f64();
         b.say(format!(
             "  1 client: {submissions} submissions in {:.0} ms = {rate:.0}/s",
@@ -233,7 +235,7 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
                 "submissions": submissions,
                 "per_s": rate.round(),
                 "latency": b.dist("1 client: commit latency", lat),
-                "cpu": meter.since(&cpu, submissions, b, "1 client"),
+                "cpu": Meter::per_commit(&cpu, &cpu_end, submissions, b, "1 client"),
             },
         });
         for &clients in &b.concurrent {
@@ -243,9 +245,8 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
                 concurrent(&url, &credential, clients, per, &meter),
             )
             .await?;
+            let cpu_end = meter.sample();
             let n = per * clients;
-            let label = format!("{clients} clients");
-            let cpu = meter.since(&cpu, n, b, &label);
             let rate = n as f64 / took.as_secs_f64();
             b.say(format!(
                 "  {clients} clients: {n} submissions in {:.0} ms = {rate:.0}/s",
@@ -255,7 +256,7 @@ pub fn commit(dir: &Path, b: &CommitBench) -> Result<Value> {
                 "submissions": n,
                 "per_s": rate.round(),
                 "latency": b.dist(&format!("{clients} clients: commit latency"), lat),
-                "cpu": cpu,
+                "cpu": Meter::per_commit(&cpu, &cpu_end, n, b, &format!("{clients} clients")),
             });
         }
         anyhow::Ok(out)
